@@ -1,0 +1,142 @@
+"""RunSpec: everything that determines one training run's numbers, frozen and hashable.
+
+Hyper-parameters the optimizer reads are filled with Table 5.1's values when not given,
+so the same run always has the same key however it was written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .optim import BASELINE, OPTIMIZERS
+
+ORDERS = ("shuffled", "sorted", "consecutive", "classes")
+MODELS = ("mlp", "cnn")
+TRAIN_FULL, TEST_FULL = 60_000, 10_000
+_HP = ("lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay")
+
+
+class SpecError(ValueError):
+    """A run spec that cannot be built; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run. Units: sizes in images, epochs in full passes over the train set.
+
+    order: 'shuffled' (reshuffled every epoch), 'sorted' (by class, same every epoch),
+    'consecutive' (batch 1, chunks of ``order_k`` same-class images, section 5.7) or
+    'classes' (``order_k`` distinct classes per batch, section 5.9).
+    """
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float | None = None
+    rho: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    model: str = "mlp"
+    hidden: tuple = (256,)
+    activation: str = "sigmoid"
+    batch_size: int = 50
+    order: str = "shuffled"
+    order_k: int = 1
+    epochs: int = 30
+    seed: int = 1
+    train_size: int | None = None  # None = all 60,000 (a multiple of 10 = stratified subset)
+    test_size: int | None = None   # None = all 10,000
+    ccmas_eps: float = 1e-7
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if self.optimizer not in OPTIMIZERS:
+            raise SpecError(f"optimizer: unknown {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        base = BASELINE[self.optimizer]
+        for k in _HP:
+            v = getattr(self, k)
+            if k in base:
+                set_(k, float(base[k] if v is None else v))
+            elif v is not None:
+                raise SpecError(f"{k}: optimizer {self.optimizer!r} has no such hyper-parameter "
+                                f"(it takes {', '.join(base)})")
+        set_("hidden", tuple(int(h) for h in (self.hidden if isinstance(self.hidden, (tuple, list)) else (self.hidden,))))
+        self._validate()
+
+    def _validate(self):
+        def bad(fld, msg):
+            raise SpecError(f"{fld}: {msg}")
+        if self.model not in MODELS:
+            bad("model", f"unknown {self.model!r}; choose one of {', '.join(MODELS)}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            bad("hidden", f"every hidden layer needs at least 1 unit; got {self.hidden}")
+        if self.model == "cnn" and len(self.hidden) != 1:
+            bad("hidden", "the CNN has exactly one fully connected hidden layer")
+        if self.activation not in ("sigmoid", "relu"):
+            bad("activation", f"unknown {self.activation!r}; choose sigmoid or relu")
+        if self.order not in ORDERS:
+            bad("order", f"unknown {self.order!r}; choose one of {', '.join(ORDERS)}")
+        for fld, lo in (("epochs", 1), ("batch_size", 1), ("order_k", 1)):
+            if int(getattr(self, fld)) < lo:
+                bad(fld, f"must be at least {lo}; got {getattr(self, fld)}")
+        if self.lr is not None and not self.lr > 0:
+            bad("lr", f"must be positive; got {self.lr}")
+        n_train = self.train_size or TRAIN_FULL
+        for fld, full in (("train_size", TRAIN_FULL), ("test_size", TEST_FULL)):
+            n = getattr(self, fld)
+            if n is not None and (n <= 0 or n % 10 or n > full):
+                bad(fld, f"must be a positive multiple of 10 up to {full}; got {n}")
+        if self.batch_size > n_train:
+            bad("batch_size", f"{self.batch_size} is larger than the {n_train} training images")
+        if self.order == "consecutive" and self.batch_size != 1:
+            bad("batch_size", "order 'consecutive' (con k) is defined for batch size 1")
+        if self.order == "classes":
+            if not 1 <= self.order_k <= 10:
+                bad("order_k", f"classes per batch must be 1..10; got {self.order_k}")
+            if self.batch_size % self.order_k:
+                bad("order_k", f"{self.order_k} classes do not divide batch size {self.batch_size}")
+        if self.order == "consecutive" and self.order_k > n_train // 10:
+            bad("order_k", f"chunks of {self.order_k} exceed a class's {n_train // 10} images")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SpecError(f"{', '.join(sorted(unknown))}: not a RunSpec field (fields: {', '.join(sorted(known))})")
+        return cls(**d)
+
+    @property
+    def key(self) -> str:
+        """Stable 16-hex-digit hash of the spec (JSON with sorted keys)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, **changes) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def hp(self) -> dict:
+        """The optimizer's hyper-parameters, as make_optimizer takes them."""
+        return {k: getattr(self, k) for k in BASELINE[self.optimizer]}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        from .orders import batches_per_epoch
+        return batches_per_epoch(self)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of an experiment's grid: the experiment, its condition label and the spec."""
+    experiment: str
+    condition: str
+    spec: RunSpec
+    meta: dict = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,84 @@
+"""Results as tidy DataFrames, and their mean +/- standard error over seeds.
+
+``results(experiment, scale)`` joins an experiment's grid with the store: one row per
+(cell, epoch, split, layer). ``mean_se`` aggregates over seeds the dissertation's way
+(SE = population std / sqrt(n)); a diverged seed is counted, not averaged in silently.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .experiments import cells as grid_cells
+from .store import Store
+
+METRICS = ("accuracy", "loss", "sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
+EXPORT_COLUMNS = ("experiment", "condition", "optimizer", "seed", "epoch", "layer", "test_accuracy",
+                  "test_loss", "train_loss", "sparsity", "sparsity_std", "selectivity_avg",
+                  "selectivity_std", "train_accuracy", "train_sparsity", "train_selectivity_avg",
+                  "diverged", "param", "value", "batch_size", "hidden", "lr", "order", "order_k",
+                  "epochs", "train_size", "test_size", "run_key", "code_version")
+
+
+def results(experiment: str, scale: str = "smoke", store: Store | None = None, seeds=None,
+            missing: str = "raise", **only) -> pd.DataFrame:
+    """Tidy rows of ``experiment`` at ``scale`` from ``store``.
+
+    Columns: experiment, condition, param, value, run_key, the spec fields, code_version,
+    diverged, epoch, split, layer and the metrics. ``missing``: 'raise' (default) names the
+    runs not yet in the store and the command that computes them; 'drop' leaves them out.
+    """
+    store = store or Store()
+    cs = grid_cells(experiment, scale, seeds, **only)
+    keys = [c.spec.key for c in cs]
+    runs = store.runs(keys)
+    absent = sorted(set(keys) - set(runs.key))
+    if absent and missing == "raise":
+        raise LookupError(f"{len(absent)} of {len(set(keys))} runs of {experiment!r} at scale {scale!r} "
+                          f"are not in {store.path}; compute them with: "
+                          f"sparsel run {experiment} --scale {scale} --store {store.path}")
+    grid = pd.DataFrame([dict(experiment=c.experiment, condition=c.condition, run_key=c.spec.key,
+                              param=c.meta.get("param"), value=c.meta.get("value")) for c in cs])
+    df = grid.merge(runs.rename(columns={"key": "run_key"}), on="run_key", how="inner")
+    rec = store.records(runs.key).rename(columns={"key": "run_key"})
+    return df.merge(rec, on="run_key", how="inner")
+
+
+def export_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, epoch, layer) with test metrics and train loss/accuracy/metrics beside."""
+    test = df[df.split == "test"].rename(columns={"accuracy": "test_accuracy", "loss": "test_loss"})
+    train = df[df.split == "train"][["run_key", "condition", "epoch", "layer", "loss", "accuracy",
+                                     "sparsity", "selectivity_avg"]]
+    train = train.rename(columns={"loss": "train_loss", "accuracy": "train_accuracy",
+                                  "sparsity": "train_sparsity", "selectivity_avg": "train_selectivity_avg"})
+    out = test.merge(train, on=["run_key", "condition", "epoch", "layer"], how="left")
+    out["diverged"] = out["diverged"].astype(bool)
+    out["hidden"] = out["hidden"].map(lambda h: "x".join(map(str, h)))
+    return out[[c for c in EXPORT_COLUMNS if c in out.columns]].sort_values(
+        ["experiment", "condition", "seed", "epoch", "layer"]).reset_index(drop=True)
+
+
+def mean_se(df: pd.DataFrame, by=("condition", "epoch"), metrics=METRICS) -> pd.DataFrame:
+    """Mean and SE over seeds for each group ``by``: columns <metric>, <metric>_se, n, n_diverged.
+
+    NaN values (diverged seeds) are left out of the mean and SE; ``n`` counts the finite
+    seeds per metric group and ``n_diverged`` the diverged ones, so a reader sees them.
+    """
+    by = list(by)
+    rows = []
+    for key, g in df.groupby(by, sort=False, dropna=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        for m in metrics:
+            v = g[m].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            row[m] = v.mean() if len(v) else np.nan
+            row[f"{m}_se"] = v.std(ddof=0) / np.sqrt(len(v)) if len(v) else np.nan
+        row["n"] = int(g["seed"].nunique()) if "seed" in g else len(g)
+        row["n_diverged"] = int(g.loc[g["diverged"].astype(bool), "seed"].nunique()) if "diverged" in g else 0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def last_epoch(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each run's final epoch."""
+    return df[df.epoch == df.epochs]

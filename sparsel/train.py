@@ -1,0 +1,145 @@
+"""One run, the dissertation's way: an nn.Module, torch.optim, one batch at a time.
+
+This is the reference the stacked engine (``sparsel.engine``) is tested and benchmarked
+against. Both record the same rows: at epoch 0 (before training) and after every epoch,
+per split ('test', 'train' = clean post-epoch pass, 'train_during' = activations captured
+while training, as the original Fig 5.2 did) and per layer ('1'.., 'mean', 'weighted').
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .data import MNIST, load_mnist
+from .metrics import StreamingSummary, combine_layers, layer_records
+from .models import build_model
+from .optim import make_optimizer
+from .orders import epoch_order, run_rng
+
+FIELDS = ("sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
+
+
+@dataclass
+class RunResult:
+    """What one run produced: its rows (dicts, see ``rows_for``), divergence and timing."""
+    spec: object
+    rows: list = field(default_factory=list)
+    diverged: bool = False
+    diverged_epoch: int | None = None
+    seconds: float = 0.0
+    device: str = "cpu"
+
+
+def resolve_device(device="auto") -> torch.device:
+    """'auto' -> cuda if available, else cpu. Turns TF32 off: the study is fp32 throughout."""
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return device
+
+
+def rows_for(epoch: int, split: str, loss: float, accuracy: float, layers: dict) -> list[dict]:
+    """Flatten one split's evaluation into rows, one per layer key."""
+    return [dict(epoch=epoch, split=split, layer=name, loss=loss, accuracy=accuracy,
+                 **{k: summary[k] for k in FIELDS}) for name, summary in layers.items()]
+
+
+def nan_rows(epoch: int, split: str, n_layers: int) -> list[dict]:
+    nan = dict.fromkeys(FIELDS, math.nan)
+    names = [str(i + 1) for i in range(n_layers)] + ["mean", "weighted"]
+    return rows_for(epoch, split, math.nan, math.nan, dict.fromkeys(names, nan))
+
+
+@torch.no_grad()
+def evaluate(model, x, y, chunk: int = 10_000):
+    """Loss (mean CE), accuracy and hidden activations of ``model`` on (x, y), in chunks."""
+    logits, acts = [], []
+    for i in range(0, len(x), chunk):
+        out, a = model(x[i: i + chunk])
+        logits.append(out)
+        acts.append(a)
+    logits = torch.cat(logits)
+    acts = [torch.cat([a[j] for a in acts]) for j in range(len(acts[0]))]
+    loss = F.cross_entropy(logits, y).item()
+    acc = (logits.argmax(1) == y).float().mean().item()
+    return loss, acc, acts
+
+
+def evaluation_rows(epoch, spec, model, data: MNIST, chunk=10_000) -> list[dict]:
+    """Rows for the 'test' and clean 'train' splits at ``epoch``."""
+    rows = []
+    for split, x, y in (("test", data.x_test, data.y_test), ("train", data.x_train, data.y_train)):
+        loss, acc, acts = evaluate(model, x, y, chunk)
+        rows += rows_for(epoch, split, loss, acc, layer_records(acts, y, spec.ccmas_eps))
+    return rows
+
+
+def during_rows(epoch, spec, trackers, loss, acc) -> list[dict]:
+    per = [t.result() for t in trackers]
+    layers = {str(i + 1): s for i, s in enumerate(per)}
+    layers["mean"] = combine_layers(per)
+    layers["weighted"] = combine_layers(per, [t.class_sums.sum().item() for t in trackers])
+    return rows_for(epoch, "train_during", loss, acc, layers)
+
+
+def train_run(spec, data: MNIST | None = None, device="auto", root=None,
+              record_during: bool = True, on_epoch=None) -> RunResult:
+    """Train ``spec`` and record every epoch. Never raises on divergence: NaN rows instead.
+
+    ``data``: MNIST already on the device (loaded from ``root`` when None).
+    ``on_epoch(epoch)``: optional progress callback.
+    """
+    t0 = time.perf_counter()
+    device = resolve_device(device)
+    if data is None:
+        data = load_mnist(root, device, spec.train_size, spec.test_size)
+    chunk = 1000 if spec.model == "cnn" else 10_000
+    model = build_model(spec).to(device)
+    opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hp)
+    rng = run_rng(spec.seed)
+    labels = data.y_train.cpu().numpy()
+    widths = list(spec.hidden)
+    result = RunResult(spec, device=str(device))
+    result.rows += evaluation_rows(0, spec, model, data, chunk)
+    for epoch in range(1, spec.epochs + 1):
+        if result.diverged:
+            for split in ("test", "train", "train_during"):
+                result.rows += nan_rows(epoch, split, len(widths))
+            continue
+        order = torch.from_numpy(epoch_order(spec, labels, rng)).to(device)
+        trackers = [StreamingSummary(w, device, eps=spec.ccmas_eps) for w in widths] if record_during else []
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        model.train()
+        for idx in torch.split(order, spec.batch_size):
+            x, y = data.x_train[idx], data.y_train[idx]
+            logits, acts = model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+            for t, a in zip(trackers, acts):
+                t.update(a, y)
+        model.eval()
+        n = len(order)
+        during_loss = loss_sum.item() / n
+        if not math.isfinite(during_loss):
+            result.diverged, result.diverged_epoch = True, epoch
+        result.rows += evaluation_rows(epoch, spec, model, data, chunk)
+        if record_during:
+            result.rows += during_rows(epoch, spec, trackers, during_loss, correct.item() / n)
+        if on_epoch:
+            on_epoch(epoch)
+    result.seconds = time.perf_counter() - t0
+    return result
