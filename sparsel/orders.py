@@ -46,7 +46,8 @@ def class_batches(labels: np.ndarray, batch_size: int, c: int, rng) -> np.ndarra
     """Batches of ``c`` distinct classes x ``batch_size // c`` images each (section 5.9).
 
     single, pair and 5nums are c = 1, 2, 5. Classes are drawn at random among those with
-    enough images left; every image is used once per epoch. Images of a class that cannot
+    enough images left, in proportion to the slots they can still fill (so classes drain
+    evenly and few images are left over); every image is used once per epoch. Images of a class that cannot
     fill a slot any more (fewer than batch_size // c left) go into a last mixed batch, so
     nothing is dropped. Returns a flat index array in batch order (batches shuffled
     internally); its length is the number of training images.
@@ -59,7 +60,8 @@ def class_batches(labels: np.ndarray, batch_size: int, c: int, rng) -> np.ndarra
         if len(ready) < c:
             break
         batch = []
-        for k in rng.choice(ready, size=c, replace=False):
+        slots = np.array([len(pools[k]) // per for k in ready], dtype=float)
+        for k in rng.choice(ready, size=c, replace=False, p=slots / slots.sum()):
             batch += pools[k][:per]
             del pools[k][:per]
         out.append(rng.permutation(batch))

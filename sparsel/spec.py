@@ -120,6 +120,9 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def replace(self, **changes) -> "RunSpec":
+        """A copy with ``changes``; a new optimizer starts from its own baseline hyper-parameters."""
+        if changes.get("optimizer", self.optimizer) != self.optimizer:
+            changes = {**{k: None for k in _HP}, **changes}
         return dataclasses.replace(self, **changes)
 
     @property

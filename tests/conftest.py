@@ -1,0 +1,31 @@
+"""Shared fixtures. MNIST comes from $SPARSEL_DATA, else ../shared/data beside the repo."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if not os.environ.get("SPARSEL_DATA") and (REPO.parent / "shared" / "data" / "MNIST").exists():
+    os.environ["SPARSEL_DATA"] = str(REPO.parent / "shared" / "data")
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from sparsel.data import load_mnist
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def small():
+    """A stratified 1,000/500 subset: what smoke-scale runs train on."""
+    from sparsel.data import load_mnist
+    return load_mnist(train_size=1000, test_size=500)
+
+
+@pytest.fixture
+def tiny_spec():
+    from sparsel.spec import RunSpec
+    return RunSpec(optimizer="sgd", epochs=2, train_size=1000, test_size=500, batch_size=50)

@@ -1,0 +1,54 @@
+"""One run end to end: records, determinism, divergence."""
+import math
+
+import pytest
+
+from sparsel.train import train_run
+
+
+def test_records_every_epoch_split_and_layer(tiny_spec, small):
+    r = train_run(tiny_spec.replace(hidden=(32, 16), optimizer="adam", lr=0.01), small, "cpu")
+    keys = {(x["epoch"], x["split"], x["layer"]) for x in r.rows}
+    for e in range(3):
+        for layer in ("1", "2", "mean", "weighted"):
+            assert (e, "test", layer) in keys and (e, "train", layer) in keys
+            assert ((e, "train_during", layer) in keys) == (e > 0)
+    first = [x for x in r.rows if x["epoch"] == 0 and x["split"] == "test"][0]
+    last = [x for x in r.rows if x["epoch"] == 2 and x["split"] == "test"][0]
+    assert 0.05 < first["accuracy"] < 0.2        # untrained: chance
+    assert last["accuracy"] > 0.4 and last["loss"] < first["loss"]  # well above chance
+    assert not r.diverged
+
+
+def test_same_spec_same_numbers_different_seed_different(tiny_spec, small):
+    a = train_run(tiny_spec, small, "cpu").rows
+    b = train_run(tiny_spec, small, "cpu").rows
+    c = train_run(tiny_spec.replace(seed=2), small, "cpu").rows
+    assert a == b
+    assert a != c
+
+
+def test_diverged_run_is_recorded_as_nan_not_zero(small, tiny_spec):
+    from sparsel.data import MNIST
+    # One NaN pixel makes the loss NaN on the first batch that holds it, as overflow would.
+    x = small.x_train.clone()
+    x[17, 300] = float("nan")
+    poisoned = MNIST(x, small.y_train, small.x_test, small.y_test)
+    r = train_run(tiny_spec.replace(epochs=3), poisoned, "cpu")
+    assert r.diverged and r.diverged_epoch is not None
+    after = [x for x in r.rows if x["epoch"] >= r.diverged_epoch and x["split"] == "test"]
+    assert after and all(math.isnan(x["sparsity"]) and math.isnan(x["loss"]) for x in after)
+    assert max(x["epoch"] for x in r.rows) == 3  # finished, not crashed
+
+
+@pytest.mark.parametrize("opt", ["adagrad", "adadelta", "adam"])
+def test_every_optimizer_learns(opt, tiny_spec, small):
+    r = train_run(tiny_spec.replace(optimizer=opt), small, "cpu", record_during=False)
+    last = [x for x in r.rows if x["epoch"] == 2 and x["split"] == "test" and x["layer"] == "mean"][0]
+    assert last["accuracy"] > 0.6
+
+
+def test_cnn_runs(small):
+    from sparsel.spec import RunSpec
+    r = train_run(RunSpec(model="cnn", epochs=1, train_size=200, test_size=100), None, "cpu")
+    assert {x["layer"] for x in r.rows} == {"1", "mean", "weighted"}
