@@ -82,3 +82,38 @@ def mean_se(df: pd.DataFrame, by=("condition", "epoch"), metrics=METRICS) -> pd.
 def last_epoch(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of each run's final epoch."""
     return df[df.epoch == df.epochs]
+
+
+def load(experiment: str, scale: str = "smoke", store=None, seeds=None, device="auto",
+         train_missing: bool = True, progress: bool = False, **only) -> pd.DataFrame:
+    """What a chapter calls: make sure the runs exist (training only the missing ones), then
+    return ``results(...)``. With ``train_missing=False`` a missing run raises LookupError
+    naming the command that computes it.
+    """
+    from .sweep import run_cells
+    store = store if isinstance(store, Store) else Store(store)
+    if train_missing:
+        run_cells(grid_cells(experiment, scale, seeds, **only), store, device=device, progress=progress)
+    return results(experiment, scale, store, seeds, **only)
+
+
+def table(df: pd.DataFrame, split="test", layer="mean", by=("condition", "epoch")) -> pd.DataFrame:
+    """``mean_se`` of one split and layer, keeping the grid columns (optimizer, param, value...)."""
+    sub = df[(df.split == split) & (df.layer == layer)]
+    keep = [c for c in ("experiment", "condition", "param", "value", "optimizer", "batch_size", "hidden",
+                        "order", "order_k", "epochs", "model") if c in sub.columns and c not in by]
+    ms = mean_se(sub, by)
+    info = sub.drop_duplicates(list(by))[list(by) + keep]
+    return ms.merge(info, on=list(by), how="left")
+
+
+def last_table(df: pd.DataFrame, split="test", layer="mean") -> pd.DataFrame:
+    """``table`` at each run's final epoch, one row per condition (indexed by condition)."""
+    return table(last_epoch(df), split, layer, by=("condition",)).set_index("condition", drop=False)
+
+
+def direction(a: float, b: float) -> str:
+    """'higher', 'lower' or 'the same' (a relative to b), for prose that is computed, not typed."""
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return "undefined (a run diverged)"
+    return "higher" if a > b else "lower" if a < b else "the same"

@@ -32,6 +32,7 @@ class RunResult:
     diverged_epoch: int | None = None
     seconds: float = 0.0
     device: str = "cpu"
+    model: object = None  # the trained nn.Module, only with train_run(keep_model=True)
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -92,7 +93,7 @@ def during_rows(epoch, spec, trackers, loss, acc) -> list[dict]:
 
 
 def train_run(spec, data: MNIST | None = None, device="auto", root=None,
-              record_during: bool = True, on_epoch=None) -> RunResult:
+              record_during: bool = True, on_epoch=None, keep_model: bool = False) -> RunResult:
     """Train ``spec`` and record every epoch. Never raises on divergence: NaN rows instead.
 
     ``data``: MNIST already on the device (loaded from ``root`` when None).
@@ -142,4 +143,6 @@ def train_run(spec, data: MNIST | None = None, device="auto", root=None,
         if on_epoch:
             on_epoch(epoch)
     result.seconds = time.perf_counter() - t0
+    if keep_model:
+        result.model = model
     return result

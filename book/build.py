@@ -1,0 +1,116 @@
+"""Build the book: train what is missing, execute every chapter with papermill, render with jupyter-book.
+
+    python book/build.py [--scale smoke|full] [--device auto|cpu|cuda] [--store PATH]
+
+Executed notebooks go to book/chapters/ (never back into notebooks/); the site to _build/html.
+Any notebook error or Sphinx warning fails the build. Prints each chapter's figure count and
+execution time, and writes them to _build/book-report.json.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "book" / "chapters"
+VENDOR = ROOT / "book" / "_static" / "vendor"
+# (npm package, version, files to keep: tarball path -> path under vendor/)
+NPM = [
+    ("requirejs", "2.3.8", {"package/require.js": "require.min.js"}),
+    ("@jupyter-widgets/html-manager", "1.0.6", {"package/dist/embed-amd.js": "embed-amd.js"}),
+    ("mathjax", "3.2.2", {"package/es5/tex-chtml.js": "mathjax/tex-chtml.js",
+                          "package/es5/output/chtml/fonts/woff-v2/": "mathjax/output/chtml/fonts/woff-v2/",
+                          "package/es5/input/tex/extensions/": "mathjax/input/tex/extensions/"}),
+]
+
+
+def vendor_js() -> None:
+    """Fetch the widget manager, RequireJS and MathJax from the npm registry once."""
+    for name, version, files in NPM:
+        first = VENDOR / next(iter(files.values()))
+        if first.exists():
+            continue
+        url = f"https://registry.npmjs.org/{name}/-/{name.split('/')[-1]}-{version}.tgz"
+        print(f"fetching {name}@{version}")
+        blob = urllib.request.urlopen(url, timeout=120).read()
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+            for member in tar.getmembers():
+                for src, dst in files.items():
+                    if member.isfile() and (member.name == src or (src.endswith("/") and member.name.startswith(src))):
+                        out = VENDOR / (dst + member.name[len(src):] if src.endswith("/") else dst)
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        out.write_bytes(tar.extractfile(member).read())
+
+
+def toc_chapters() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [Path(c["file"]).name for part in toc["parts"] for c in part["chapters"]]
+
+
+def execute(names, params, log) -> list[dict]:
+    import papermill as pm
+    CHAPTERS.mkdir(parents=True, exist_ok=True)
+    report = []
+    for name in names:
+        src, dst = ROOT / "notebooks" / f"{name}.ipynb", CHAPTERS / f"{name}.ipynb"
+        declared = pm.inspect_notebook(str(src))
+        given = {k: v for k, v in params.items() if k in declared}
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(src), str(dst), parameters=given, kernel_name="python3",
+                            cwd=str(ROOT), progress_bar=False, log_output=False)
+        seconds = time.perf_counter() - t0
+        nb = json.loads(dst.read_text())
+        figures = sum(1 for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        report.append(dict(chapter=name, figures=figures, seconds=round(seconds, 1)))
+        log(f"  {name:28} {figures:3d} figures {seconds:7.1f} s")
+    return report
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", choices=["smoke", "full"], default="smoke")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--store", default=None, help="run store (default _build/store-<scale>.sqlite)")
+    ap.add_argument("--only", nargs="*", default=None, help="execute only these chapters (default: all in _toc.yml)")
+    args = ap.parse_args(argv)
+    store = args.store or os.environ.get("SPARSEL_STORE") or str(ROOT / "_build" / f"store-{args.scale}.sqlite")
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+
+    from sparsel import experiments, sweep
+    from sparsel.store import Store
+    from sparsel.train import resolve_device
+    device = resolve_device(args.device)
+    train_missing = args.scale == "smoke" or device.type == "cuda"
+    t0 = time.perf_counter()
+    if train_missing:
+        print(f"training missing {args.scale}-scale runs on {device} into {store}")
+        sweep.run_cells(experiments.cells("all", args.scale), Store(store), device=device)
+    vendor_js()
+    print("executing chapters with papermill:")
+    params = dict(scale=args.scale, device=str(device), store=store, train_missing=train_missing)
+    report = execute(args.only or toc_chapters(), params, print)
+    t1 = time.perf_counter()
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb), "build", str(ROOT), "-W", "-n", "--keep-going"]
+    print(" ".join(cmd))
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    timing = dict(scale=args.scale, device=str(device), train_and_execute_s=round(t1 - t0, 1),
+                  jupyter_book_s=round(time.perf_counter() - t1, 1), chapters=report)
+    (ROOT / "_build" / "book-report.json").write_text(json.dumps(timing, indent=2))
+    print(f"book at {ROOT / '_build' / 'html' / 'index.html'}  ({timing['train_and_execute_s']} s executing, "
+          f"{timing['jupyter_book_s']} s rendering)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

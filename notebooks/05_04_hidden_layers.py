@@ -1,0 +1,115 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Depth: 1 to 5 hidden layers (section 5.4)
+#
+# Networks of 1 to 5 sigmoid hidden layers of 256 units, batch 50, Table 5.1's settings, 50
+# epochs, all four optimizers. With several layers the reported value is the plain mean of the
+# per-layer values (Eq. 5.1); we also record the activation-weighted mean the dissertation
+# proposes (Eq. 5.2) and every layer separately.
+#
+# **Deviations.** The original ran 5 layers only for Adadelta and Adam in its figures (SGD and
+# Adagrad stayed at chance); we run all four, so the chance-level runs are visible. The
+# per-layer figure (5.7) uses the 4-layer runs of this grid, not a separate run.
+
+# %% tags=["parameters"]
+scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
+device = "auto"          # "auto", "cpu" or "cuda"
+seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
+store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+train_missing = True     # train runs missing from the store (False: report them)
+
+# %%
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from sparsel import plots, summary
+
+df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
+glue("scale_line", plots.provenance(df, scale), display=False)
+last = summary.last_table(df)
+
+# %% [markdown]
+# ```{note}
+# Figures on this page: {glue:text}`scale_line`.
+# ```
+
+# %% [markdown]
+# ## Last epoch against depth (Fig 5.6, Table 5.3)
+
+# %%
+fig = plots.versus(last, x="value", hue="optimizer", title="Last epoch vs number of hidden layers")
+print(last[["accuracy", "sparsity", "selectivity_avg", "n"]].round(4).to_string())
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    for n in (1, 5):
+        c = f"{o} HL{n}"
+        if c in last.index:
+            glue(f"{o}_hl{n}_sparsity", last.at[c, "sparsity"], display=False)
+    glue(f"{o}_depth_dir", summary.direction(last.at[f"{o} HL5", "sparsity"], last.at[f"{o} HL1", "sparsity"]),
+         display=False)
+
+# %% [markdown]
+# Going from one to five hidden layers, sparsity is {glue:text}`adadelta_depth_dir` for
+# Adadelta ({glue:text}`adadelta_hl1_sparsity:.3f` to {glue:text}`adadelta_hl5_sparsity:.3f`) and
+# {glue:text}`adam_depth_dir` for Adam ({glue:text}`adam_hl1_sparsity:.3f` to
+# {glue:text}`adam_hl5_sparsity:.3f`); the dissertation found both rising. For SGD and Adagrad the
+# deepest networks may not train at all at these settings, and their sparsity then says little.
+#
+# ## Curves over epochs (Fig 7.1)
+
+# %%
+curves = summary.table(df)
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    sub = curves[curves.optimizer == o]
+    if len(sub):
+        plots.curves(sub, hue="condition", title=o)
+
+# %% [markdown]
+# ## Sparsity vs selectivity, accuracy vs both (Figs 5.4-5.5)
+#
+# One dot per epoch and depth (means over seeds). The dissertation reads these as "sparsity and
+# selectivity usually rise together, but not always".
+
+# %%
+ep = curves[curves.epoch > 0]
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+plots.scatter(ep, "sparsity", "selectivity_avg", hue="optimizer", ax=axes[0])
+plots.scatter(ep, "accuracy", "sparsity", hue="optimizer", ax=axes[1])
+plots.scatter(ep, "accuracy", "selectivity_avg", hue="optimizer", ax=axes[2])
+fig.tight_layout()
+glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg), display=False)
+
+# %% [markdown]
+# Across all epochs and depths the correlation of sparsity with selectivity is
+# {glue:text}`r_sparsity_selectivity:.2f`.
+#
+# ## Each layer of the 4-layer networks (Fig 5.7) and Eq. 5.2
+
+# %%
+four = summary.last_epoch(df[df.value == 4])
+per_layer = summary.mean_se(four[(four.split == "test") & four.layer.str.isdigit()], by=("optimizer", "layer"))
+fig = plots.layer_bars(per_layer, hue="optimizer", title="4 hidden layers, last epoch")
+plain = summary.table(four, layer="mean", by=("optimizer",)).set_index("optimizer")
+weighted = summary.table(four, layer="weighted", by=("optimizer",)).set_index("optimizer")
+print("sparsity, plain mean (Eq. 5.1) vs activation-weighted (Eq. 5.2):")
+print((plain[["sparsity"]].rename(columns={"sparsity": "Eq. 5.1"})
+       .join(weighted[["sparsity"]].rename(columns={"sparsity": "Eq. 5.2"}))).round(4))
+
+# %% [markdown]
+# The weighted form leans towards the layers that are most active overall; where one layer is
+# far sparser than the rest, the two summaries disagree, which is the dissertation's worry about
+# Eq. 5.1 (section 5.4.6, limitations).

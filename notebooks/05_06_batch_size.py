@@ -1,0 +1,73 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Batch size (section 5.6)
+#
+# Batch sizes 1, 5, 10, 50, 200, 500 and 1000 at Table 5.1's learning rates (not rescaled), 30
+# epochs. Batch 1 is 60,000 optimizer steps per epoch.
+#
+# **Deviations.** None in the settings.
+
+# %% tags=["parameters"]
+scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
+device = "auto"          # "auto", "cpu" or "cuda"
+seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
+store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+train_missing = True     # train runs missing from the store (False: report them)
+
+# %%
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from sparsel import plots, summary
+
+df = summary.load("batch_size", scale, store, seeds, device, train_missing, **only)
+glue("scale_line", plots.provenance(df, scale), display=False)
+last = summary.last_table(df)
+
+# %% [markdown]
+# ```{note}
+# Figures on this page: {glue:text}`scale_line`.
+# ```
+
+# %% [markdown]
+# ## Last epoch against batch size (Fig 5.11)
+
+# %%
+fig = plots.versus(last, hue="optimizer", logx=True, title="Last epoch vs batch size", marks={"baseline": 50})
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    glue(f"{o}_bs1_sparsity", last.at[f"{o} bs=1", "sparsity"], display=False)
+    glue(f"{o}_bs50_sparsity", last.at[f"{o} bs=50", "sparsity"], display=False)
+    glue(f"{o}_bs_dir", summary.direction(last.at[f"{o} bs=1", "sparsity"], last.at[f"{o} bs=50", "sparsity"]),
+         display=False)
+    g = last[last.optimizer == o].dropna(subset=["sparsity"])
+    glue(f"{o}_bs_best", int(g.value[g.sparsity.idxmax()]), display=False)
+
+# %% [markdown]
+# At batch 1, SGD's sparsity is {glue:text}`sgd_bs_dir` than at batch 50
+# ({glue:text}`sgd_bs1_sparsity:.3f` vs {glue:text}`sgd_bs50_sparsity:.3f`) and Adam's is
+# {glue:text}`adam_bs_dir` ({glue:text}`adam_bs1_sparsity:.3f` vs {glue:text}`adam_bs50_sparsity:.3f`).
+# The sparsest batch size is {glue:text}`sgd_bs_best` for SGD, {glue:text}`adagrad_bs_best` for
+# Adagrad, {glue:text}`adadelta_bs_best` for Adadelta and {glue:text}`adam_bs_best` for Adam; the
+# dissertation found 1, 200, 50 and 1.
+#
+# ## Curves over epochs (Fig 7.3)
+
+# %%
+curves = summary.table(df)
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    plots.curves(curves[curves.optimizer == o], hue="condition", title=o)

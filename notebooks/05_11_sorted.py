@@ -1,0 +1,65 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Sorted training data (section 5.11)
+#
+# Training images ordered by class (in MNIST order within a class), batch 50, the same order
+# every epoch, 100 epochs; against shuffled batches for 100 epochs.
+#
+# **Deviations.** None in the settings.
+
+# %% tags=["parameters"]
+scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
+device = "auto"          # "auto", "cpu" or "cuda"
+seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
+store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+train_missing = True     # train runs missing from the store (False: report them)
+
+# %%
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from sparsel import plots, summary
+
+df = summary.load("sorted", scale, store, seeds, device, train_missing, **only)
+glue("scale_line", plots.provenance(df, scale), display=False)
+last = summary.last_table(df)
+
+# %% [markdown]
+# ```{note}
+# Figures on this page: {glue:text}`scale_line`.
+# ```
+
+# %% [markdown]
+# ## Curves (Fig 7.10) and last epoch (Fig 5.18)
+
+# %%
+curves = summary.table(df)
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
+fig = plots.versus(last, x="value", hue="optimizer", categorical=True, title="Last epoch: unsorted vs sorted")
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    glue(f"{o}_sorted_dir", summary.direction(last.at[f"{o} sorted", "sparsity"], last.at[f"{o} unsorted", "sparsity"]),
+         display=False)
+    glue(f"{o}_sorted_acc", last.at[f"{o} sorted", "accuracy"], display=False)
+
+# %% [markdown]
+# Sorted data gives SGD {glue:text}`sgd_sorted_dir` sparsity than shuffled data, Adam
+# {glue:text}`adam_sorted_dir`, Adagrad {glue:text}`adagrad_sorted_dir` and Adadelta
+# {glue:text}`adadelta_sorted_dir`. Test accuracy after sorted training is
+# {glue:text}`sgd_sorted_acc:.3f` (SGD) and {glue:text}`adadelta_sorted_acc:.3f` (Adadelta): a
+# network that sees one class at a time ends each epoch tuned to the last digits it saw.
