@@ -1,0 +1,78 @@
+"""The stacked engine against the reference loop, run by run, and its grouping."""
+import math
+
+import pytest
+import torch
+
+from sparsel import engine
+from sparsel.spec import RunSpec
+from sparsel.train import train_run
+
+METRICS = ("loss", "accuracy", "sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
+# Stated tolerance: SGD, Adadelta and Adam agree to fp32 rounding. Adagrad's first steps divide
+# by the root of a near-empty accumulator, so rounding-level differences in near-zero gradients
+# grow into lr-sized steps; its numbers agree to 2e-3 (accuracy: at most 2 of the 1,000 images).
+TOL = {"sgd": 1e-5, "adadelta": 1e-5, "adam": 1e-5, "adagrad": 2e-3}
+
+
+def spec(opt, seed, **kw):
+    fields = dict(epochs=2, train_size=1000, test_size=500, batch_size=10, hidden=(32, 16))
+    return RunSpec(optimizer=opt, seed=seed, **{**fields, **kw})
+
+
+GROUPS = [
+    [spec("sgd", 1), spec("sgd", 2, momentum=0.9, weight_decay=1e-3), spec("sgd", 3, lr=0.5)],
+    [spec("adagrad", 1), spec("adagrad", 2, lr=0.01)],
+    [spec("adadelta", 1), spec("adadelta", 2, rho=0.5, weight_decay=1e-4)],
+    [spec("adam", 1), spec("adam", 2, beta1=0.5, beta2=0.9, lr=3e-3)],
+    [spec("adam", 1, order="classes", order_k=2), spec("adam", 4, order="classes", order_k=2)],
+    [spec("sgd", 1, batch_size=1, order="consecutive", order_k=5, hidden=(16,), activation="relu")],
+]
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: f"{g[0].optimizer}-{g[0].order}")
+def test_stacked_runs_equal_the_same_runs_alone(group, small):
+    stacked = engine.train_group(group, "cpu", data=small)
+    # 2,000 sequential batch-1 steps amplify rounding further; still far below any real effect.
+    tol = TOL[group[0].optimizer] if group[0].batch_size > 1 else 2e-3
+    for s, got in zip(group, stacked):
+        want = train_run(s, small, "cpu")
+        assert got.diverged == want.diverged
+        assert len(got.rows) == len(want.rows) == 3 * (s.epochs + 1) * (len(s.hidden) + 2) - (len(s.hidden) + 2)
+        for a, b in zip(got.rows, want.rows):
+            assert (a["epoch"], a["split"], a["layer"]) == (b["epoch"], b["split"], b["layer"])
+            for m in METRICS:
+                assert a[m] == pytest.approx(b[m], abs=tol, nan_ok=True), (s.seed, a["epoch"], a["split"], m)
+
+
+def test_a_runs_numbers_do_not_depend_on_its_group(small):
+    a, b, c = spec("adam", 1), spec("adam", 2, lr=1e-2), spec("adam", 3, beta2=0.9)
+    alone = engine.train_group([a], "cpu", data=small)[0].rows
+    grouped = engine.train_group([b, a, c], "cpu", data=small)[1].rows
+    for x, y in zip(alone, grouped):
+        for m in METRICS:
+            assert x[m] == pytest.approx(y[m], abs=1e-6, nan_ok=True)
+
+
+def test_one_diverging_run_does_not_disturb_the_others(small):
+    from sparsel.data import MNIST
+    good = [spec("sgd", 1), spec("sgd", 2)]
+    ref = engine.train_group(good, "cpu", data=small)
+    # A run with an infinite learning rate: NaN weights after its first step.
+    mixed = engine.train_group([good[0], spec("sgd", 3, lr=float("inf")), good[1]], "cpu", data=small)
+    assert mixed[1].diverged and not mixed[0].diverged and not mixed[2].diverged
+    assert all(math.isnan(r["sparsity"]) for r in mixed[1].rows if r["epoch"] >= 1 and r["split"] == "test")
+    for want, got in ((ref[0], mixed[0]), (ref[1], mixed[2])):
+        for x, y in zip(want.rows, got.rows):
+            assert x["sparsity"] == pytest.approx(y["sparsity"], abs=1e-6)
+
+
+def test_plan_groups_packs_compatible_runs_only():
+    specs = [spec("sgd", s) for s in (1, 2, 3)] + [spec("adam", 1), spec("sgd", 1, batch_size=50),
+                                                   RunSpec(model="cnn", epochs=1, train_size=100, test_size=100)]
+    groups = engine.plan_groups(specs, torch.device("cpu"), max_group=2)
+    assert sorted(len(g) for g in groups) == [1, 1, 1, 1, 2]
+    for g in groups:
+        assert len({engine.group_key(s) for s in g}) == 1
+    with pytest.raises(ValueError, match="one group"):
+        engine.train_group([spec("sgd", 1), spec("adam", 1)], "cpu")
