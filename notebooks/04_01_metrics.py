@@ -45,8 +45,8 @@ seed = 0           # RNG seed for the random activation patterns
 # %%
 import matplotlib.pyplot as plt
 import torch
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import metrics
 
 # %% [markdown]
@@ -65,8 +65,8 @@ patterns = {"one unit": one_hot, f"{n_units // 16} units": few, "uniform random"
 hoyer = metrics.hoyer_sparsity(torch.stack(list(patterns.values())))
 for (name, _), h in zip(patterns.items(), hoyer):
     print(f"{name:>15}: Hoyer sparsity {h:.4f}")
-glue("hoyer_few", hoyer[1].item(), display=False)
-glue("hoyer_random", hoyer[2].item(), display=False)
+glue("hoyer_few", hoyer[1].item())
+glue("hoyer_random", hoyer[2].item())
 
 # %% [markdown]
 # With 1/16 of the units on, sparsity is {glue:text}`hoyer_few:.3f`; uniformly random
@@ -82,10 +82,29 @@ only_three = (labels == 3).float()
 twice = torch.where(labels == 7, 2.0, 1.0)
 sel = metrics.ccmas_selectivity(torch.stack([only_three, twice], dim=1), labels)
 print(f"fires for 3 only: {sel[0]:.4f}   twice as strong for 7: {sel[1]:.4f}")
-glue("sel_twice", sel[1].item(), display=False)
+glue("sel_twice", sel[1].item())
 
 # %% [markdown]
 # The second unit's selectivity is {glue:text}`sel_twice:.4f` (1/3, less the tiny $\epsilon$).
+#
+# How the two measures move: Hoyer sparsity of an image with $k$ of `n_units` units on (the rest
+# off, or at a small floor as a sigmoid would leave them), and CCMAS of a unit whose preferred
+# class drives it $r$ times as strongly as the other nine.
+
+# %%
+ks = torch.arange(1, n_units + 1)
+on = (torch.arange(n_units)[None, :] < ks[:, None]).float()
+ratios = torch.linspace(1, 20, 60)
+unit_acts = torch.where(labels[:, None] == 0, ratios[None, :], torch.ones(1))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+for floor in (0.0, 0.05):
+    axes[0].plot(ks / n_units, metrics.hoyer_sparsity(on + floor * (1 - on)), label=f"off units at {floor:g}")
+axes[0].set_xlabel("fraction of units on"); axes[0].set_ylabel("Hoyer sparsity"); axes[0].legend(fontsize=8)
+axes[1].plot(ratios, metrics.ccmas_selectivity(unit_acts, labels))
+axes[1].set_xlabel("preferred / other class activation"); axes[1].set_ylabel("CCMAS selectivity")
+for ax in axes:
+    ax.grid(alpha=0.3)
+fig.tight_layout()
 #
 # ## Shape a pattern yourself
 #

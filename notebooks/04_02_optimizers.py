@@ -39,8 +39,8 @@ seed = 0           # RNG seed for the synthetic gradients
 # %%
 import matplotlib.pyplot as plt
 import torch
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import optim
 
 # %% [markdown]
@@ -64,7 +64,7 @@ for name in optim.OPTIMIZERS:
         theta = optim.REFERENCE_STEPS[name](theta, grad, state, **optim.hyperparameters(name))
     worst[name] = (theta - p.detach()).abs().max().item()
     print(f"{name:>8}: max |ours - torch.optim| = {worst[name]:.2e}   settings {optim.hyperparameters(name)}")
-glue("optim_worst", max(worst.values()), display=False)
+glue("optim_worst", max(worst.values()))
 
 # %% [markdown]
 # The largest difference over all four is {glue:text}`optim_worst:.1e` (float64 round-off).

@@ -29,22 +29,22 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 browse_optimizer = "adam"  # whose hidden units the unit browser shows
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import data, experiments, metrics, plots, summary, train
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 scale_line = plots.provenance(df, scale)
-glue("scale_line", scale_line, display=False)
+glue("scale_line", scale_line)
 t = summary.table(df)
 
 # %% [markdown]
@@ -61,9 +61,9 @@ fig = plots.curves(t, hue="condition", title="Baseline: mean ± SE over seeds")
 last = t[t.epoch == t.epoch.max()].set_index("condition")
 for o in last.index:
     for m in ("accuracy", "sparsity", "selectivity_avg"):
-        glue(f"{o}_{m}", last.at[o, m], display=False)
+        glue(f"{o}_{m}", last.at[o, m])
 most_sparse = last.sparsity.idxmax()
-glue("most_sparse", most_sparse, display=False)
+glue("most_sparse", most_sparse)
 print(last[["accuracy", "accuracy_se", "sparsity", "sparsity_se", "selectivity_avg", "selectivity_avg_se", "n"]].round(4))
 
 # %% [markdown]
@@ -72,7 +72,7 @@ print(last[["accuracy", "accuracy_se", "sparsity", "sparsity_se", "selectivity_a
 # and {glue:text}`adam_accuracy:.3f` for Adam. The most sparse network is the
 # {glue:text}`most_sparse` one (sparsity {glue:text}`adagrad_sparsity:.3f` for Adagrad against
 # {glue:text}`sgd_sparsity:.3f`, {glue:text}`adadelta_sparsity:.3f` and {glue:text}`adam_sparsity:.3f`
-# for SGD, Adadelta and Adam). The dissertation found the same ordering, and the opposite time
+# for SGD, Adadelta and Adam). The dissertation found Adagrad the most sparse, and the opposite time
 # course for Adagrad: its sparsity and selectivity start high after the first epoch and fall,
 # while the others rise.
 #
@@ -96,8 +96,8 @@ for ax, m in zip(axes, ("sparsity", "selectivity_avg")):
     plots.scatter(view, "train", "test", hue="condition", diagonal=True, ax=ax, title=plots.LABELS[m])
 fig.tight_layout()
 gap = (pair.sparsity_train - pair.sparsity_test).abs().groupby(pair.epoch).mean()
-glue("gap_first", gap.iloc[0], display=False)
-glue("gap_last", gap.iloc[-1], display=False)
+glue("gap_first", gap.iloc[0])
+glue("gap_last", gap.iloc[-1])
 
 # %% [markdown]
 # Each dot is one epoch of one optimizer; the dashed line is train = test. The mean absolute

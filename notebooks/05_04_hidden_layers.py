@@ -28,19 +28,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -58,9 +58,8 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
     for n in (1, 5):
         c = f"{o} HL{n}"
         if c in last.index:
-            glue(f"{o}_hl{n}_sparsity", last.at[c, "sparsity"], display=False)
-    glue(f"{o}_depth_dir", summary.direction(last.at[f"{o} HL5", "sparsity"], last.at[f"{o} HL1", "sparsity"]),
-         display=False)
+            glue(f"{o}_hl{n}_sparsity", last.at[c, "sparsity"])
+    glue(f"{o}_depth_dir", summary.direction(last.at[f"{o} HL5", "sparsity"], last.at[f"{o} HL1", "sparsity"]))
 
 # %% [markdown]
 # Going from one to five hidden layers, sparsity is {glue:text}`adadelta_depth_dir` for
@@ -91,7 +90,7 @@ plots.scatter(ep, "sparsity", "selectivity_avg", hue="optimizer", ax=axes[0])
 plots.scatter(ep, "accuracy", "sparsity", hue="optimizer", ax=axes[1])
 plots.scatter(ep, "accuracy", "selectivity_avg", hue="optimizer", ax=axes[2])
 fig.tight_layout()
-glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg), display=False)
+glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg))
 
 # %% [markdown]
 # Across all epochs and depths the correlation of sparsity with selectivity is

@@ -28,19 +28,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("hyperparameters", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -64,9 +64,9 @@ diverged = lr[lr.n_diverged > 0]
 print("conditions with diverged seeds:", ", ".join(diverged.index) or "none")
 for o, g in lr.groupby("optimizer"):
     g = g.dropna(subset=["accuracy", "sparsity"])
-    glue(f"{o}_lr_best_acc", g.value[g.accuracy.idxmax()], display=False)
-    glue(f"{o}_lr_best_sparsity", g.value[g.sparsity.idxmax()], display=False)
-glue("n_diverged_lr", int((lr.n_diverged > 0).sum()), display=False)
+    glue(f"{o}_lr_best_acc", g.value[g.accuracy.idxmax()])
+    glue(f"{o}_lr_best_sparsity", g.value[g.sparsity.idxmax()])
+glue("n_diverged_lr", int((lr.n_diverged > 0).sum()))
 
 # %% [markdown]
 # The most accurate SGD learning rate is {glue:text}`sgd_lr_best_acc:.3g` and the sparsest is
@@ -92,7 +92,7 @@ fig = plots.versus(grid("rho"), hue="optimizer", title="Adadelta rho", marks={"d
 fig = plots.versus(grid("beta1"), hue="optimizer", title="Adam beta1 (beta2 = 0.999)", marks={"default": 0.9})
 fig = plots.versus(grid("beta2"), hue="optimizer", title="Adam beta2 (beta1 = 0.9)", marks={"default": 0.999})
 m = grid("momentum").set_index("value")
-glue("mom_dir", summary.direction(m.at[0.9, "sparsity"], m.at[0.0, "sparsity"]), display=False)
+glue("mom_dir", summary.direction(m.at[0.9, "sparsity"], m.at[0.0, "sparsity"]))
 
 # %% [markdown]
 # With momentum 0.9, SGD's sparsity is {glue:text}`mom_dir` than without momentum. The

@@ -24,19 +24,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("batch_size", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -50,12 +50,11 @@ last = summary.last_table(df)
 # %%
 fig = plots.versus(last, hue="optimizer", logx=True, title="Last epoch vs batch size", marks={"baseline": 50})
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_bs1_sparsity", last.at[f"{o} bs=1", "sparsity"], display=False)
-    glue(f"{o}_bs50_sparsity", last.at[f"{o} bs=50", "sparsity"], display=False)
-    glue(f"{o}_bs_dir", summary.direction(last.at[f"{o} bs=1", "sparsity"], last.at[f"{o} bs=50", "sparsity"]),
-         display=False)
+    glue(f"{o}_bs1_sparsity", last.at[f"{o} bs=1", "sparsity"])
+    glue(f"{o}_bs50_sparsity", last.at[f"{o} bs=50", "sparsity"])
+    glue(f"{o}_bs_dir", summary.direction(last.at[f"{o} bs=1", "sparsity"], last.at[f"{o} bs=50", "sparsity"]))
     g = last[last.optimizer == o].dropna(subset=["sparsity"])
-    glue(f"{o}_bs_best", int(g.value[g.sparsity.idxmax()]), display=False)
+    glue(f"{o}_bs_best", int(g.value[g.sparsity.idxmax()]))
 
 # %% [markdown]
 # At batch 1, SGD's sparsity is {glue:text}`sgd_bs_dir` than at batch 50

@@ -26,19 +26,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("consecutive", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -55,10 +55,8 @@ curves = summary.table(df)
 for o in ("sgd", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
 for o in ("sgd", "adam"):
-    glue(f"{o}_con1_dir", summary.direction(last.at[f"{o} con 1", "sparsity"], last.at[f"{o} baseline", "sparsity"]),
-         display=False)
-    glue(f"{o}_con10_dir", summary.direction(last.at[f"{o} con 10", "sparsity"], last.at[f"{o} con 1", "sparsity"]),
-         display=False)
+    glue(f"{o}_con1_dir", summary.direction(last.at[f"{o} con 1", "sparsity"], last.at[f"{o} baseline", "sparsity"]))
+    glue(f"{o}_con10_dir", summary.direction(last.at[f"{o} con 10", "sparsity"], last.at[f"{o} con 1", "sparsity"]))
 
 # %% [markdown]
 # For SGD, batch 1 (con 1) gives {glue:text}`sgd_con1_dir` sparsity than the batch-50 baseline,

@@ -23,19 +23,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("width", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -52,7 +52,7 @@ fig = plots.versus(last, hue="line", title="Last epoch vs hidden units")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     for b in (1, 50):
         hi, lo = last.at[f"{o} bs={b} width=768", "sparsity"], last.at[f"{o} bs={b} width=64", "sparsity"]
-        glue(f"{o}_bs{b}_width_dir", summary.direction(hi, lo), display=False)
+        glue(f"{o}_bs{b}_width_dir", summary.direction(hi, lo))
 
 # %% [markdown]
 # From 64 to 768 units at batch 50, sparsity is {glue:text}`adagrad_bs50_width_dir` for Adagrad,

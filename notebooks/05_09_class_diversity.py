@@ -27,19 +27,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("class_diversity", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -54,10 +54,9 @@ last = summary.last_table(df)
 div = last[last.param == "diversity"]
 fig = plots.versus(div, hue="optimizer", categorical=True, title="Last epoch vs classes per batch")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_single_dir", summary.direction(last.at[f"{o} single", "sparsity"], last.at[f"{o} original", "sparsity"]),
-         display=False)
-    glue(f"{o}_single_acc", last.at[f"{o} single", "accuracy"], display=False)
-    glue(f"{o}_original_acc", last.at[f"{o} original", "accuracy"], display=False)
+    glue(f"{o}_single_dir", summary.direction(last.at[f"{o} single", "sparsity"], last.at[f"{o} original", "sparsity"]))
+    glue(f"{o}_single_acc", last.at[f"{o} single", "accuracy"])
+    glue(f"{o}_original_acc", last.at[f"{o} original", "accuracy"])
 
 # %% [markdown]
 # Single-class batches give SGD {glue:text}`sgd_single_dir` sparsity than shuffled batches and
@@ -72,7 +71,7 @@ ab = summary.table(df[df.param == "fig5_15"])
 fig = plots.curves(ab, hue="condition", title="A: single-class batches of 10  vs  B: con 10 at batch 1")
 for o in ("sgd", "adam"):
     glue(f"{o}_b_vs_a", summary.direction(last.at[f"{o} B: con 10 bs=1", "sparsity"],
-                                          last.at[f"{o} A: single bs=10", "sparsity"]), display=False)
+                                          last.at[f"{o} A: single bs=10", "sparsity"]))
 
 # %% [markdown]
 # B (batch 1) ends {glue:text}`sgd_b_vs_a` in sparsity than A for SGD and

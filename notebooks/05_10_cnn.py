@@ -25,19 +25,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("cnn", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -54,8 +54,7 @@ print(last[["accuracy", "sparsity", "selectivity_avg", "n", "n_diverged"]].round
 curves = summary.table(df)
 fig = plots.curves(curves, hue="condition", title="MLP vs CNN")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_cnn_dir", summary.direction(last.at[f"{o} cnn", "sparsity"], last.at[f"{o} mlp", "sparsity"]),
-         display=False)
+    glue(f"{o}_cnn_dir", summary.direction(last.at[f"{o} cnn", "sparsity"], last.at[f"{o} mlp", "sparsity"]))
 
 # %% [markdown]
 # With the conv layers, the FC layer's sparsity is {glue:text}`sgd_cnn_dir` for SGD,

@@ -24,19 +24,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("sorted", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -53,9 +53,8 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
 fig = plots.versus(last, x="value", hue="optimizer", categorical=True, title="Last epoch: unsorted vs sorted")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_sorted_dir", summary.direction(last.at[f"{o} sorted", "sparsity"], last.at[f"{o} unsorted", "sparsity"]),
-         display=False)
-    glue(f"{o}_sorted_acc", last.at[f"{o} sorted", "accuracy"], display=False)
+    glue(f"{o}_sorted_dir", summary.direction(last.at[f"{o} sorted", "sparsity"], last.at[f"{o} unsorted", "sparsity"]))
+    glue(f"{o}_sorted_acc", last.at[f"{o} sorted", "accuracy"])
 
 # %% [markdown]
 # Sorted data gives SGD {glue:text}`sgd_sorted_dir` sparsity than shuffled data, Adam

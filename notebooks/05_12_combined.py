@@ -24,19 +24,19 @@
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
 device = "auto"          # "auto", "cpu" or "cuda"
-seeds = None             # None = the scale's seeds (full: 1, 100, 1234)
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 
 # %%
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("combined", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale), display=False)
+glue("scale_line", plots.provenance(df, scale))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -54,9 +54,9 @@ curves = summary.table(df)
 for o in ("sgd", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
 c = last.sparsity
-glue("adam_vs_768", summary.direction(c["adam single + 768 units"], c["adam 768 units"]), display=False)
-glue("adam_vs_single", summary.direction(c["adam single + 768 units"], c["adam single"]), display=False)
-glue("sgd_vs_bs1", summary.direction(c["sgd bs=1 + momentum=0.9"], c["sgd bs=1"]), display=False)
+glue("adam_vs_768", summary.direction(c["adam single + 768 units"], c["adam 768 units"]))
+glue("adam_vs_single", summary.direction(c["adam single + 768 units"], c["adam single"]))
+glue("sgd_vs_bs1", summary.direction(c["sgd bs=1 + momentum=0.9"], c["sgd bs=1"]))
 
 # %% [markdown]
 # Adam's combined network is {glue:text}`adam_vs_768` in sparsity than 768 units alone and

@@ -25,21 +25,21 @@
 
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" or "full"
-seeds = None             # None = the scale's seeds
-store = None             # results database; None = $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+seeds = None             # None: the scale's seeds
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 
 # %%
 import pandas as pd
-from myst_nb import glue
 
+from sparsel.glue import glue
 from sparsel import findings
 from sparsel.store import Store
 
 table = findings.checks(scale, Store(store), seeds)
 counts = table.verdict.value_counts()
-glue("n_claims", len(table), display=False)
-glue("verdicts", ", ".join(f"{n} {v}" for v, n in counts.items()), display=False)
-glue("findings_scale", scale.upper(), display=False)
+glue("n_claims", len(table))
+glue("verdicts", ", ".join(f"{n} {v}" for v, n in counts.items()))
+glue("findings_scale", scale.upper())
 
 # %% [markdown]
 # ```{note}

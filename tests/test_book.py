@@ -1,0 +1,140 @@
+"""The book: notebooks in sync and complete, a smoke-scale build, and the built site in Chromium."""
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import jupytext
+import pytest
+import yaml
+
+from sparsel import experiments
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+CHAPTERS = [Path(c["file"]).name for part in TOC["parts"] for c in part["chapters"]]
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
+def test_paired_notebooks_are_in_sync(py):
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: run `make notebooks`"
+    assert _cells(jupytext.read(py)) == _cells(jupytext.read(ipynb)), \
+        f"{py.name} and {ipynb.name} differ: run `make notebooks` (the .py file is the source)"
+
+
+@pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_has_a_parameters_cell_of_literals(py):
+    nb = jupytext.read(py)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters' (papermill injects after it)"
+    names = []
+    for line in params[0].source.splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert re.match(r"^\w+ = .+", line), f"parameters must be plain assignments: {line!r}"
+            names.append(line.split("=")[0].strip())
+    # papermill skips (with only a warning) any line holding a second '=', e.g. in its comment
+    import papermill
+    assert sorted(papermill.inspect_notebook(str(py.with_suffix(".ipynb")))) == sorted(names)
+
+
+def test_every_notebook_is_in_the_toc_and_every_experiment_has_a_chapter():
+    assert sorted(CHAPTERS) == sorted(p.stem for p in NOTEBOOKS)
+    sources = " ".join(p.read_text() for p in NOTEBOOKS)
+    for name in experiments.EXPERIMENTS:
+        assert f'summary.load("{name}"' in sources, f"experiment {name} has no chapter"
+
+
+# --- the built site -------------------------------------------------------------------
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """Build the book at smoke scale (or reuse _build/html with SPARSEL_REUSE_BOOK=1)."""
+    html = ROOT / "_build" / "html"
+    if not (os.environ.get("SPARSEL_REUSE_BOOK") and (html / "index.html").exists()):
+        store = tmp_path_factory.mktemp("book") / "store.sqlite"
+        subprocess.run([sys.executable, str(ROOT / "book" / "build.py"), "--scale", "smoke", "--device", "cpu",
+                        "--store", str(store)], check=True, cwd=ROOT)
+    return html
+
+
+def test_build_report_lists_every_chapter_with_figures(site):
+    report = json.loads((ROOT / "_build" / "book-report.json").read_text())
+    assert [c["chapter"] for c in report["chapters"]] == CHAPTERS
+    assert all(c["figures"] >= 1 for c in report["chapters"] if c["chapter"] != "06_01_findings")
+
+
+@pytest.fixture(scope="session")
+def server(site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.func.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def _dom(url, tmp):
+    exe = _chromium()
+    if exe is None:
+        pytest.fail("headless Chromium is needed for the site test: run `make browser` (Debian package chromium)")
+    out = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp}", "--virtual-time-budget=8000", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_index_redirects_to_the_intro(site):
+    assert "book/intro.html" in (site / "index.html").read_text()
+
+
+@pytest.mark.parametrize("page", ["book/intro", *[f"book/chapters/{c}" for c in CHAPTERS]])
+def test_page_loads_with_its_figures_and_links(page, server, site, tmp_path):
+    url = urljoin(server, f"{page}.html")
+    dom = _dom(url, tmp_path)
+    assert "<title>" in dom and "Page not found" not in dom
+    imgs = re.findall(r'<img[^>]+src="([^"]+)"', dom)
+    if page.startswith("book/chapters/05") or page.endswith("04_02_optimizers"):
+        assert imgs, f"{page} shows no figure"
+    for src in imgs:
+        if src.startswith("data:"):
+            assert len(src) > 200
+            continue
+        f = site / urlparse(urljoin(url, src)).path.lstrip("/")
+        assert f.exists() and f.stat().st_size > 1000, f"{page}: image {src} missing or empty"
+    for href in re.findall(r'<a[^>]+href="([^"#][^"]*)"', dom):
+        target = urlparse(urljoin(url, href))
+        if target.netloc != urlparse(server).netloc:
+            continue
+        assert (site / target.path.lstrip("/")).exists(), f"{page}: broken link {href}"
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', dom)
+    assert not [s for s in scripts if s.startswith("http") and urlparse(s).netloc != urlparse(server).netloc], \
+        f"{page} loads scripts from the internet: {scripts}"
+
+
+def test_saved_widgets_render_offline(server, tmp_path):
+    dom = _dom(urljoin(server, "book/chapters/04_01_metrics.html"), tmp_path)
+    assert "application/vnd.jupyter.widget-state+json" in dom
+    assert "widget-slider" in dom, "the vendored widget manager did not render the saved sliders"
+    assert "MathJax" in dom or "mjx-container" in dom
