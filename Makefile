@@ -29,8 +29,12 @@ browser:
 	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# Unit tests, the engine equivalence, a smoke-scale book build and a headless-browser check of it.
-test: env browser
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+# Unit tests, the engine equivalence, Ray, a smoke-scale book build and a headless-browser check of it.
+test: $(VENV)/.installed-test browser
 	$(PY) -m pytest -q
 
 # Regenerate notebooks/*.ipynb from their paired .py sources (the .py files are the source of truth).

@@ -57,22 +57,49 @@ def toc_chapters() -> list[str]:
     return [Path(c["file"]).name for part in toc["parts"] for c in part["chapters"]]
 
 
-def execute(names, params, log) -> list[dict]:
+def chapter_experiment(name):
+    """The experiment a chapter loads (``summary.load("<name>"``), or None."""
+    import re
+    m = re.search(r'summary\.load\("(\w+)"', (ROOT / "notebooks" / f"{name}.py").read_text())
+    return m.group(1) if m else None
+
+
+def chapter_scale(name, params, store, log):
+    """Full scale where the store holds every run of the chapter's experiment; otherwise, when
+    missing runs cannot be trained here (full scale without a GPU), smoke scale, said aloud."""
+    from sparsel import experiments, sweep
+    from sparsel.store import Store
+    exp = chapter_experiment(name)
+    if params["scale"] != "full" or params["train_missing"] or exp is None:
+        return params["scale"], None
+    st = sweep.status(experiments.cells(exp, "full"), Store(store))
+    if st["missing"] == 0:
+        return "full", None
+    note = (f"{st['missing']} of {st['runs']} full-scale runs missing; compute them with "
+            f"`sparsel run {exp} --scale full --device cuda` (about {st['eta_seconds'] / 3600:.1f} h at this "
+            f"machine's measured rate), then rebuild")
+    log(f"  {name}: {note}; building it at smoke scale")
+    return "smoke", note
+
+
+def execute(names, params, log, store) -> list[dict]:
     import papermill as pm
     CHAPTERS.mkdir(parents=True, exist_ok=True)
     report = []
     for name in names:
         src, dst = ROOT / "notebooks" / f"{name}.ipynb", CHAPTERS / f"{name}.ipynb"
         declared = pm.inspect_notebook(str(src))
-        given = {k: v for k, v in params.items() if k in declared}
+        scale, note = chapter_scale(name, params, store, log)
+        given = {k: v for k, v in {**params, "scale": scale, "train_missing": params["train_missing"] or scale == "smoke",
+                                   "missing_note": note or ""}.items() if k in declared}
         t0 = time.perf_counter()
         pm.execute_notebook(str(src), str(dst), parameters=given, kernel_name="python3",
                             cwd=str(ROOT), progress_bar=False, log_output=False)
         seconds = time.perf_counter() - t0
         nb = json.loads(dst.read_text())
         figures = sum(1 for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
-        report.append(dict(chapter=name, figures=figures, seconds=round(seconds, 1)))
-        log(f"  {name:28} {figures:3d} figures {seconds:7.1f} s")
+        report.append(dict(chapter=name, scale=scale, figures=figures, seconds=round(seconds, 1), missing=note))
+        log(f"  {name:28} {scale:5} {figures:3d} figures {seconds:7.1f} s")
     return report
 
 
@@ -87,9 +114,12 @@ def main(argv=None) -> int:
     Path(store).parent.mkdir(parents=True, exist_ok=True)
 
     from sparsel import experiments, sweep
-    from sparsel.store import Store
+    from sparsel.store import Store, unpack
     from sparsel.train import resolve_device
     device = resolve_device(args.device)
+    archive = ROOT / "results" / args.scale
+    if archive.exists():
+        print(f"loaded {unpack(archive, Store(store))} runs from {archive}")
     train_missing = args.scale == "smoke" or device.type == "cuda"
     t0 = time.perf_counter()
     if train_missing:
@@ -98,7 +128,7 @@ def main(argv=None) -> int:
     vendor_js()
     print("executing chapters with papermill:")
     params = dict(scale=args.scale, device=str(device), store=store, train_missing=train_missing)
-    report = execute(args.only or toc_chapters(), params, print)
+    report = execute(args.only or toc_chapters(), params, print, store)
     t1 = time.perf_counter()
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb), "build", str(ROOT), "-W", "-n", "--keep-going"]

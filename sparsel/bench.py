@@ -69,12 +69,15 @@ def project(rates: dict) -> tuple[float, float]:
     return totals[0], totals[1]
 
 
-def bench(device="auto", root=None, runs=8, seconds=20.0) -> dict:
+def bench(device="auto", root=None, runs=8, quick=False) -> dict:
+    """Measure and print; ``quick`` uses tiny sizes (checks the command, measures nothing useful)."""
     device = resolve_device(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"sparsel bench on {name}, torch {torch.__version__}; {runs} runs per measurement "
           "(4 optimizers x seeds), 1 epoch each, evaluation included")
     sizes = {1: 2000 if device.type == "cpu" else 10_000, 50: 20_000 if device.type == "cpu" else 60_000}
+    if quick:
+        sizes = {1: 100, 50: 500}
     rates = {}
     for bs, n in sizes.items():
         r = measure(device, bs, n, runs, root)

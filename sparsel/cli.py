@@ -45,11 +45,17 @@ def main(argv=None) -> int:
     p = sub.add_parser("export", help="write an experiment's results as CSV")
     _common(p)
     p.add_argument("--csv", required=True, help="output file ('-' for stdout)")
+    p = sub.add_parser("pack", help="write an experiment's stored runs to a committed archive folder")
+    _common(p)
+    p.add_argument("--out", required=True, help="archive folder, e.g. results/full")
+    p = sub.add_parser("unpack", help="merge an archive folder into the store")
+    p.add_argument("folder")
+    p.add_argument("--store", default=None)
     p = sub.add_parser("bench", help="reference loop vs stacked engine, side by side")
     p.add_argument("--device", default="auto")
     p.add_argument("--data", default=None)
-    p.add_argument("--runs", type=int, default=8, help="runs per stacked group")
-    p.add_argument("--seconds", type=float, default=20.0, help="rough time budget per measurement")
+    p.add_argument("--runs", type=int, default=16, help="runs per measurement (4 optimizers x seeds)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: check the command, not the speed")
     args = ap.parse_args(argv)
     try:
         return _dispatch(args)
@@ -61,10 +67,23 @@ def main(argv=None) -> int:
 def _dispatch(args) -> int:
     if args.cmd == "bench":
         from .bench import bench
-        bench(device=args.device, root=args.data, runs=args.runs, seconds=args.seconds)
+        bench(device=args.device, root=args.data, runs=args.runs, quick=args.quick)
+        return 0
+    if args.cmd == "unpack":
+        from .store import unpack
+        store = Store(args.store)
+        print(f"added {unpack(args.folder, store)} runs from {args.folder} to {store.path}")
         return 0
     only = experiments.parse_only(args.only)
     store = Store(args.store)
+    if args.cmd == "pack":
+        from .store import pack
+        keys = [c.spec.key for c in experiments.cells(args.experiment, args.scale, args.seeds, **only)]
+        done = store.done_keys()
+        info = pack(store, args.out, [k for k in keys if k in done])
+        print(f"packed {info['runs']} runs ({info['records']} records, {info['bytes'] / 1e6:.2f} MB) into {args.out}; "
+              f"{len(set(keys) - done)} runs of the grid are not in the store")
+        return 0
     if args.cmd == "run":
         from .sweep import run_cells
         cells = experiments.cells(args.experiment, args.scale, args.seeds, **only)

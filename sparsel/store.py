@@ -150,3 +150,50 @@ class Store:
         num = [c for c in RECORD_COLUMNS if c not in ("split", "layer", "epoch")]
         df[num] = df[num].astype(float)
         return df
+
+
+# --- the committed archive -----------------------------------------------------------
+# A store is a cache; an archive is what goes into the repository: two gzipped CSV files
+# (runs.csv.gz: one row per run with its spec as JSON; records.csv.gz: one row per
+# (run, epoch, split, layer)) plus FORMAT, the archive format version. Floats keep 7
+# significant digits, all that float32 training produces.
+ARCHIVE_FORMAT = 1
+
+
+def pack(store: "Store", folder, keys=None) -> dict:
+    """Write the runs of ``store`` (all, or ``keys``) to ``folder``; returns counts and bytes."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = pd.read_sql_query("SELECT * FROM runs", store.db)
+    if keys is not None:
+        runs = runs[runs.key.isin(set(keys))]
+    rec = store.records(list(runs.key)).sort_values(["key", "epoch", "split", "layer"])
+    runs.sort_values("key").to_csv(folder / "runs.csv.gz", index=False, float_format="%.7g")
+    rec.to_csv(folder / "records.csv.gz", index=False, float_format="%.7g")
+    (folder / "FORMAT").write_text(f"{ARCHIVE_FORMAT}\n")
+    size = sum((folder / f).stat().st_size for f in ("runs.csv.gz", "records.csv.gz"))
+    return dict(runs=len(runs), records=len(rec), bytes=size)
+
+
+def unpack(folder, store: "Store") -> int:
+    """Merge an archive into ``store`` (runs already there are kept). Returns runs added."""
+    folder = Path(folder)
+    fmt = int((folder / "FORMAT").read_text()) if (folder / "FORMAT").exists() else None
+    if fmt != ARCHIVE_FORMAT:
+        raise StoreError(f"{folder} holds archive format {fmt}; this sparsel reads format {ARCHIVE_FORMAT}")
+    runs = pd.read_csv(folder / "runs.csv.gz")
+    have = store.done_keys()
+    runs = runs[~runs.key.isin(have)]
+    if runs.empty:
+        return 0
+    rec = pd.read_csv(folder / "records.csv.gz", dtype={"layer": str})
+    rec = rec[rec.key.isin(set(runs.key))]
+    cols = ["key", *RECORD_COLUMNS]
+    with store.db:
+        store.db.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                             [tuple(_nan_to_none(v) for v in r) for r in runs[
+                                 ["key", "spec", "code_version", "diverged", "diverged_epoch", "seconds", "device",
+                                  "torch", "finished"]].astype(object).itertuples(index=False)])
+        store.db.executemany(f"INSERT INTO records VALUES ({','.join('?' * len(cols))})",
+                             [tuple(_nan_to_none(v) for v in r) for r in rec[cols].astype(object).itertuples(index=False)])
+    return len(runs)

@@ -108,3 +108,21 @@ def test_killed_cli_run_loses_no_finished_run(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert f"{len(before)} already stored" in out.stdout
     assert before <= Store(store).done_keys() and len(Store(store).done_keys()) == 16
+
+
+def test_pack_and_unpack_round_trip(tmp_path):
+    from sparsel.store import pack, unpack
+    a = Store(tmp_path / "a.sqlite")
+    s1, s2 = RunSpec(epochs=2), RunSpec(epochs=2, seed=7)
+    a.put(fake_result(s1, 0.25))
+    a.put(fake_result(s2, 0.5, diverged=True))
+    info = pack(a, tmp_path / "arch")
+    assert info["runs"] == 2 and (tmp_path / "arch" / "FORMAT").exists()
+    b = Store(tmp_path / "b.sqlite")
+    b.put(fake_result(s1, 0.9))  # already present: kept, not overwritten
+    assert unpack(tmp_path / "arch", b) == 1
+    assert unpack(tmp_path / "arch", b) == 0
+    rb = b.records().set_index(["key", "epoch", "split", "layer"]).sort_index()
+    assert rb.loc[s1.key].accuracy.tolist() == [0.9] * 3
+    assert rb.loc[s2.key].sparsity.isna().all() and rb.loc[s2.key].accuracy.tolist() == [0.5] * 3
+    assert b.runs([s2.key]).diverged.tolist() == [1]
