@@ -33,6 +33,7 @@ seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
 store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
+missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
 browse_optimizer = "adam"  # whose hidden units the unit browser shows
 
 # %%
@@ -43,7 +44,7 @@ from sparsel.glue import glue
 from sparsel import data, experiments, metrics, plots, summary, train
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
-scale_line = plots.provenance(df, scale)
+scale_line = plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else "")
 glue("scale_line", scale_line)
 t = summary.table(df)
 

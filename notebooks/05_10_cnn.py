@@ -29,6 +29,7 @@ seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
 only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
 store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
+missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
 
 # %%
 import matplotlib.pyplot as plt
@@ -37,7 +38,7 @@ from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("cnn", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale))
+glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
 last = summary.last_table(df)
 
 # %% [markdown]
