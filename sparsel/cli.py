@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, LookupError, RuntimeError, FileNotFoundError) as err:
+    except (ValueError, LookupError, RuntimeError, FileNotFoundError, ImportError) as err:
         print(f"sparsel {args.cmd}: error: {err}", file=sys.stderr)
         return 2
 

@@ -80,7 +80,12 @@ def import_torchvision():
 def download(root: str | os.PathLike | None = None) -> Path:
     """Download MNIST into ``<root>/MNIST/raw`` through torchvision (which checks md5)."""
     root = data_root(root)
-    tv = import_torchvision()
+    try:
+        tv = import_torchvision()
+    except ImportError as err:
+        raise DataNotFound(
+            f"MNIST is not in {root / 'MNIST' / 'raw'} and cannot be downloaded: {err} "
+            "Or point SPARSEL_DATA (or data_root=) at a folder that holds MNIST/raw/.") from err
     try:
         tv.datasets.MNIST(str(root), train=True, download=True)
         tv.datasets.MNIST(str(root), train=False, download=True)

@@ -64,7 +64,7 @@ def test_broken_torchvision_gives_a_clear_error(monkeypatch, tmp_path):
         monkeypatch.delitem(sys.modules, mod)
     with pytest.raises(ImportError, match="torchvision cannot be imported.*nms"):
         D.import_torchvision()
-    with pytest.raises(ImportError, match="MNIST/raw"):
+    with pytest.raises(D.DataNotFound, match="SPARSEL_DATA"):
         D.load_mnist(tmp_path)  # nothing on disk: the download needs torchvision
 
 
