@@ -138,3 +138,12 @@ def test_saved_widgets_render_offline(server, tmp_path):
     assert "application/vnd.jupyter.widget-state+json" in dom
     assert "widget-slider" in dom, "the vendored widget manager did not render the saved sliders"
     assert "MathJax" in dom or "mjx-container" in dom
+
+
+def test_findings_never_decide_on_missing_data(tmp_path):
+    """With no runs at all every claim is 'not run' or inconclusive, never holds / does not hold."""
+    from sparsel import findings
+    from sparsel.store import Store
+    table = findings.checks("smoke", Store(tmp_path / "empty.sqlite"))
+    assert len(table) == 15
+    assert not table.verdict.isin(["holds", "does not hold"]).any(), table[["claim", "verdict"]]
