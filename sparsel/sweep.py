@@ -80,28 +80,26 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
 def status(cells, store: Store) -> dict:
     """Done / missing / diverged counts of ``cells`` and an estimate of the remaining seconds.
 
-    The estimate is (steps left) x (median seconds per step of stored runs of the same
-    batch size, else of all stored runs, else 0.5 ms).
+    The estimate is (steps left) x (median seconds per step of stored runs like the missing
+    one: same model, data size and batch size, else same model and data size, else 0.5 ms).
     """
     specs = unique_specs(cells)
     runs = store.runs([s.key for s in specs])
     done = set(runs.key)
     diverged = set(runs.key[runs.diverged == 1])
+    every = store.runs()
     rates = {}
-    for _, r in runs.iterrows():
-        steps = _steps(r.batch_size, r.train_size, r.order, r.order_k) * r.epochs
-        rates.setdefault(r.batch_size, []).append(r.seconds / steps)
-    every = [v for vs in rates.values() for v in vs]
+    for _, r in every.iterrows():
+        n = int(r.train_size) if r.train_size == r.train_size and r.train_size else 0
+        per_step = r.seconds / (max(1, math.ceil((n or 60_000) / int(r.batch_size))) * r.epochs)
+        rates.setdefault((r.model, n, int(r.batch_size)), []).append(per_step)
+        rates.setdefault((r.model, n), []).append(per_step)
     missing = [s for s in specs if s.key not in done]
     eta = 0.0
     for s in missing:
-        per = rates.get(s.batch_size) or every or [5e-4]
+        n = s.train_size or 0
+        per = rates.get((s.model, n, s.batch_size)) or rates.get((s.model, n)) or [5e-4]
         eta += statistics.median(per) * s.steps_per_epoch * s.epochs
     return dict(cells=len(cells), runs=len(specs), done=len(done), missing=len(missing),
                 diverged=len(diverged), eta_seconds=round(eta, 1),
                 missing_keys=[s.key for s in missing])
-
-
-def _steps(batch_size, train_size, order, order_k):
-    n = train_size if train_size == train_size and train_size else 60_000  # NaN/None = full
-    return max(1, math.ceil(int(n) / int(batch_size)))
