@@ -67,14 +67,51 @@ def _chromium():
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """Build the book at smoke scale (or reuse _build/html with SPARSEL_REUSE_BOOK=1)."""
+def built(tmp_path_factory):
+    """Build the book at smoke scale (or reuse _build/ with SPARSEL_REUSE_BOOK=1): (html, store)."""
     html = ROOT / "_build" / "html"
-    if not (os.environ.get("SPARSEL_REUSE_BOOK") and (html / "index.html").exists()):
-        store = tmp_path_factory.mktemp("book") / "store.sqlite"
-        subprocess.run([sys.executable, str(ROOT / "book" / "build.py"), "--scale", "smoke", "--device", "cpu",
-                        "--store", str(store)], check=True, cwd=ROOT)
-    return html
+    if os.environ.get("SPARSEL_REUSE_BOOK") and (html / "index.html").exists():
+        return html, ROOT / "_build" / "store-smoke.sqlite"
+    store = tmp_path_factory.mktemp("book") / "store.sqlite"
+    subprocess.run([sys.executable, str(ROOT / "book" / "build.py"), "--scale", "smoke", "--device", "cpu",
+                    "--store", str(store)], check=True, cwd=ROOT)
+    return html, store
+
+
+@pytest.fixture(scope="session")
+def site(built):
+    return built[0]
+
+
+def _glued(chapter):
+    """The values a papermill-executed chapter glued: {name: text/plain}."""
+    nb = json.loads((ROOT / "book" / "chapters" / f"{chapter}.ipynb").read_text())
+    out = {}
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = next(v for k, v in o["data"].items() if k.endswith("text/plain"))
+    return out
+
+
+def test_numbers_in_the_prose_are_the_stores_numbers(built):
+    """Recompute some glued numbers straight from the store the book was built from."""
+    from sparsel import summary
+    from sparsel.store import Store
+    store = Store(built[1])
+    base = summary.last_table(summary.results("baseline", "smoke", store))
+    g = _glued("05_02_baseline")
+    for o in ("sgd", "adagrad", "adadelta", "adam"):
+        assert float(g[f"{o}_sparsity"]) == pytest.approx(base.at[o, "sparsity"], rel=1e-9)
+        assert float(g[f"{o}_accuracy"]) == pytest.approx(base.at[o, "accuracy"], rel=1e-9)
+    assert g["most_sparse"].strip("'") == base.sparsity.idxmax()
+    bs = summary.last_table(summary.results("batch_size", "smoke", store))
+    g = _glued("05_06_batch_size")
+    assert float(g["sgd_bs1_sparsity"]) == pytest.approx(bs.at["sgd bs=1", "sparsity"], rel=1e-9)
+    want = "higher" if bs.at["adam bs=1", "sparsity"] > bs.at["adam bs=50", "sparsity"] else "lower"
+    assert g["adam_bs_dir"].strip("'") == want
+    assert "SMOKE SCALE" in _glued("05_08_width")["scale_line"]
 
 
 def test_build_report_lists_every_chapter_with_figures(site):
