@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from . import experiments
@@ -28,6 +29,8 @@ def _common(p, experiment=True):
 
 
 def main(argv=None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `sparsel export ... --csv - | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(prog="sparsel", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="train an experiment's missing runs into the store")
@@ -107,6 +110,16 @@ def _dispatch(args) -> int:
             for n, st in report.items():
                 print(f"{n:16} {st['runs']:5d} {st['done']:5d} {st['missing']:7d} {st['diverged']:8d} "
                       f"{st['eta_seconds'] / 60:9.1f}m")
+            if len(names) == 1:  # one experiment: name its missing and diverged conditions too
+                cells = experiments.cells(names[0], args.scale, args.seeds, **only)
+                runs = store.runs([c.spec.key for c in cells])
+                done, bad = set(runs.key), set(runs.key[runs.diverged == 1])
+                for label, keys in (("missing", None), ("diverged", bad)):
+                    hit = [c for c in cells if (c.spec.key not in done if keys is None else c.spec.key in keys)]
+                    for c in hit[:40]:
+                        print(f"  {label}: {c.condition} (seed {c.spec.seed}, key {c.spec.key})")
+                    if len(hit) > 40:
+                        print(f"  ... and {len(hit) - 40} more {label}")
         return 0
     if args.cmd == "export":
         from .summary import export_table, results

@@ -38,3 +38,14 @@ def test_bench_prints_rates_and_ends_with_the_speedup_line(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("batch  1:") and "ratio" in line for line in lines)
     assert lines[-1].startswith("speedup-bs1 ") and float(lines[-1].split()[1]) > 0
+
+
+def test_status_of_one_experiment_names_missing_conditions(tmp_path, capsys):
+    store = str(tmp_path / "s.sqlite")
+    assert main(["run", "baseline", "--scale", "smoke", "--store", store, "--only", "optimizer=sgd,adam",
+                 "--device", "cpu", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["status", "baseline", "--scale", "smoke", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "missing: adagrad (seed 1" in out and "missing: adadelta (seed 1" in out
+    assert "missing: sgd" not in out
