@@ -71,3 +71,33 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
+
+# %% [markdown]
+# ## Explore
+#
+# Pick an optimizer and a batch size to see that condition's curves, one line per seed, with
+# the batch-50 baseline dashed (run the notebook to use the controls; the static book shows
+# their saved state).
+
+# %%
+import ipywidgets as widgets
+
+per_seed = df[(df.split == "test") & (df.layer == "mean")]
+
+
+def explore(optimizer="sgd", batch_size=1):
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    for ax, m in zip(axes, ("accuracy", "sparsity", "selectivity_avg")):
+        for bs, style in ((batch_size, "-"), (50, "--")):
+            sub = per_seed[(per_seed.optimizer == optimizer) & (per_seed.batch_size == bs)]
+            for seed, g in sub.groupby("seed"):
+                ax.plot(g.epoch, g[m], style, lw=0.9, label=f"bs={bs} seed {seed}")
+        ax.set_xlabel("epoch"); ax.set_ylabel(plots.LABELS[m]); ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"{optimizer}, batch {batch_size} (solid) vs batch 50 (dashed)")
+    fig.tight_layout()
+    plt.show()
+
+
+widgets.interact(explore, optimizer=["sgd", "adagrad", "adadelta", "adam"],
+                 batch_size=sorted(per_seed.batch_size.unique()));

@@ -175,6 +175,8 @@ def test_saved_widgets_render_offline(server, tmp_path):
     assert "application/vnd.jupyter.widget-state+json" in dom
     assert "widget-slider" in dom, "the vendored widget manager did not render the saved sliders"
     assert "MathJax" in dom or "mjx-container" in dom
+    dom = _dom(urljoin(server, "book/chapters/05_06_batch_size.html"), tmp_path)
+    assert dom.count("widget-dropdown") >= 2, "the optimizer / batch size pickers did not render"
 
 
 def test_findings_never_decide_on_missing_data(tmp_path):
