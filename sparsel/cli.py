@@ -123,8 +123,7 @@ def _dispatch(args) -> int:
         return 0
     if args.cmd == "export":
         from .summary import export_table, results
-        table = export_table(results(args.experiment if args.experiment != "all" else "all",
-                                     args.scale, store, args.seeds, **only))
+        table = export_table(results(args.experiment, args.scale, store, args.seeds, **only))
         table.to_csv(sys.stdout if args.csv == "-" else args.csv, index=False)
         if args.csv != "-":
             print(f"wrote {len(table)} rows to {args.csv}")

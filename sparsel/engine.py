@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import load_mnist
-from .metrics import combine_layers, hoyer_sparsity, layer_records
+from .metrics import NAN_SUMMARY, hoyer_sparsity, layer_records, layers_dict, summary_from_sums
 from .models import build_model
 from .orders import epoch_order, run_rng
 from .train import RunResult, nan_rows, rows_for
@@ -90,10 +90,11 @@ class Stack:
             acts.append(h)
         return torch.baddbmm(self.b[-1][:, None, :], h, self.W[-1].transpose(1, 2)), acts
 
-    def backward(self, x, y, logits, acts):
-        """Gradients of each run's mean cross-entropy: lists matching ``W`` and ``b``."""
-        R, B, C = logits.shape
-        d = torch.softmax(logits, dim=2)
+    def backward(self, x, y, logp, acts):
+        """Gradients of each run's mean cross-entropy, from log-softmax ``logp`` [R, B, 10]:
+        lists matching ``W`` and ``b``."""
+        R, B, C = logp.shape
+        d = logp.exp()
         d.scatter_add_(2, y[:, :, None], torch.full((R, B, 1), -1.0, device=d.device, dtype=d.dtype))
         d = d / B
         gW, gb = [None] * len(self.W), [None] * len(self.W)
@@ -130,6 +131,9 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self, params, grads):
         self.t += 1
+        if self.name == "adam":
+            step_size = (self.hp64["lr"] / (1 - self.hp64["beta1"] ** self.t)).float()
+            bc2_sqrt = (1 - self.hp64["beta2"] ** self.t).sqrt().float()
         for i, (p, g) in enumerate(zip(params, grads)):
             if self.any_wd:
                 g = g + self._b("weight_decay", p) * p
@@ -154,11 +158,8 @@ class StackedOptimizer:
                 m.lerp_(g, 1 - b1)
                 v.mul_(b2).addcmul_(g, g * (1 - b2))
                 shape = (-1,) + (1,) * (p.dim() - 1)
-                bc1 = (1 - self.hp64["beta1"] ** self.t)
-                bc2_sqrt = (1 - self.hp64["beta2"] ** self.t).sqrt()
-                step_size = (self.hp64["lr"] / bc1).float().view(shape)
-                denom = v.sqrt() / bc2_sqrt.float().view(shape) + self._b("eps", p)
-                p.sub_(step_size * m / denom)
+                denom = v.sqrt() / bc2_sqrt.view(shape) + self._b("eps", p)
+                p.sub_(step_size.view(shape) * m / denom)
 
 
 class StackedDuring:
@@ -187,25 +188,10 @@ class StackedDuring:
             self.s[li, 2] += ok.sum(1)
 
     def result(self, r, eps):
-        from .metrics import ccmas_from_class_means
-        per, activity = [], []
-        for li in range(len(self.sums)):
-            if bool(self.bad[li, r]):
-                per.append(dict(sparsity=math.nan, sparsity_std=math.nan, selectivity_avg=math.nan,
-                                selectivity_std=math.nan))
-                activity.append(math.nan)
-                continue
-            s, sq, n = (self.s[li, k, r].item() for k in range(3))
-            mean = s / n if n else math.nan
-            var = (sq - n * mean * mean) / (n - 1) if n > 1 else math.nan
-            sel = ccmas_from_class_means(self.sums[li][r] / self.counts[r][:, None], self.counts[r], eps)
-            per.append(dict(sparsity=mean, sparsity_std=math.sqrt(max(var, 0.0)) if n > 1 else math.nan,
-                            selectivity_avg=sel.mean().item(), selectivity_std=sel.std(correction=0).item()))
-            activity.append(self.sums[li][r].sum().item())
-        layers = {str(i + 1): s for i, s in enumerate(per)}
-        layers["mean"] = combine_layers(per)
-        layers["weighted"] = combine_layers(per, activity)
-        return layers
+        per = [dict(NAN_SUMMARY) if bool(self.bad[li, r]) else
+               summary_from_sums(*(self.s[li, k, r].item() for k in range(3)), self.sums[li][r], self.counts[r], eps)
+               for li in range(len(self.sums))]
+        return layers_dict(per, [self.sums[li][r].sum().item() for li in range(len(self.sums))])
 
 
 @torch.no_grad()
@@ -265,10 +251,9 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None) -> lis
             idx = orders[:, i: i + B]
             x, y = data.x_train[idx], data.y_train[idx]
             logits, acts = stack.forward(x)
-            with torch.no_grad():
-                lossr = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                        reduction="none").view(R, -1).mean(1)
-            gW, gb = stack.backward(x, y, logits, acts)
+            logp = torch.log_softmax(logits, dim=2)
+            lossr = -logp.gather(2, y[:, :, None]).squeeze(2).mean(1)
+            gW, gb = stack.backward(x, y, logp, acts)
             opt.step(stack.params(), gW + gb)
             loss_sum += lossr.double() * idx.shape[1]
             correct += (logits.argmax(2) == y).sum(1)

@@ -93,8 +93,7 @@ def layer_summary(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_E
     selectivity_avg / selectivity_std: mean and population std (ddof 0) of CCMAS over units.
     """
     if not torch.isfinite(acts).all():
-        return dict(sparsity=math.nan, sparsity_std=math.nan,
-                    selectivity_avg=math.nan, selectivity_std=math.nan)
+        return dict(NAN_SUMMARY)
     s = hoyer_sparsity(acts)
     s = s[~torch.isnan(s)]
     sel = ccmas_selectivity(acts, labels, eps)
@@ -126,16 +125,34 @@ def combine_layers(summaries: list[dict], activity: list[float] | None = None) -
     return {k: sum(wi * s[k] for wi, s in zip(w, summaries)) for k in keys}
 
 
-def layer_records(acts: list[torch.Tensor], labels: torch.Tensor, eps: float = CCMAS_EPS) -> dict:
-    """Summaries for every hidden layer plus 'mean' (Eq. 5.1) and 'weighted' (Eq. 5.2).
+def layers_dict(per: list[dict], activity: list[float]) -> dict:
+    """Per-layer summaries keyed '1', '2', ..., plus 'mean' (Eq. 5.1) and 'weighted' (Eq. 5.2).
 
-    ``acts``: one [samples, units] tensor per hidden layer. Keys: '1', '2', ..., 'mean', 'weighted'.
+    ``activity``: total activation of each layer, the weights of Eq. 5.2.
     """
-    per = [layer_summary(a, labels, eps) for a in acts]
     out = {str(i + 1): s for i, s in enumerate(per)}
     out["mean"] = combine_layers(per)
-    out["weighted"] = combine_layers(per, [a.double().sum().item() for a in acts])
+    out["weighted"] = combine_layers(per, activity)
     return out
+
+
+def layer_records(acts: list[torch.Tensor], labels: torch.Tensor, eps: float = CCMAS_EPS) -> dict:
+    """``layers_dict`` of one [samples, units] activation tensor per hidden layer."""
+    return layers_dict([layer_summary(a, labels, eps) for a in acts], [a.double().sum().item() for a in acts])
+
+
+NAN_SUMMARY = dict(sparsity=math.nan, sparsity_std=math.nan, selectivity_avg=math.nan, selectivity_std=math.nan)
+
+
+def summary_from_sums(s_sum: float, s_sq: float, n: float, class_sums: torch.Tensor, counts: torch.Tensor,
+                      eps: float = CCMAS_EPS) -> dict:
+    """A layer summary from running sums: Hoyer sum, sum of squares and count of defined
+    samples; per-class activation sums [C, N] and class counts [C]."""
+    mean = s_sum / n if n else math.nan
+    var = (s_sq - n * mean * mean) / (n - 1) if n > 1 else math.nan
+    sel = ccmas_from_class_means(class_sums / counts[:, None], counts, eps)
+    return dict(sparsity=mean, sparsity_std=math.sqrt(max(var, 0.0)) if n > 1 else math.nan,
+                selectivity_avg=sel.mean().item(), selectivity_std=sel.std(correction=0).item())
 
 
 class StreamingSummary:
@@ -168,11 +185,6 @@ class StreamingSummary:
 
     def result(self) -> dict:
         if bool(self.bad):
-            return dict(sparsity=math.nan, sparsity_std=math.nan,
-                        selectivity_avg=math.nan, selectivity_std=math.nan)
-        n = self.s_n.item()
-        mean = self.s_sum.item() / n if n else math.nan
-        var = (self.s_sq.item() - n * mean * mean) / (n - 1) if n > 1 else math.nan
-        sel = ccmas_from_class_means(self.class_sums / self.counts[:, None], self.counts, self.eps)
-        return dict(sparsity=mean, sparsity_std=math.sqrt(max(var, 0.0)) if n > 1 else math.nan,
-                    selectivity_avg=sel.mean().item(), selectivity_std=sel.std(correction=0).item())
+            return dict(NAN_SUMMARY)
+        return summary_from_sums(self.s_sum.item(), self.s_sq.item(), self.s_n.item(),
+                                 self.class_sums, self.counts, self.eps)

@@ -30,9 +30,8 @@ def _band(ax, x, m, se, label, **kw):
     return line
 
 
-def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="epoch", ncols=None):
+def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="epoch"):
     """Metrics over epochs, one line per ``hue`` value, mean +/- SE bands (Fig 5.1 form)."""
-    ncols = ncols or len(metrics)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         for key, g in summary.groupby(hue, sort=False):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import MNIST, load_mnist
-from .metrics import StreamingSummary, combine_layers, layer_records
+from .metrics import StreamingSummary, layer_records, layers_dict
 from .models import build_model
 from .optim import make_optimizer
 from .orders import epoch_order, run_rng
@@ -85,10 +85,7 @@ def evaluation_rows(epoch, spec, model, data: MNIST, chunk=10_000) -> list[dict]
 
 
 def during_rows(epoch, spec, trackers, loss, acc) -> list[dict]:
-    per = [t.result() for t in trackers]
-    layers = {str(i + 1): s for i, s in enumerate(per)}
-    layers["mean"] = combine_layers(per)
-    layers["weighted"] = combine_layers(per, [t.class_sums.sum().item() for t in trackers])
+    layers = layers_dict([t.result() for t in trackers], [t.class_sums.sum().item() for t in trackers])
     return rows_for(epoch, "train_during", loss, acc, layers)
 
 

@@ -11,7 +11,7 @@ from sparsel.train import train_run
 METRICS = ("loss", "accuracy", "sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
 # Stated tolerance: SGD, Adadelta and Adam agree to fp32 rounding. Adagrad's first steps divide
 # by the root of a near-empty accumulator, so rounding-level differences in near-zero gradients
-# grow into lr-sized steps; its numbers agree to 2e-3 (accuracy: at most 2 of the 1,000 images).
+# grow into lr-sized steps; its numbers agree to 2e-3. Accuracy may differ by one image of a split.
 TOL = {"sgd": 1e-5, "adadelta": 1e-5, "adam": 1e-5, "adagrad": 2e-3}
 
 
@@ -41,8 +41,11 @@ def test_stacked_runs_equal_the_same_runs_alone(group, small):
         assert len(got.rows) == len(want.rows) == 3 * (s.epochs + 1) * (len(s.hidden) + 2) - (len(s.hidden) + 2)
         for a, b in zip(got.rows, want.rows):
             assert (a["epoch"], a["split"], a["layer"]) == (b["epoch"], b["split"], b["layer"])
+            n_images = s.test_size if a["split"] == "test" else s.train_size
             for m in METRICS:
-                assert a[m] == pytest.approx(b[m], abs=tol, nan_ok=True), (s.seed, a["epoch"], a["split"], m)
+                # accuracy is counted in whole images: a flipped prediction moves it by 1/n
+                t = max(tol, 1.001 / n_images) if m == "accuracy" else tol
+                assert a[m] == pytest.approx(b[m], abs=t, nan_ok=True), (s.seed, a["epoch"], a["split"], m)
 
 
 def test_a_runs_numbers_do_not_depend_on_its_group(small):
