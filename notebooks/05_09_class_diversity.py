@@ -22,7 +22,10 @@
 #
 # **Deviations.** The original pair/5nums builder dropped about 5% of the images each epoch;
 # here every image is used once per epoch (images that cannot fill a class slot at the end of an
-# epoch form the last, mixed batches).
+# epoch form the last, mixed batches). Each batch's classes are drawn as the original drew them,
+# uniformly among the classes with images left (order `classes`); we add the same batches with
+# the classes drawn so that they drain evenly (order `classes_even`, the "(even)" conditions), to
+# separate the class mix of a batch from what the uniform draw does to the end of an epoch.
 
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
@@ -78,3 +81,96 @@ for o in ("sgd", "adam"):
 # B (batch 1) ends {glue:text}`sgd_b_vs_a` in sparsity than A for SGD and
 # {glue:text}`adam_b_vs_a` for Adam. The dissertation concluded that batch size 1 does more for
 # sparsity and selectivity than narrowing the classes in a batch.
+
+# %% [markdown]
+# ## The end of an epoch: uniform draw or even drain?
+#
+# MNIST's classes differ in size. Drawn uniformly, every class with images left is equally likely
+# to fill the next batch, so the small classes run out first and an epoch ends with its largest
+# classes only: with single-class batches, a run of batches of one digit just before the test
+# images are measured. The even drain draws each class in proportion to the images it has left,
+# so the classes run out together and the end of an epoch is as mixed as its start. Below, the
+# class of every batch of one epoch of single-class batches on all the training images (seed 1);
+# the shaded batches are the last ones before the measurement.
+
+# %%
+import numpy as np
+import pandas as pd
+
+from sparsel import orders
+from sparsel.data import load_mnist
+from sparsel.experiments import SCALES
+
+BATCH, TAIL_K, TAIL_SEEDS = 50, 50, range(1, 41)  # the runs' batch size; tail window; seeds to average
+DRAWS = {"uniform": "uniform draw (classes, as the original)", "even": "even drain (classes_even)"}
+all_labels = load_mnist().y_train.numpy()
+fig = plots.batch_class_strip(
+    {title: orders.batch_classes(orders.class_batches(all_labels, BATCH, 1, orders.run_rng(1), draw=d),
+                                 all_labels, BATCH) for d, title in DRAWS.items()},
+    last=TAIL_K, title="Class of each batch along one epoch of single-class batches")
+
+# the same statistics on all the training images and on this page's training set
+page_size = SCALES[scale]["train_size"]
+page_labels = all_labels if page_size is None else load_mnist(train_size=page_size, test_size=10).y_train.numpy()
+tails = pd.DataFrame([dict(training_set=name, draw=d, **orders.tail_means(lab, BATCH, 1, d, TAIL_SEEDS, TAIL_K))
+                      for name, lab in (("all", all_labels), ("this page", page_labels)) for d in DRAWS])
+tails
+for _, r in tails.iterrows():
+    tag = "all" if r.training_set == "all" else "page"
+    for col in ("final_run", "last_classes", "leftover_batches"):
+        glue(f"tail_{tag}_{r.draw}_{col}", r[col])
+glue("tail_k", TAIL_K)
+glue("tail_seeds", len(TAIL_SEEDS))
+glue("page_images", len(page_labels))
+glue("page_batches", -(-len(page_labels) // BATCH))
+
+# %% [markdown]
+# Averaged over {glue:text}`tail_seeds` seeds, the uniform draw's single-class batches end with a
+# run of {glue:text}`tail_all_uniform_final_run:.1f` batches of the same class, and its last
+# {glue:text}`tail_k` batches hold {glue:text}`tail_all_uniform_last_classes:.1f` distinct classes;
+# the even drain ends with a run of {glue:text}`tail_all_even_final_run:.1f` and holds
+# {glue:text}`tail_all_even_last_classes:.1f` classes. Both then close the epoch with the same
+# {glue:text}`tail_all_uniform_leftover_batches:.0f` mixed batches of the images that cannot fill a
+# slot. On this page's {glue:text}`page_images` training images (equal class sizes,
+# {glue:text}`page_batches` batches an epoch) the final runs average
+# {glue:text}`tail_page_uniform_final_run:.2f` (uniform) and {glue:text}`tail_page_even_final_run:.2f`
+# (even) batches.
+
+# %%
+both = last[last.param.isin(["diversity", "diversity_even"])].copy()
+both["draw"] = both.param.map({"diversity": "uniform", "diversity_even": "even"})
+both = pd.concat([both, both[both.value == "original"].assign(draw="even")])  # the shuffled reference in both
+both["series"] = both.optimizer + " " + both.draw
+fig = plots.versus(both, hue="series", categorical=True, title="Last epoch: uniform draw vs even drain")
+side = both.pivot_table(index=["optimizer", "value"], columns="draw",
+                        values=["accuracy", "sparsity", "selectivity_avg"], sort=False)
+side
+
+tab = summary.table(df[df.param.isin(["diversity", "diversity_even"]) & df.value.isin(["single", "original"])])
+tab["draw"] = tab.condition.map(lambda c: "even drain" if c.endswith("(even)") else
+                                "shuffled (original)" if c.endswith("original") else "uniform draw")
+fig = plots.curves_by(tab, panel="optimizer", hue="draw", metric="accuracy",
+                      title="Single-class batches: test accuracy after each epoch")
+opts = list(dict.fromkeys(last.optimizer))
+for o in opts:
+    glue(f"{o}_single_even_acc", last.at[f"{o} single (even)", "accuracy"])
+    glue(f"{o}_even_vs_uniform", summary.direction(last.at[f"{o} single (even)", "accuracy"],
+                                                   last.at[f"{o} single", "accuracy"]))
+
+# %% [markdown]
+# With single-class batches, the even drain ends with {glue:text}`sgd_even_vs_uniform` test accuracy
+# than the uniform draw for SGD ({glue:text}`sgd_single_even_acc:.3f` vs
+# {glue:text}`sgd_single_acc:.3f`, shuffled {glue:text}`sgd_original_acc:.3f`) and
+# {glue:text}`adam_even_vs_uniform` for Adam ({glue:text}`adam_single_even_acc:.3f` vs
+# {glue:text}`adam_single_acc:.3f`, shuffled {glue:text}`adam_original_acc:.3f`).
+#
+# Why this matters for reading Fig 5.14: the test images are measured right after the last batch
+# of an epoch, and under the uniform draw the last batches are all of one class (single) or of the
+# same one or two classes (pair). A network that has just taken a run of steps on one digit tends
+# to lean towards it, so an accuracy cost measured this way can come from the epoch's tail rather than
+# from the class mix of a batch as such. The even drain keeps the batches' class mix and removes
+# the tail: where it recovers the accuracy, the tail caused the cost; where both draws agree, the
+# class mix did. A per-epoch curve that dips for the uniform draw but not for the even drain points
+# the same way. At smoke scale (equal class sizes, few batches) the tails are short and the
+# comparison says little; the full-scale runs are the test.
+

@@ -17,7 +17,14 @@ from .spec import RunSpec
 from .train import resolve_device, train_run
 
 
+def _check_runs(runs):
+    """``runs`` per measurement: at least 1, else the rates are 0 steps/s and the projection divides by 0."""
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"runs per measurement must be a whole number >= 1 (e.g. --runs 16); got {runs!r}")
+
+
 def _specs(batch_size, train_size, runs):
+    _check_runs(runs)
     seeds = range(1, runs // 4 + 2)
     out = [RunSpec(optimizer=o, batch_size=batch_size, epochs=1, train_size=train_size, test_size=100, seed=s)
            for s in seeds for o in ("sgd", "adagrad", "adadelta", "adam")]
@@ -54,6 +61,10 @@ def project(rates: dict) -> tuple[float, float]:
     b = 50 (and extrapolated above 50): the time of a step grows with the data it touches.
     Evaluation passes and the 12 CNN runs are not included.
     """
+    bad = [f"{k} {rates[b][k]} at batch {b}" for b in (1, 50) for k in ("ref_sps", "eng_sps") if not rates[b][k] > 0]
+    if bad:
+        raise ValueError(f"cannot project from a measured rate of 0 steps/s ({', '.join(bad)}): "
+                         "measure at least one run (runs >= 1)")
     specs = experiments.cells("all", "full")
     seen, totals = set(), [0.0, 0.0]
     for c in specs:
@@ -71,6 +82,7 @@ def project(rates: dict) -> tuple[float, float]:
 
 def bench(device="auto", root=None, runs=8, quick=False) -> dict:
     """Measure and print; ``quick`` uses tiny sizes (checks the command, measures nothing useful)."""
+    _check_runs(runs)
     device = resolve_device(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"sparsel bench on {name}, torch {torch.__version__}; {runs} runs per measurement "

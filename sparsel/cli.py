@@ -2,19 +2,79 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import os
+import re
 import signal
+import sqlite3
 import sys
+import zlib
 
 from . import experiments
-from .store import Store
+from .store import Store, default_path
 
 
 def _seeds(text):
+    """--seeds: distinct non-negative integers, comma-separated."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs at least one seed, e.g. 1,100,1234 (leave --seeds out for the scale's)")
+    seeds = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            raise argparse.ArgumentTypeError(f"{text!r} has an empty entry; write integers separated by commas, "
+                                             "e.g. 1,100,1234")
+        try:
+            seed = int(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes integers separated by commas, e.g. 1,100,1234; "
+                                             f"{item!r} is not an integer") from None
+        if seed < 0:
+            raise argparse.ArgumentTypeError(f"seed {seed} is negative; seeds are integers >= 0")
+        if seed in seeds:
+            raise argparse.ArgumentTypeError(f"seed {seed} is given twice; give each seed once")
+        seeds.append(seed)
+    return tuple(seeds)
+
+
+_DEVICES = "auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+
+
+def _device(text):
+    """--device: the form only; whether that device exists is checked before anything runs."""
+    text = text.strip()
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"takes {_DEVICES}; got {text!r}")
+    return text
+
+
+def _check_device(name: str) -> None:
+    """Fail now, before any training, when --device names a device this machine lacks."""
+    import torch
+
+    from .train import resolve_device
+    dev = resolve_device(name)  # 'cuda' without a GPU raises here
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeError(f"--device {name} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s) "
+                           f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}); use --device cuda, cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError("--device mps asked for, but torch sees no MPS (Apple GPU) device; use --device cpu or auto")
+
+
+def _path(text):
+    """A file or folder argument, with ~ expanded (the shell leaves --store=~/x alone)."""
+    return os.path.expanduser(text)
+
+
+def _positive(text):
     try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
+        n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas, e.g. 1,100,1234; got {text!r}")
+        raise argparse.ArgumentTypeError(f"takes a whole number >= 1; got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number >= 1; got {n}")
+    return n
 
 
 def _common(p, experiment=True):
@@ -24,8 +84,13 @@ def _common(p, experiment=True):
                    help="smoke: small subset, few epochs, one seed; full: the dissertation's settings")
     p.add_argument("--seeds", type=_seeds, default=None, help="override the scale's seeds, e.g. 1,100,1234")
     p.add_argument("--only", action="append", default=[], metavar="FIELD=V[,V]",
-                   help="narrow the grid, e.g. --only optimizer=sgd --only batch_size=1,50 (repeatable)")
-    p.add_argument("--store", default=None, help="results database (default $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite)")
+                   help="narrow the grid, e.g. --only optimizer=sgd --only batch_size=1,50 (repeatable, one field "
+                        "each; values are alternatives). FIELD: a run-spec field, condition, param or value. "
+                        "Floats match as condition labels print them (lr=0.000139); hidden=256x256 is one "
+                        "2-layer net, hidden=64,128 two 1-layer widths. An unknown field or a value no run "
+                        "has is an error that lists what exists")
+    p.add_argument("--store", type=_path, default=None,
+                   help="results database (default $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite)")
 
 
 def main(argv=None) -> int:
@@ -35,11 +100,28 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="train an experiment's missing runs into the store")
     _common(p)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--data", default=None, help="MNIST root (default $SPARSEL_DATA or ~/.cache/sparsel/data)")
+    p.add_argument("--device", type=_device, default="auto", help=_DEVICES)
+    p.add_argument("--data", type=_path, default=None,
+                   help="MNIST root (default $SPARSEL_DATA or ~/.cache/sparsel/data)")
     p.add_argument("--no-engine", action="store_true", help="train run by run with the reference loop")
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--executor", choices=["local", "processes", "ray"], default="local",
+                   help="local: this process; processes: --workers processes on disjoint groups; ray: a Ray cluster")
+    p.add_argument("--workers", type=_positive, default=2, help="worker processes (with --executor processes)")
     p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("campaign", help="train what the study still lacks, in a useful order, within a time budget")
+    p.add_argument("--scale", choices=list(experiments.SCALES), default="full")
+    p.add_argument("--experiments", default=",".join(experiments.CAMPAIGN_ORDER),
+                   help="comma-separated, in the order to compute them (batch-size-1 runs of all of them come last)")
+    p.add_argument("--hours", type=float, default=None, help="stop starting work after this long (e.g. 2.5)")
+    p.add_argument("--store", type=_path, default=None, help="results database to train into")
+    p.add_argument("--archive", type=_path, default=None,
+                   help="committed archive whose runs count as done (e.g. results/full): merged into the store first")
+    p.add_argument("--device", type=_device, default="auto", help=_DEVICES)
+    p.add_argument("--data", type=_path, default=None)
+    p.add_argument("--executor", choices=["local", "processes"], default="local")
+    p.add_argument("--workers", type=_positive, default=2)
+    p.add_argument("--nice", type=int, default=10, help="lower this process's priority by this much (0: not)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = sub.add_parser("status", help="done, missing and diverged runs per experiment")
     _common(p, experiment=False)
@@ -47,24 +129,46 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("export", help="write an experiment's results as CSV")
     _common(p)
-    p.add_argument("--csv", required=True, help="output file ('-' for stdout)")
+    p.add_argument("--csv", type=_path, required=True, help="output file ('-' for stdout)")
     p = sub.add_parser("pack", help="write an experiment's stored runs to a committed archive folder")
     _common(p)
-    p.add_argument("--out", required=True, help="archive folder, e.g. results/full")
+    p.add_argument("--out", type=_path, required=True, help="archive folder, e.g. results/full")
+    p.add_argument("--force", action="store_true",
+                   help="where a run is in both with different numbers, replace the archive's copy")
     p = sub.add_parser("unpack", help="merge an archive folder into the store")
-    p.add_argument("folder")
-    p.add_argument("--store", default=None)
+    p.add_argument("folder", type=_path)
+    p.add_argument("--store", type=_path, default=None)
     p = sub.add_parser("bench", help="reference loop vs stacked engine, side by side")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data", default=None)
-    p.add_argument("--runs", type=int, default=16, help="runs per measurement (4 optimizers x seeds)")
+    p.add_argument("--device", type=_device, default="auto", help=_DEVICES)
+    p.add_argument("--data", type=_path, default=None)
+    p.add_argument("--runs", type=_positive, default=16, help="runs per measurement (4 optimizers x seeds)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: check the command, not the speed")
     args = ap.parse_args(argv)
     try:
+        if args.cmd == "bench" or (args.cmd in ("run", "campaign") and args.executor != "ray"):
+            _check_device(args.device)
         return _dispatch(args)
-    except (ValueError, LookupError, RuntimeError, FileNotFoundError, ImportError) as err:
-        print(f"sparsel {args.cmd}: error: {err}", file=sys.stderr)
+    except (ValueError, LookupError, RuntimeError, ImportError, OSError, sqlite3.Error, EOFError, zlib.error,
+            ZeroDivisionError) as err:
+        print(f"sparsel {args.cmd}: error: {_describe(err, args)}", file=sys.stderr)
         return 2
+
+
+def _describe(err: BaseException, args) -> str:
+    """One line for an error that ends a command, naming the file involved where it is known."""
+    msg = str(err) or type(err).__name__
+    if isinstance(err, (gzip.BadGzipFile, EOFError, zlib.error)):
+        where = f" in archive {args.folder}" if args.cmd == "unpack" else ""
+        return f"a compressed file{where} is damaged or cut short ({type(err).__name__}: {msg})"
+    if isinstance(err, OSError) and err.filename is not None and str(err.filename) not in msg:
+        return f"{msg}: {err.filename}"
+    if isinstance(err, sqlite3.Error):
+        store = getattr(args, "store", None) or default_path()
+        return (f"results database {store}: {type(err).__name__}: {msg}. If another sparsel is writing it, "
+                "wait and run again; if it is damaged, move it aside (or pass another --store)")
+    if isinstance(err, ZeroDivisionError):
+        return f"division by zero ({msg}): an empty input reached a computation; please report this command"
+    return msg
 
 
 def _dispatch(args) -> int:
@@ -72,35 +176,48 @@ def _dispatch(args) -> int:
         from .bench import bench
         bench(device=args.device, root=args.data, runs=args.runs, quick=args.quick)
         return 0
+    if args.cmd == "campaign":
+        return _campaign(args)
     if args.cmd == "unpack":
         from .store import unpack
         store = Store(args.store)
-        print(f"added {unpack(args.folder, store)} runs from {args.folder} to {store.path}")
-        return 0
+        info = unpack(args.folder, store)
+        print(f"added {info['added']} runs from {args.folder} to {store.path} ({info['same']} already there, "
+              f"{len(info['conflicts'])} conflicts)")
+        for k in info["conflicts"][:20]:
+            print(f"  conflict: run {k} is stored with other numbers; kept the stored copy")
+        return 3 if info["conflicts"] else 0
     only = experiments.parse_only(args.only)
-    store = Store(args.store)
+    experiments.cells(args.experiment, args.scale, args.seeds, **only)  # bad --only / --seeds: said first
+    # only `run` writes the store; reading commands never create one at a mistyped path
+    store = Store(args.store, readonly=args.cmd != "run")
     if args.cmd == "pack":
         from .store import pack
         keys = [c.spec.key for c in experiments.cells(args.experiment, args.scale, args.seeds, **only)]
         done = store.done_keys()
-        info = pack(store, args.out, [k for k in keys if k in done])
-        print(f"packed {info['runs']} runs ({info['records']} records, {info['bytes'] / 1e6:.2f} MB) into {args.out}; "
-              f"{len(set(keys) - done)} runs of the grid are not in the store")
+        info = pack(store, args.out, [k for k in keys if k in done], force=args.force)
+        print(f"packed {info['added']} new runs into {args.out}: it holds {info['runs']} runs ({info['records']} "
+              f"records, {info['bytes'] / 1e6:.2f} MB); {len(set(keys) - done)} runs of the grid are not in the store")
+        for k in info["conflicts"][:20]:
+            print(f"  conflict: run {k} differs between store and archive; "
+                  + ("replaced (--force)" if args.force else "kept the archive's copy (--force replaces it)"))
         return 0
     if args.cmd == "run":
         from .sweep import run_cells
         cells = experiments.cells(args.experiment, args.scale, args.seeds, **only)
         stats = run_cells(cells, store, device=args.device, root=args.data, use_engine=not args.no_engine,
-                          executor=args.executor, address=args.address, progress=not args.quiet)
+                          executor=args.executor, address=args.address, progress=not args.quiet,
+                          workers=args.workers)
         print(f"{args.experiment} ({args.scale}): {stats['total']} runs, {stats['cached']} already stored, "
               f"{stats['trained']} trained, {stats['diverged']} diverged -> {store.path}")
         return 0
     if args.cmd == "status":
         from .sweep import status
         names = list(experiments.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+        grid = experiments.cells(args.experiment, args.scale, args.seeds, **only)  # --only checked once, on all
         report = {}
         for n in names:
-            st = status(experiments.cells(n, args.scale, args.seeds, **only), store)
+            st = status([c for c in grid if c.experiment == n], store)
             st.pop("missing_keys")
             report[n] = st
         if args.json:
@@ -129,6 +246,58 @@ def _dispatch(args) -> int:
             print(f"wrote {len(table)} rows to {args.csv}")
         return 0
     raise AssertionError(args.cmd)
+
+
+def _campaign(args) -> int:
+    """Train the missing runs experiment by experiment (batch size 1 last) until done, the
+    time budget ends or a signal (SIGTERM, Ctrl-C) arrives; nothing finished is lost."""
+    import os
+    import time
+    from .sweep import run_cells
+    from .store import unpack
+    t0 = time.time()
+    deadline = t0 + 3600 * args.hours if args.hours else None
+    if args.nice and hasattr(os, "nice"):
+        os.nice(args.nice)
+    names = [n.strip() for n in args.experiments.split(",") if n.strip()]
+    for n in names:
+        if n not in experiments.EXPERIMENTS:
+            raise ValueError(f"unknown experiment {n!r} in --experiments; choose from {', '.join(experiments.EXPERIMENTS)}")
+    store = Store(args.store)
+
+    def log(msg):
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} campaign: {msg}", flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, stop)
+    if args.archive and (args.archive / "FORMAT").exists():
+        info = unpack(args.archive, store)
+        log(f"merged {info['added']} runs from {args.archive} ({info['same']} already stored)")
+    # one sweep per phase, so runs of several experiments that can share a stack do
+    phases = [("batch > 1", lambda c: c.spec.batch_size > 1), ("batch 1", lambda c: c.spec.batch_size == 1)]
+    total = dict(trained=0, diverged=0, stopped=0)
+    try:
+        for label, keep in phases:
+            if deadline and time.time() > deadline:
+                log("time budget reached")
+                break
+            cells = [c for n in names for c in experiments.cells(n, args.scale) if keep(c)]
+            if not cells:
+                continue
+            st = run_cells(cells, store, device=args.device, root=args.data, progress=not args.quiet,
+                           executor=args.executor, workers=args.workers, deadline=deadline, log=log)
+            for k in total:
+                total[k] += st[k]
+            log(f"{label}: {st['total']} runs, {st['cached']} stored before, {st['trained']} trained, "
+                f"{st['stopped']} stopped at the time budget")
+    except KeyboardInterrupt as why:
+        log(f"stopped by {why or 'Ctrl-C'}; finished runs are stored, unfinished groups resume from checkpoints")
+        return 130
+    finally:
+        log(f"{total['trained']} runs trained ({total['diverged']} diverged) in {(time.time() - t0) / 3600:.2f} h "
+            f"into {store.path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,26 @@ MD5 = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
+# md5 of the same four files as torchvision extracts them (the gunzipped archives above);
+# used when only the extracted files are on disk.
+MD5_EXTRACTED = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
 NUM_CLASSES = 10
+IDX_MAGIC = {"labels": 0x00000801, "images": 0x00000803}  # unsigned bytes, 1 or 3 dimensions
+SPLIT_SIZES = {"train": 60_000, "t10k": 10_000}
+IMAGE_SIDE = 28
 
 
 class DataNotFound(FileNotFoundError):
     """MNIST is not on disk and could not be downloaded."""
+
+
+class DataCorrupt(DataNotFound):
+    """An MNIST file is on disk but is not what it should be; the message names it and the fix."""
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -36,22 +52,88 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root).expanduser()
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
+def _corrupt(path: Path, what: str) -> DataCorrupt:
+    return DataCorrupt(
+        f"{path} is corrupt: {what}. Fix: delete it and run again to re-download MNIST, "
+        "or point SPARSEL_DATA (or --data / data_root=) at a folder holding intact MNIST/raw/ files.")
+
+
+def _kind(path: Path) -> str:
+    """'labels' or 'images', from torchvision's file names (``*-labels-idx1-*``, ``*-images-idx3-*``)."""
+    for kind in IDX_MAGIC:
+        if f"-{kind}-" in path.name:
+            return kind
+    raise ValueError(f"{path}: cannot tell labels from images by the name (expected '-labels-' or '-images-' in it)")
+
+
+def _idx_fault(data: bytes, kind: str, count: int | None) -> str | None:
+    """What is wrong with the IDX bytes ``data`` of MNIST ``kind``, or None when nothing is."""
+    magic, ndim = IDX_MAGIC[kind], 1 if kind == "labels" else 3
+    header = 4 + 4 * ndim
+    found = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if found is not None and found != magic:
+        return f"magic number 0x{found:08x}, expected 0x{magic:08x} for MNIST {kind}"
+    if len(data) < header:
+        return f"{len(data)} bytes, shorter than the {header}-byte IDX header of MNIST {kind}"
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if kind == "images" and shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        return f"header says images of {shape[1]}x{shape[2]} pixels, MNIST's are {IMAGE_SIDE}x{IMAGE_SIDE}"
+    if count is not None and shape[0] != count:
+        return f"header says {shape[0]} {kind}, this file of MNIST holds {count}"
+    want = header + int(np.prod(shape))
+    if len(data) != want:
+        return (f"{'truncated' if len(data) < want else 'too long'}: {len(data)} bytes (uncompressed), "
+                f"its header {list(shape)} needs exactly {want}")
+    if kind == "labels":
+        labels = np.frombuffer(data, dtype=np.uint8, offset=header)
+        bad = np.flatnonzero(labels >= NUM_CLASSES)
+        if len(bad):
+            return (f"{len(bad)} labels outside 0-{NUM_CLASSES - 1} "
+                    f"(the first is {int(labels[bad[0]])}, at index {int(bad[0])})")
+    return None
+
+
+def read_idx(path: str | os.PathLike, kind: str | None = None, count: int | None = None,
+             md5: str | None = None) -> np.ndarray:
+    """Read and check one IDX file of unsigned bytes, gzipped (``.gz``) or not.
+
+    ``kind``: 'labels' (magic 0x00000801, one dimension, values 0-9) or 'images' (magic
+    0x00000803, [n, 28, 28]); None takes it from the file name. ``count``: the number of
+    items the file must hold, None for any. ``md5``: the expected md5 of the file as stored
+    (gzipped or not). Raises DataCorrupt naming the file, the fault (an md5 mismatch, a bad
+    gzip stream, a wrong magic number or header, a size that is not exactly the header's,
+    labels outside 0-9) and the fix.
+    """
+    path = Path(path)
+    kind = kind or _kind(path)
+    stored = data = path.read_bytes()
+    faults = []
+    if md5 is not None and (digest := hashlib.md5(stored).hexdigest()) != md5:
+        faults.append(f"md5 mismatch ({digest}, expected {md5})")
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(stored)
+        except (OSError, EOFError, zlib.error) as err:
+            raise _corrupt(path, "; ".join(faults + [f"not a readable gzip file ({err})"])) from err
+    fault = _idx_fault(data, kind, count)
+    if fault:
+        faults.append(fault)
+    if faults:
+        raise _corrupt(path, "; ".join(faults))
+    ndim = 1 if kind == "labels" else 3
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def _read_idx(raw: Path, stem: str) -> np.ndarray:
-    """Read one IDX file, gzipped (md5-checked) or already extracted by torchvision."""
+    """Read one of MNIST's four IDX files, gzipped or already extracted by torchvision.
+
+    Every read is checked: the md5 of the file read against torchvision's (archive) or
+    MD5_EXTRACTED (extracted file), and its layout (``read_idx``), so a corrupted file never trains.
+    """
     gz = raw / f"{stem}.gz"
-    if gz.exists():
-        if _md5(gz) != MD5[gz.name]:
-            raise DataNotFound(f"{gz} is corrupt (md5 mismatch); delete it and run again to re-download")
-        data = gzip.decompress(gz.read_bytes())
-    else:
-        data = (raw / stem).read_bytes()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    path, known = (gz, MD5[gz.name]) if gz.exists() else (raw / stem, MD5_EXTRACTED[stem])
+    return read_idx(path, count=SPLIT_SIZES[stem.split("-")[0]], md5=known)
 
 
 def _present(raw: Path) -> bool:

@@ -1,7 +1,7 @@
 """The stacked engine: many MLP runs trained as one batched model.
 
-Runs that share an architecture, batch size, epoch count, data order kind, data subset and
-optimizer train together. Every parameter has a leading run dimension R; each run keeps its
+Runs that share an architecture, batch size, epoch count, data order kind and data subset
+train together, whatever their optimizer. Every parameter has a leading run dimension R; each run keeps its
 own seed, initial weights (built exactly as ``train.train_run`` builds them), data order and
 hyper-parameters (tensors of shape [R, 1, 1]). Forward and backward are written out with
 batched matmuls (no autograd); the four optimizers' updates follow torch.optim's
@@ -12,16 +12,18 @@ functions as the reference loop, from activations the engine returns itself.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import torch
 import torch.nn.functional as F
 
 from .data import load_mnist
-from .metrics import NAN_SUMMARY, hoyer_sparsity, layer_records, layers_dict, summary_from_sums
+from .metrics import NAN_SUMMARY, SAMPLE_METRICS, layer_metrics, layers_dict, sample_stats, summary_from_sums
 from .models import build_model
+from .optim import OPTIMIZERS
 from .orders import epoch_order, run_rng
-from .train import RunResult, nan_rows, rows_for
+from .train import RunResult, extra_idx, nan_rows, rows_for
 
 HP_NAMES = ("lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay")
 
@@ -33,7 +35,7 @@ def supports(spec) -> bool:
 
 def group_key(spec):
     return (spec.model, spec.hidden, spec.activation, spec.batch_size, spec.epochs, spec.order,
-            spec.order_k, spec.train_size, spec.test_size, spec.optimizer, spec.ccmas_eps)
+            spec.order_k, spec.train_size, spec.test_size, spec.ccmas_eps)
 
 
 def plan_groups(specs, device, max_group=None) -> list[list]:
@@ -112,11 +114,39 @@ class Stack:
 class StackedOptimizer:
     """torch.optim's SGD / Adagrad / Adadelta / Adam (single-tensor forms) for stacked parameters.
 
-    Hyper-parameters are per-run tensors; ``step`` updates the parameters in place.
+    ``specs`` must list each optimizer's runs contiguously (``train_group`` orders them so):
+    every optimizer updates its own range of runs, a view of the stacked tensors, with
+    per-run hyper-parameter tensors; ``step`` updates the parameters in place. Runs of
+    different optimizers thus share one forward and backward pass.
     """
 
-    def __init__(self, name, specs, params, device):
-        self.name, self.t = name, 0
+    def __init__(self, specs, params, device):
+        self.parts = []
+        names = [s.optimizer for s in specs]
+        for name in dict.fromkeys(names):
+            lo = names.index(name)
+            hi = len(names) - names[::-1].index(name)
+            if names[lo:hi] != [name] * (hi - lo):
+                raise ValueError("StackedOptimizer needs each optimizer's runs next to each other")
+            self.parts.append(_Rule(name, slice(lo, hi), specs[lo:hi], [p[lo:hi] for p in params], device))
+
+    @property
+    def state(self):
+        return [t for part in self.parts for ts in part.state for t in ts] + [part.t for part in self.parts]
+
+    @torch.no_grad()
+    def step(self, params, grads):
+        for part in self.parts:
+            part.step([p[part.runs] for p in params], [g[part.runs] for g in grads])
+
+
+class _Rule:
+    """One optimizer's update over its range of runs."""
+
+    def __init__(self, name, runs, specs, params, device):
+        self.name, self.runs = name, runs
+        # the step count lives on the device, so a captured CUDA graph advances it on replay
+        self.t = torch.zeros((), dtype=torch.float64, device=device)
         hp = {k: [getattr(s, k) for s in specs] for k in HP_NAMES if getattr(specs[0], k) is not None}
         self.hp64 = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in hp.items()}
         self.hp = {k: v.float() for k, v in self.hp64.items()}
@@ -128,7 +158,6 @@ class StackedOptimizer:
         v = self.hp[k]
         return v.view(-1, *([1] * (p.dim() - 1)))
 
-    @torch.no_grad()
     def step(self, params, grads):
         self.t += 1
         if self.name == "adam":
@@ -163,43 +192,54 @@ class StackedOptimizer:
 
 
 class StackedDuring:
-    """The 'train_during' summary of every run and layer, accumulated step by step on device."""
+    """The 'train_during' summary of every run and layer, accumulated step by step on device:
+    running sums of the per-sample metrics and per-class activation sums (for CCMAS)."""
 
     def __init__(self, R, widths, device, num_classes=10):
         self.sums = [torch.zeros(R, num_classes, w, dtype=torch.float64, device=device) for w in widths]
         self.counts = torch.zeros(R, num_classes, dtype=torch.float64, device=device)
-        self.s = torch.zeros(len(widths), 3, R, dtype=torch.float64, device=device)  # sum, sum sq, n
+        self.stats = torch.zeros(len(widths), len(SAMPLE_METRICS), 3, R, dtype=torch.float64, device=device)
         self.bad = torch.zeros(len(widths), R, dtype=torch.bool, device=device)
         self.C = num_classes
 
+    def reset(self):
+        for t in (*self.sums, self.counts, self.stats, self.bad):
+            t.zero_()
+
     def update(self, acts, y):
-        onehot = F.one_hot(y, self.C).double()  # [R, B, C]
+        # a comparison, not F.one_hot, which checks its input on the host (no CUDA-graph capture)
+        onehot = (y[..., None] == torch.arange(self.C, device=y.device)).double()  # [R, B, C]
         self.counts += onehot.sum(1)
         for li, a in enumerate(acts):
             a = a.double()
             self.bad[li] |= ~torch.isfinite(a).flatten(1).all(1)
             self.sums[li] += torch.bmm(onehot.transpose(1, 2), a)
-            R, B, N = a.shape
-            h = hoyer_sparsity(a.reshape(R * B, N)).view(R, B)
-            ok = ~torch.isnan(h)
-            h = torch.where(ok, h, torch.zeros_like(h))
-            self.s[li, 0] += h.sum(1)
-            self.s[li, 1] += (h * h).sum(1)
-            self.s[li, 2] += ok.sum(1)
+            self.stats[li] += sample_stats(a)
 
-    def result(self, r, eps):
-        per = [dict(NAN_SUMMARY) if bool(self.bad[li, r]) else
-               summary_from_sums(*(self.s[li, k, r].item() for k in range(3)), self.sums[li][r], self.counts[r], eps)
-               for li in range(len(self.sums))]
-        return layers_dict(per, [self.sums[li][r].sum().item() for li in range(len(self.sums))])
+    def results(self, eps):
+        """One ``layers_dict`` per run."""
+        stats, bad = self.stats.tolist(), self.bad.tolist()
+        out = []
+        for r in range(len(self.counts)):
+            per = [dict(NAN_SUMMARY) if bad[li][r] else
+                   summary_from_sums({m: [stats[li][k][j][r] for j in range(3)] for k, m in enumerate(SAMPLE_METRICS)},
+                                     self.sums[li][r], self.counts[r], eps)
+                   for li in range(len(self.sums))]
+            out.append(layers_dict(per, [self.sums[li][r].sum().item() for li in range(len(self.sums))]))
+        return out
 
 
 @torch.no_grad()
-def _evaluate(stack, data, specs, epoch, chunk_runs=8):
-    """Test and clean-train rows for every run, from stacked forward passes in chunks of runs."""
+def _evaluate(stack, data, specs, epoch, chunk_runs=None):
+    """Test and clean-train rows for every run: stacked forward passes and every metric
+    computed for a chunk of runs at once."""
     rows = [[] for _ in specs]
     R = len(specs)
+    eps = specs[0].ccmas_eps
+    if chunk_runs is None:
+        chunk_runs = 8 if data.x_train.device.type == "cpu" else 32
     for split, x, y in (("test", data.x_test, data.y_test), ("train", data.x_train, data.y_train)):
+        sub_idx = extra_idx(y)
         for r0 in range(0, R, chunk_runs):
             sub = slice(r0, min(R, r0 + chunk_runs))
             part = _Slice(stack, sub)
@@ -208,13 +248,18 @@ def _evaluate(stack, data, specs, epoch, chunk_runs=8):
                 lo, a = part.forward(x[i: i + 10_000])
                 logits.append(lo)
                 acts.append(a)
-            logits = torch.cat(logits, dim=1)
+            logits = torch.cat(logits, dim=1)                       # [r, n, 10]
             acts = [torch.cat([a[j] for a in acts], dim=1) for j in range(len(acts[0]))]
+            logp = torch.log_softmax(logits, dim=2)
+            loss = (-logp.gather(2, y.expand(logits.shape[0], -1)[:, :, None]).mean((1, 2))).tolist()
+            finite = torch.isfinite(logits).flatten(1).all(1)
+            acc = torch.where(finite, (logits.argmax(2) == y).double().mean(1),
+                              torch.full_like(finite, math.nan, dtype=torch.float64)).tolist()
+            per_layer = [{k: v.tolist() for k, v in layer_metrics(a, y, eps, sub_idx).items()} for a in acts]
+            activity = [a.double().sum((1, 2)).tolist() for a in acts]
             for k, r in enumerate(range(sub.start, sub.stop)):
-                loss = F.cross_entropy(logits[k], y).item()
-                acc = (logits[k].argmax(1) == y).float().mean().item()
-                layers = layer_records([a[k] for a in acts], y, specs[r].ccmas_eps)
-                rows[r] += rows_for(epoch, split, loss, acc, layers)
+                layers = layers_dict([{f: m[f][k] for f in m} for m in per_layer], [w[k] for w in activity])
+                rows[r] += rows_for(epoch, split, loss[k], acc[k], layers)
     return rows
 
 
@@ -223,8 +268,112 @@ class _Slice(Stack):
         self.W, self.b, self.relu = [w[sub] for w in stack.W], [b[sub] for b in stack.b], stack.relu
 
 
-def train_group(specs, device="cpu", root=None, data=None, on_epoch=None) -> list[RunResult]:
-    """Train ``specs`` (one group from ``plan_groups``) together; one RunResult per spec."""
+class _Step:
+    """One training step of a group, eager or (on CUDA) replayed from a captured CUDA graph.
+
+    The whole step (gather the batch, forward, closed-form backward, update, epoch sums and
+    the streamed metrics) writes only into tensors that live as long as the group, so a graph
+    captured once per group replays it for every full batch of every epoch; a CUDA graph
+    launches its ~100 small kernels at once instead of one by one from Python. The last,
+    smaller batch of an epoch runs eagerly. Set SPARSEL_CUDA_GRAPHS=0 to train eagerly.
+    """
+
+    WARMUP = 3  # eager steps before capture (cuBLAS workspaces, allocator) on a side stream
+
+    def __init__(self, stack, opt, data, R, B, widths, device):
+        self.stack, self.opt, self.data, self.B = stack, opt, data, B
+        self.loss_sum = torch.zeros(R, dtype=torch.float64, device=device)
+        self.correct = torch.zeros(R, dtype=torch.int64, device=device)
+        self.during = StackedDuring(R, widths, device)
+        self.use_graph = device.type == "cuda" and os.environ.get("SPARSEL_CUDA_GRAPHS", "1") != "0"
+        self.idx = torch.zeros(R, B, dtype=torch.int64, device=device)
+        self.graph, self.calls = None, 0
+
+    def reset(self):
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.during.reset()
+
+    def _step(self, idx):
+        x, y = self.data.x_train[idx], self.data.y_train[idx]
+        logits, acts = self.stack.forward(x)
+        logp = torch.log_softmax(logits, dim=2)
+        lossr = -logp.gather(2, y[:, :, None]).squeeze(2).mean(1)
+        gW, gb = self.stack.backward(x, y, logp, acts)
+        self.opt.step(self.stack.params(), gW + gb)
+        self.loss_sum += lossr.double() * idx.shape[1]
+        self.correct += (logits.argmax(2) == y).sum(1)
+        self.during.update(acts, y)
+
+    def __call__(self, idx):
+        if not self.use_graph or idx.shape[1] != self.B:
+            return self._step(idx)
+        self.idx.copy_(idx)
+        if self.graph is not None:
+            return self.graph.replay()
+        self.calls += 1
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self._step(self.idx)
+        torch.cuda.current_stream().wait_stream(side)
+        if self.calls < self.WARMUP:
+            return None
+        try:  # capture records the step without running it; the next call replays it
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._step(self.idx)
+            self.graph = graph
+        except Exception as err:  # noqa: BLE001 - any capture failure: train on, eagerly
+            print(f"sparsel: CUDA graph capture failed ({type(err).__name__}: {err}); training eagerly")
+            self.use_graph = False
+        return None
+
+
+class Stopped(Exception):
+    """A group stopped at an epoch boundary (time budget or signal); its checkpoint is kept."""
+
+
+def group_id(specs) -> str:
+    import hashlib
+    return hashlib.sha256(",".join(sorted(s.key for s in specs)).encode()).hexdigest()[:16]
+
+
+def _save_checkpoint(path, epoch, stack, opt, rngs, results, seconds):
+    """Everything a group needs to go on after ``epoch`` exactly as if never stopped."""
+    state = dict(epoch=epoch, W=[w.cpu() for w in stack.W], b=[b.cpu() for b in stack.b],
+                 opt_state=[t.cpu() for t in opt.state],
+                 rngs=[g.bit_generator.state for g in rngs], seconds=seconds,
+                 results=[(r.rows, r.diverged, r.diverged_epoch) for r in results])
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, stack, opt, rngs, results):
+    state = torch.load(path, weights_only=False)
+    for dst, src in zip(stack.W + stack.b, state["W"] + state["b"]):
+        dst.copy_(src)
+    for dst, src in zip(opt.state, state["opt_state"]):
+        dst.copy_(src)
+    for g, st in zip(rngs, state["rngs"]):
+        g.bit_generator.state = st
+    for r, (rows, div, div_ep) in zip(results, state["results"]):
+        r.rows, r.diverged, r.diverged_epoch = rows, div, div_ep
+    return state["epoch"], state["seconds"]
+
+
+def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkpoint_dir=None,
+                deadline=None, checkpoint_every: float = 60.0) -> list[RunResult]:
+    """Train ``specs`` (one group from ``plan_groups``) together; one RunResult per spec.
+
+    ``checkpoint_dir``: save the group's whole state after every epoch there and resume from
+    it, so a group killed mid-way goes on from its last finished epoch with exactly the
+    numbers of an uninterrupted run (``drop_checkpoint`` removes it once the runs are stored).
+    ``checkpoint_every``: at most one checkpoint per this many seconds (0: every epoch).
+    ``deadline`` (a ``time.time()``): stop at the first epoch boundary past it, raising
+    ``Stopped`` (the checkpoint keeps the work done).
+    """
     t0 = time.perf_counter()
     device = torch.device(device)
     s0 = specs[0]
@@ -232,48 +381,67 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None) -> lis
         raise ValueError("train_group takes specs of one group; use plan_groups to make groups")
     if data is None:
         data = load_mnist(root, device, s0.train_size, s0.test_size)
+    asked = list(specs)
+    specs = sorted(specs, key=lambda s: OPTIMIZERS.index(s.optimizer))  # each optimizer's runs contiguous
     R, B = len(specs), s0.batch_size
     stack = Stack(specs, device)
-    opt = StackedOptimizer(s0.optimizer, specs, stack.params(), device)
+    opt = StackedOptimizer(specs, stack.params(), device)
     rngs = [run_rng(s.seed) for s in specs]
     labels = data.y_train.cpu().numpy()
-    results = [RunResult(s, device=str(device)) for s in specs]
-    for r, rows in enumerate(_evaluate(stack, data, specs, 0)):
-        results[r].rows += rows
-    diverged = [False] * R
-    for epoch in range(1, s0.epochs + 1):
+    results = [RunResult(s, device=str(device), trainer="engine") for s in specs]
+    ckpt, start, before = None, 1, 0.0
+    if checkpoint_dir is not None:
+        from pathlib import Path
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        ckpt = Path(checkpoint_dir) / f"group-{group_id(specs)}.pt"
+    if ckpt is not None and ckpt.exists():
+        done, before = _load_checkpoint(ckpt, stack, opt, rngs, results)
+        start = done + 1
+        if on_epoch:
+            on_epoch(R * done)
+    else:
+        for r, rows in enumerate(_evaluate(stack, data, specs, 0)):
+            results[r].rows += rows
+    step = _Step(stack, opt, data, R, B, s0.hidden, device)
+    last_save = time.perf_counter()
+    for epoch in range(start, s0.epochs + 1):
+        if deadline is not None and time.time() > deadline:
+            raise Stopped(f"time budget reached before epoch {epoch} of {s0.epochs}")
         orders = torch.stack([torch.from_numpy(epoch_order(s, labels, g)) for s, g in zip(specs, rngs)]).to(device)
         n = orders.shape[1]
-        during = StackedDuring(R, s0.hidden, device)
-        loss_sum = torch.zeros(R, dtype=torch.float64, device=device)
-        correct = torch.zeros(R, dtype=torch.int64, device=device)
+        step.reset()
         for i in range(0, n, B):
-            idx = orders[:, i: i + B]
-            x, y = data.x_train[idx], data.y_train[idx]
-            logits, acts = stack.forward(x)
-            logp = torch.log_softmax(logits, dim=2)
-            lossr = -logp.gather(2, y[:, :, None]).squeeze(2).mean(1)
-            gW, gb = stack.backward(x, y, logp, acts)
-            opt.step(stack.params(), gW + gb)
-            loss_sum += lossr.double() * idx.shape[1]
-            correct += (logits.argmax(2) == y).sum(1)
-            during.update(acts, y)
+            step(orders[:, i: i + B])
+        loss_sum, correct, during = step.loss_sum, step.correct, step.during
         epoch_rows = _evaluate(stack, data, specs, epoch)
         losses = (loss_sum / n).tolist()
         accs = (correct.double() / n).tolist()
+        during_layers = during.results(s0.ccmas_eps)
+        finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in stack.params()]).all(0).tolist()
         for r, res in enumerate(results):
-            if diverged[r]:
+            if res.diverged:
                 for split in ("test", "train", "train_during"):
                     res.rows += nan_rows(epoch, split, len(s0.hidden))
                 continue
-            if not math.isfinite(losses[r]):
-                diverged[r] = res.diverged = True
-                res.diverged_epoch = epoch
             res.rows += epoch_rows[r]
-            res.rows += rows_for(epoch, "train_during", losses[r], accs[r], during.result(r, s0.ccmas_eps))
+            res.rows += rows_for(epoch, "train_during", losses[r], accs[r], during_layers[r])
+            eval_losses = [x["loss"] for x in epoch_rows[r]]
+            if not (math.isfinite(losses[r]) and finite[r] and all(map(math.isfinite, eval_losses))):
+                res.mark_diverged(epoch, len(s0.hidden))
+        if ckpt is not None and epoch < s0.epochs and time.perf_counter() - last_save >= checkpoint_every:
+            last_save = time.perf_counter()
+            _save_checkpoint(ckpt, epoch, stack, opt, rngs, results, before + time.perf_counter() - t0)
         if on_epoch:
             on_epoch(R)
-    seconds = time.perf_counter() - t0
+    seconds = before + time.perf_counter() - t0
     for res in results:
         res.seconds = seconds / R
-    return results
+    by_key = {r.spec.key: r for r in results}
+    return [by_key[s.key] for s in asked]
+
+
+def drop_checkpoint(specs, checkpoint_dir) -> None:
+    """Remove a group's checkpoint once its runs are stored."""
+    from pathlib import Path
+    if checkpoint_dir is not None:
+        (Path(checkpoint_dir) / f"group-{group_id(specs)}.pt").unlink(missing_ok=True)

@@ -98,11 +98,18 @@ def width(scale, seeds):
 
 
 def class_diversity(scale, seeds):
-    """5.9: single / pair / 5nums classes per batch vs shuffled; Fig 5.15's A vs B."""
+    """5.9: single / pair / 5nums classes per batch vs shuffled; Fig 5.15's A vs B.
+
+    The classes of a batch are drawn as the original drew them (order 'classes'); the
+    "(even)" conditions draw them so the classes drain evenly ('classes_even'), to tell
+    the class mix from the one-class tail the uniform draw leaves at the end of an epoch.
+    """
     rows = []
     for o in OPTIMIZERS:
         rows += [(f"{o} {name}", dict(optimizer=o, order="classes", order_k=c), dict(param="diversity", value=name))
                  for name, c in DIVERSITY.items()]
+        rows += [(f"{o} {name} (even)", dict(optimizer=o, order="classes_even", order_k=c),
+                  dict(param="diversity_even", value=name)) for name, c in DIVERSITY.items()]
         rows.append((f"{o} original", dict(optimizer=o), dict(param="diversity", value="original")))
     for o in ("sgd", "adam"):
         rows.append((f"{o} A: single bs=10", dict(optimizer=o, batch_size=10, order="classes", order_k=1),
@@ -142,6 +149,10 @@ def combined(scale, seeds):
     return _grid("combined", scale, seeds, 30, rows)
 
 
+# The campaign's order (issue 15): cheap and informative first; batch-size-1 runs come last.
+CAMPAIGN_ORDER = ("baseline", "cnn", "combined", "class_diversity", "sorted", "hidden_layers",
+                  "hyperparameters", "batch_size", "width", "consecutive")
+
 EXPERIMENTS = {
     "baseline": baseline, "hidden_layers": hidden_layers, "hyperparameters": hyperparameters,
     "batch_size": batch_size, "consecutive": consecutive, "width": width,
@@ -149,26 +160,117 @@ EXPERIMENTS = {
 }
 
 
-def _matches(cell: Cell, key: str, wanted) -> bool:
+_FIELDS = ("condition", "key", *RunSpec.__dataclass_fields__)  # plus each cell's meta keys
+_REL_TOL = 1e-3  # floats match within this, or when equal as condition labels print them (3 digits)
+
+
+def _field(cell: Cell, key: str):
+    """The value of filter field ``key`` in ``cell``: 'condition', a meta key, a RunSpec field or 'key'."""
     if key == "condition":
-        have = cell.condition
-    elif key in cell.meta:
-        have = cell.meta[key]
-    elif hasattr(cell.spec, key):
-        have = getattr(cell.spec, key)
+        return cell.condition
+    if key in cell.meta:
+        return cell.meta[key]
+    if key in _FIELDS:
+        return getattr(cell.spec, key)
+    raise ValueError(f"cannot filter on {key!r}: valid fields are {', '.join(sorted({*_FIELDS, *cell.meta}))}")
+
+
+def _hidden(value) -> tuple:
+    """A hidden-layer filter value as layer widths: 256 -> (256,), '256x256' -> (256, 256)."""
+    if isinstance(value, (tuple, list)):
+        parts = list(value)
+    elif isinstance(value, str):
+        parts = value.strip().lower().split("x")
     else:
-        raise ValueError(f"cannot filter on {key!r}: not a RunSpec field, 'condition' or a meta key")
-    wanted = wanted if isinstance(wanted, (list, tuple, set)) and key != "hidden" else [wanted]
+        parts = [value]
+    try:
+        widths = tuple(int(p) for p in parts)
+        if widths and all(float(p) == w for p, w in zip(parts, widths)):
+            return widths
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"hidden={value!r} is not a layer spec: give widths like 256, or 256x256 for two layers")
+
+
+def _wanted(key: str, wanted) -> list:
+    """A filter's values as a list of alternatives (a tuple is one value for 'hidden': its layers)."""
+    if isinstance(wanted, (list, set, frozenset)) or (isinstance(wanted, tuple) and key != "hidden"):
+        wanted = list(wanted)
+    else:
+        wanted = [wanted]
     if key == "hidden":
-        return tuple(have) in {tuple(w) if isinstance(w, (list, tuple)) else (int(w),) for w in wanted}
-    return any(have == w or str(have) == str(w) for w in wanted)
+        return [_hidden(w) for w in wanted]
+    return [w.strip() if isinstance(w, str) else w for w in wanted]
+
+
+def _same(have, want) -> bool:
+    """Whether a cell's value ``have`` is the filter value ``want``; floats within _REL_TOL."""
+    if isinstance(have, tuple):  # hidden
+        return have == want
+    num = lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)  # noqa: E731
+    if num(have) and num(want):
+        if have == want:
+            return True
+        if isinstance(have, (int, np.integer)) and isinstance(want, (int, np.integer)):  # 1001 is not 1000
+            return False
+        return math.isclose(have, want, rel_tol=_REL_TOL) or f"{have:.3g}" == f"{want:.3g}"
+    return have == want or str(have) == str(want)
+
+
+def _show(value) -> str:
+    """A filter value as one types it after ``--only field=``."""
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}" if value.is_integer() else f"{value:.3g}"
+    return str(value)
+
+
+def _order(value):
+    """Sort key for mixed filter values: None, numbers, layer specs, then strings."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return (1, float(value))
+    if isinstance(value, tuple):
+        return (2, len(value), value)
+    return (3, str(value))
+
+
+def _check_only(name: str, grid: list, key: str, wanted: list):
+    """Raise ValueError unless every value of filter ``key`` matches some cell of ``grid``."""
+    meta = {k for c in grid for k in c.meta}
+    if key not in _FIELDS and key not in meta:
+        raise ValueError(f"cannot filter on {key!r}: valid fields are {', '.join(sorted({*_FIELDS, *meta}))}")
+    have = [_field(c, key) for c in grid if key in _FIELDS or key in c.meta]
+    for w in wanted:
+        if not any(_same(h, w) for h in have):
+            values = sorted(set(have), key=_order)
+            shown = list(dict.fromkeys(_show(v) for v in values))
+            if len(shown) > 60:
+                shown = shown[:60] + [f"... ({len(shown)} in all)"]
+            raise ValueError(f"filter {key}={_show(w)} matches no run of {name!r}; its {key} values are: "
+                             f"{', '.join(shown) or '(none)'}")
+
+
+def _matches(cell: Cell, key: str, wanted) -> bool:
+    """Whether ``cell`` passes filter ``key``: its value is one of ``wanted`` (see ``_same``)."""
+    if key not in _FIELDS and key not in cell.meta:
+        return False  # a meta key of other cells (validated in ``cells``)
+    have = _field(cell, key)
+    return any(_same(have, w) for w in _wanted(key, wanted))
 
 
 def cells(name: str, scale: str = "smoke", seeds=None, **only) -> list[Cell]:
     """The runs of experiment ``name`` (or 'all') at ``scale``, narrowed by ``only``.
 
-    ``only``: field=value or field=[values] on spec fields, 'condition' or meta keys,
-    e.g. ``cells('batch_size', 'full', optimizer='sgd', batch_size=[1, 50])``.
+    ``only``: field=value or field=[values] on spec fields, 'condition', 'key' or meta keys,
+    e.g. ``cells('batch_size', 'full', optimizer='sgd', batch_size=[1, 50])``. A list means
+    any of its values; several fields must all hold. Floats match within a relative 1e-3 or
+    as printed in condition labels (``lr=0.000139``). ``hidden``: 256, '256x256' or (256, 256)
+    is one layer spec, [64, 128] is two one-layer specs. An unknown field, or a value that
+    no run of the experiment has, raises ValueError listing what exists. ``seeds``: None for
+    the scale's, else distinct non-negative integers.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -176,22 +278,52 @@ def cells(name: str, scale: str = "smoke", seeds=None, **only) -> list[Cell]:
     for n in names:
         if n not in EXPERIMENTS:
             raise ValueError(f"unknown experiment {n!r}; choose one of all, {', '.join(EXPERIMENTS)}")
-    seeds = tuple(seeds) if seeds else SCALES[scale]["seeds"]
-    out = [c for n in names for c in EXPERIMENTS[n](scale, seeds)]
+    seeds = SCALES[scale]["seeds"] if seeds is None else _check_seeds(seeds)
+    grid = out = [c for n in names for c in EXPERIMENTS[n](scale, seeds)]
     for key, wanted in only.items():
+        wanted = _wanted(key, wanted)
+        _check_only(name, grid, key, wanted)
         out = [c for c in out if _matches(c, key, wanted)]
     return out
 
 
+def _check_seeds(seeds) -> tuple:
+    """``seeds`` as a tuple of distinct non-negative ints, else ValueError naming the bad one."""
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds: give at least one seed, e.g. 1,100,1234 (or none for the scale's)")
+    for i, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise ValueError(f"seeds: {s!r} is not an integer")
+        if s < 0:
+            raise ValueError(f"seeds: {s} is negative; seeds are integers >= 0")
+        if s in seeds[:i]:
+            raise ValueError(f"seeds: {s} is given twice; each seed once")
+    return tuple(int(s) for s in seeds)
+
+
 def parse_only(items) -> dict:
-    """CLI filters: ['optimizer=sgd,adam', 'batch_size=1'] -> {'optimizer': ['sgd', 'adam'], 'batch_size': [1]}."""
+    """CLI filters: ['optimizer=sgd,adam', 'batch_size=1'] -> {'optimizer': ['sgd', 'adam'], 'batch_size': [1]}.
+
+    Spaces around fields and values are ignored. ``hidden=256x256`` is one two-layer spec,
+    ``hidden=64,128`` two one-layer specs (64 or 128). Each field once; no empty values.
+    """
     out = {}
     for item in items or ():
-        if "=" not in item:
-            raise ValueError(f"--only takes FIELD=VALUE[,VALUE...]; got {item!r}")
-        key, vals = item.split("=", 1)
+        key, eq, vals = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"--only takes FIELD=VALUE[,VALUE...], e.g. optimizer=sgd,adam; got {item!r}")
+        if key in out:
+            raise ValueError(f"--only {key} is given twice; list its values once: {key}=A,B")
         parsed = []
         for v in vals.split(","):
+            v = v.strip()
+            if not v:
+                raise ValueError(f"--only {item!r} has an empty value; write {key}=VALUE[,VALUE...]")
+            if key == "hidden":
+                parsed.append(_hidden(v))
+                continue
             try:
                 parsed.append(int(v))
             except ValueError:
@@ -199,5 +331,5 @@ def parse_only(items) -> dict:
                     parsed.append(float(v))
                 except ValueError:
                     parsed.append(v)
-        out[key.strip()] = parsed
+        out[key] = parsed
     return out

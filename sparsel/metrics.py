@@ -1,9 +1,25 @@
-"""Hoyer sparsity (Eq. 4.1) and CCMAS class selectivity (Eq. 4.2) of hidden activations.
+"""Sparsity and selectivity of hidden activations: the dissertation's two metrics and the others.
 
-Undefined cases are NaN, never 0: a silent sample (all activations 0) or a layer of one
-unit has no Hoyer sparsity; a unit with all class means 0 has CCMAS 0/0 when eps is 0.
-Epoch summaries skip undefined samples but return NaN if any activation is non-finite,
-so a diverged run can never pass for a sparse one.
+The dissertation measures Hoyer sparsity (Eq. 4.1, per sample) and CCMAS class selectivity
+(Eq. 4.2, per unit). Both have known biases (section 6.2 and 6.3.5 list this as a limit), so
+every run also records:
+
+* population sparsity per sample (over the units of a layer): the Gini index, which meets all
+  six of Hurley & Rickard's criteria (Hoyer fails "cloning": it depends on the number of
+  units), the Treves-Rolls ratio ``a`` and the fraction of active units;
+* lifetime sparsity per unit (over samples, Willmore & Tolhurst 2001): Gini and kurtosis;
+  and the fraction of dead units (constant over the evaluated images);
+* selectivity per unit: maximum informedness and AUROC (signal-detection measures, invariant
+  to any monotone transform of the activations, preferred by Gale et al. 2020), precision@100
+  (Zhou et al. 2015) and Bowers' localist margin.
+
+Every function takes activations of shape (samples, units). Undefined cases are NaN, never 0:
+a silent sample (all activations 0) has no Hoyer, Gini or Treves-Rolls value; a one-unit layer
+has no Hoyer sparsity; a constant unit has no kurtosis. Layer summaries return NaN for every
+value if any activation is non-finite, so a diverged run can never pass for a sparse one.
+
+Internally each metric is written over the last two dimensions, so the engine evaluates a
+whole stack of runs ([runs, samples, units]) in one call (``layer_metrics``).
 """
 from __future__ import annotations
 
@@ -11,9 +27,43 @@ import math
 
 import torch
 
-CCMAS_EPS = 1e-7  # the text's eps (section 4.1.2)
+CCMAS_EPS = 1e-7        # the text's eps (section 4.1.2)
+ACTIVE_THRESHOLD = 0.5  # a sigmoid unit is "active" above half its range (0, 1)
+DEAD_TOL = 1e-6         # a unit whose activation varies by no more than this is dead
+PRECISION_K = 100       # Zhou et al. (2015) look at each unit's top 100 images
+
+# Per-sample metrics: recorded as mean and sample std (ddof 1) over samples; they also stream,
+# so the during-training pass records them. Per-unit metrics: mean and population std (ddof 0)
+# over units, as the dissertation's selectivity_std.
+SAMPLE_METRICS = {"sparsity": "Hoyer", "gini": "Gini index", "treves_rolls": "Treves-Rolls a",
+                  "active_fraction": "fraction of active units"}
+UNIT_METRICS = {"selectivity": "CCMAS", "lifetime_gini": "lifetime Gini",
+                "lifetime_kurtosis": "lifetime kurtosis", "informedness": "maximum informedness",
+                "auroc": "AUROC of the preferred class", "precision100": "precision@100",
+                "localist_margin": "localist margin"}
 
 
+def summary_fields() -> tuple:
+    """Names of every value a layer summary holds, in a stable order.
+
+    ``sparsity``/``sparsity_std`` and ``selectivity_avg``/``selectivity_std`` keep the names
+    the dissertation's tables use; the others are ``<metric>`` and ``<metric>_std``.
+    """
+    out = []
+    for m in SAMPLE_METRICS:
+        out += [m, f"{m}_std"]
+    for m in UNIT_METRICS:
+        out += ["selectivity_avg", "selectivity_std"] if m == "selectivity" else [m, f"{m}_std"]
+    return tuple(out + ["dead_fraction", "localist_fraction"])
+
+
+FIELDS = summary_fields()
+STREAM_FIELDS = ("sparsity", "sparsity_std", "gini", "gini_std", "treves_rolls", "treves_rolls_std",
+                 "active_fraction", "active_fraction_std", "selectivity_avg", "selectivity_std")
+NAN_SUMMARY = dict.fromkeys(FIELDS, math.nan)
+
+
+# --- checks --------------------------------------------------------------------------
 def _check_acts(acts: torch.Tensor) -> None:
     if not torch.is_tensor(acts) or acts.dim() != 2:
         shape = tuple(acts.shape) if torch.is_tensor(acts) else type(acts).__name__
@@ -21,34 +71,6 @@ def _check_acts(acts: torch.Tensor) -> None:
                          "Flatten conv feature maps first.")
     if acts.shape[0] == 0 or acts.shape[1] == 0:
         raise ValueError(f"activations of shape {tuple(acts.shape)} are empty")
-
-
-def hoyer_sparsity(acts: torch.Tensor) -> torch.Tensor:
-    """Hoyer sparsity per sample, Eq. 4.1: ``(sqrt(N) - L1/L2) / (sqrt(N) - 1)``.
-
-    ``acts``: [samples, N] non-negative activations. Returns [samples] in [0, 1]
-    (1 = one active unit, 0 = all equal); NaN for a silent sample or N = 1.
-    """
-    _check_acts(acts)
-    acts = acts.to(torch.float64) if acts.dtype == torch.float64 else acts.float()
-    n = acts.shape[1]
-    root = math.sqrt(n)
-    l1 = acts.abs().sum(dim=1)
-    l2 = acts.pow(2).sum(dim=1).sqrt()
-    out = (root - l1 / l2) / (root - 1) if n > 1 else torch.full_like(l1, float("nan"))
-    return torch.where(l2 > 0, out, torch.full_like(out, float("nan")))
-
-
-def class_means(acts: torch.Tensor, labels: torch.Tensor, num_classes: int = 10):
-    """Mean activation of each unit per class.
-
-    Returns (means [num_classes, N], counts [num_classes]); rows of absent classes are NaN.
-    """
-    _check_labels(acts, labels, num_classes)
-    sums = torch.zeros(num_classes, acts.shape[1], dtype=acts.dtype, device=acts.device)
-    sums.index_add_(0, labels, acts)
-    counts = torch.bincount(labels, minlength=num_classes).to(acts.dtype)
-    return sums / counts[:, None], counts
 
 
 def _check_labels(acts, labels, num_classes):
@@ -61,18 +83,170 @@ def _check_labels(acts, labels, num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}); got {int(labels.min())}..{int(labels.max())}")
 
 
+def _class_counts(labels, num_classes):
+    """Images per class; a selectivity measure needs two classes present (with one, a unit has
+    nothing to be selective against: informedness would read 0 and precision@k 1)."""
+    counts = torch.bincount(labels, minlength=num_classes)
+    present = int((counts > 0).sum())
+    if present < 2:
+        raise ValueError(f"selectivity needs at least two classes among the labels; found {present}")
+    return counts
+
+
+def _float(acts):
+    return acts if acts.dtype == torch.float64 else acts.float()
+
+
+def _nan_where(bad, x):
+    return torch.where(bad, torch.full_like(x, math.nan), x)
+
+
+# --- population sparsity, per sample (reduce over units, the last dimension) ---------
+def _hoyer(a):
+    n = a.shape[-1]
+    l1 = a.abs().sum(-1)
+    l2 = a.pow(2).sum(-1).sqrt()
+    if n == 1:
+        return torch.full_like(l1, math.nan)
+    root = math.sqrt(n)
+    return _nan_where(l2 == 0, (root - l1 / l2) / (root - 1))
+
+
+def _gini_sorted(s):
+    """Gini of magnitudes already sorted ascending along the last dimension."""
+    n = s.shape[-1]
+    l1 = s.sum(-1, keepdim=True)
+    k = torch.arange(1, n + 1, dtype=s.dtype, device=s.device)
+    g = 1 - 2 * ((s / l1) * ((n - k + 0.5) / n)).sum(-1)
+    return _nan_where(l1.squeeze(-1) == 0, g)
+
+
+def _gini(a):
+    return _gini_sorted(a.abs().sort(dim=-1).values)
+
+
+def _treves_rolls(a):
+    m1 = a.mean(-1)
+    m2 = a.pow(2).mean(-1)
+    return _nan_where(m2 == 0, m1 * m1 / m2)
+
+
+def _active(a, threshold=ACTIVE_THRESHOLD):
+    return (a > threshold).to(a.dtype).mean(-1)
+
+
+def hoyer_sparsity(acts: torch.Tensor) -> torch.Tensor:
+    """Hoyer sparsity per sample, Eq. 4.1: ``(sqrt(N) - L1/L2) / (sqrt(N) - 1)``.
+
+    ``acts``: [samples, N] non-negative activations. Returns [samples] in [0, 1]
+    (1 = one active unit, 0 = all equal); NaN for a silent sample or N = 1.
+    Scale-invariant, but not invariant to cloning: at a fixed activation distribution it
+    changes with N (see ``treves_rolls``).
+    """
+    _check_acts(acts)
+    return _hoyer(_float(acts))
+
+
+def gini_index(acts: torch.Tensor) -> torch.Tensor:
+    """Gini index per sample (Hurley & Rickard 2009, Eq. 16).
+
+    With the magnitudes sorted ascending, ``c_(1) <= ... <= c_(N)``:
+    ``G = 1 - 2 * sum_k c_(k) / ||c||_1 * (N - k + 1/2) / N``. Returns [samples] in
+    [0, 1 - 1/N]: 0 when all units are equal, 1 - 1/N with one active unit. Meets all six
+    of their criteria (Robin Hood, scaling, rising tide, cloning, Bill Gates, babies; see
+    ``sparsity_criteria``), which Hoyer does not (it fails cloning). NaN for a silent sample.
+    """
+    _check_acts(acts)
+    return _gini(_float(acts))
+
+
+def treves_rolls(acts: torch.Tensor) -> torch.Tensor:
+    """Treves-Rolls activity ratio per sample, ``a = mean(r)^2 / mean(r^2)`` (Treves & Rolls 1991).
+
+    Returns [samples] in [1/N, 1]: 1 when all units are equal (dense), 1/N with one active
+    unit, so lower is sparser. For non-negative activations Hoyer is a monotone transform of
+    it: ``H = (1 - sqrt(a)) / (1 - 1/sqrt(N))``, which is how Hoyer's width dependence arises.
+    NaN for a silent sample.
+    """
+    _check_acts(acts)
+    return _treves_rolls(_float(acts))
+
+
+def active_fraction(acts: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
+    """Fraction of units above ``threshold`` per sample (default 0.5: half a sigmoid's range).
+
+    Returns [samples] in [0, 1]; lower is sparser. Depends on the threshold and on an offset
+    of the activations, unlike Hoyer and Gini.
+    """
+    _check_acts(acts)
+    return _active(_float(acts), threshold)
+
+
+# --- lifetime sparsity, per unit (reduce over samples, dimension -2) -----------------
+def _kurtosis(a):
+    d = a - a.mean(-2, keepdim=True)
+    m2 = d.pow(2).mean(-2)
+    m4 = d.pow(4).mean(-2)
+    # a constant unit's mean can be off by one rounding step (10 x 0.1 sums to 0.999...),
+    # leaving m2 > 0 and a spurious -2: test constancy on the values themselves
+    constant = a.amax(-2) == a.amin(-2)
+    return _nan_where(constant | (m2 <= 0), m4 / (m2 * m2) - 3)
+
+
+def _dead(a, tol=DEAD_TOL):
+    return (a.amax(-2) - a.amin(-2)) <= tol
+
+
+def lifetime_gini(acts: torch.Tensor) -> torch.Tensor:
+    """Gini index of each unit across samples (lifetime sparseness). Returns [N]; NaN for a
+    unit that is 0 on every sample."""
+    _check_acts(acts)
+    return _gini(_float(acts).T)
+
+
+def lifetime_kurtosis(acts: torch.Tensor) -> torch.Tensor:
+    """Excess kurtosis of each unit across samples, ``E[(x-mu)^4] / var^2 - 3`` (Willmore &
+    Tolhurst 2001). Returns [N]; higher = sparser lifetime response; NaN for a constant unit."""
+    _check_acts(acts)
+    return _kurtosis(_float(acts))
+
+
+def dead_units(acts: torch.Tensor, tol: float = DEAD_TOL) -> torch.Tensor:
+    """Boolean [N]: units whose activation varies by at most ``tol`` over the samples (a
+    saturated or silent sigmoid unit carries no information)."""
+    _check_acts(acts)
+    return _dead(_float(acts), tol)
+
+
+# --- selectivity, per unit -------------------------------------------------------------
+def class_means(acts: torch.Tensor, labels: torch.Tensor, num_classes: int = 10):
+    """Mean activation of each unit per class.
+
+    Returns (means [num_classes, N], counts [num_classes]); rows of absent classes are NaN.
+    """
+    _check_labels(acts, labels, num_classes)
+    return _class_means(acts, labels, num_classes)
+
+
+def _class_means(a, labels, num_classes):
+    onehot = torch.nn.functional.one_hot(labels, num_classes).to(a.dtype)  # [S, C]
+    sums = torch.matmul(onehot.T, a)                                        # [..., C, N]
+    counts = onehot.sum(0)
+    return sums / counts[:, None], counts
+
+
 def ccmas_from_class_means(means: torch.Tensor, counts: torch.Tensor,
                            eps: float = CCMAS_EPS) -> torch.Tensor:
-    """CCMAS per unit, Eq. 4.2, from class means [C, N] and class sample counts [C].
+    """CCMAS per unit, Eq. 4.2, from class means [..., C, N] and class sample counts [C].
 
     ``u_max`` is the largest class mean; ``u_-max`` the mean of the other classes present
-    (count > 0).
+    (count > 0). Not shift-invariant: an offset on every activation lowers it.
     """
-    m = means[counts > 0]
-    if m.shape[0] < 2:
-        raise ValueError(f"CCMAS needs at least two classes among the labels; found {m.shape[0]}")
-    u_max = m.max(dim=0).values
-    u_rest = (m.sum(dim=0) - u_max) / (m.shape[0] - 1)
+    m = means[..., counts > 0, :]
+    if m.shape[-2] < 2:
+        raise ValueError(f"CCMAS needs at least two classes among the labels; found {m.shape[-2]}")
+    u_max = m.max(dim=-2).values
+    u_rest = (m.sum(dim=-2) - u_max) / (m.shape[-2] - 1)
     return (u_max - u_rest) / (u_max + u_rest + eps)
 
 
@@ -86,23 +260,189 @@ def ccmas_selectivity(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCM
     return ccmas_from_class_means(*class_means(acts, labels, num_classes), eps)
 
 
-def layer_summary(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_EPS) -> dict:
-    """The epoch values of one layer as the dissertation reports them.
+def _ranked(a, labels, num_classes):
+    """Per unit: activations sorted ascending over samples ([..., N, S]), the labels in that
+    order, and for each position the index of the first and last value of its run of ties."""
+    v, idx = a.transpose(-1, -2).sort(dim=-1)
+    lab = labels[idx]
+    S = v.shape[-1]
+    pos = torch.arange(S, device=v.device).expand_as(v)
+    same = v[..., 1:] == v[..., :-1]
+    start = torch.ones_like(v, dtype=torch.bool)
+    start[..., 1:] = ~same
+    end = torch.ones_like(v, dtype=torch.bool)
+    end[..., :-1] = ~same
+    first = torch.where(start, pos, torch.zeros_like(pos)).cummax(-1).values
+    last = torch.where(end, pos, torch.full_like(pos, S)).flip(-1).cummin(-1).values.flip(-1)
+    return v, lab, first, last
 
-    sparsity: mean Hoyer over samples; sparsity_std: sample std (ddof 1) over samples;
-    selectivity_avg / selectivity_std: mean and population std (ddof 0) of CCMAS over units.
+
+def _informedness(lab, first, counts):
+    """max over classes and thresholds of hit rate - false-alarm rate, the response being
+    "activation >= x", from ``_ranked`` output (``first``: index of the first of each run of
+    tied values = the number of activations strictly below it).
+
+    For class c (P images, Q = S - P others) the best threshold sits at one of its own
+    images' values x: with L images below x, m of them of class c,
+    hit - fa = (P - m)/P - (S - L - (P - m))/Q = (L - m)/Q - m/P. Taking m as the image's
+    rank within its class (0-based) is exact at the first image of a tie and lower after it.
     """
-    if not torch.isfinite(acts).all():
-        return dict(NAN_SUMMARY)
-    s = hoyer_sparsity(acts)
-    s = s[~torch.isnan(s)]
-    sel = ccmas_selectivity(acts, labels, eps)
-    return dict(
-        sparsity=s.mean().item() if s.numel() else math.nan,
-        sparsity_std=s.std(correction=1).item() if s.numel() > 1 else math.nan,
-        selectivity_avg=sel.mean().item(),
-        selectivity_std=sel.std(correction=0).item(),
-    )
+    S = lab.shape[-1]
+    best = torch.zeros(lab.shape[:-1], dtype=torch.float32, device=lab.device)
+    L = first.to(torch.float32)
+    for c, P in enumerate(counts.tolist()):
+        if P == 0 or P == S:
+            continue
+        hit = lab == c
+        m = hit.to(torch.float32).cumsum(-1) - 1                 # rank within class c
+        j = (L - m) / (S - P) - m / P
+        best = torch.maximum(best, torch.where(hit, j, torch.zeros_like(j)).amax(-1))
+    return best.double()
+
+
+def _auroc(lab, first, last, pref):
+    """AUROC of the preferred class per unit (Mann-Whitney U, ties count half), from
+    ``_ranked`` output: the average 1-based rank of a run of tied values is (first + last)/2 + 1."""
+    S = lab.shape[-1]
+    rank = (first + last).double() / 2 + 1
+    hit = lab == pref[..., None]
+    P = hit.sum(-1).double()
+    u = (rank * hit).sum(-1) - P * (P + 1) / 2
+    return u / (P * (S - P))
+
+
+def _precision_at_k(a, labels, num_classes, k=PRECISION_K):
+    k = min(k, a.shape[-2])
+    top = a.topk(k, dim=-2).indices                        # [..., k, N]
+    onehot = torch.nn.functional.one_hot(labels[top], num_classes).sum(-3)  # [..., N, C]
+    return onehot.amax(-1).double() / k
+
+
+def _localist_margin(a, labels, counts):
+    """Per unit: max over classes of (min activation of the class - max of all others)."""
+    order = torch.argsort(labels, stable=True)
+    a = a[..., order, :]
+    ends = counts.cumsum(0).tolist()
+    spans = [(e - int(n), e) for n, e in zip(counts.tolist(), ends) if n > 0]
+    mins = torch.stack([a[..., i:j, :].amin(-2) for i, j in spans])   # [Cp, ..., N]
+    maxs = torch.stack([a[..., i:j, :].amax(-2) for i, j in spans])
+    top2 = maxs.topk(2, dim=0).values if len(spans) > 1 else None
+    if top2 is None:
+        return torch.full_like(mins[0], math.nan)
+    # the highest activation outside class c: the overall max, unless c holds it
+    others = torch.where(maxs == top2[0], top2[1], top2[0])
+    return (mins - others).amax(0)
+
+
+def max_informedness(acts: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Maximum informedness per unit (Gale et al. 2020): over every class c and threshold t,
+    the largest ``P(a > t | c) - P(a > t | not c)`` (false alarms divided by the number of
+    non-class images). Returns [N] in [0, 1]: 1 = some threshold separates a class perfectly,
+    0 = no threshold does better than chance. Invariant to any increasing transform of the
+    activations (offset, scale, squashing)."""
+    _check_labels(acts, labels, num_classes)
+    v, lab, first, last = _ranked(_float(acts), labels, num_classes)
+    return _informedness(lab, first, _class_counts(labels, num_classes))
+
+
+def auroc_preferred(acts: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """AUROC of each unit for its preferred class (the class with the largest mean
+    activation, CCMAS's ``u_max`` class) against all other images: the probability that a
+    random image of the class activates the unit more than a random other image (ties
+    count half). Returns [N] in [0, 1]; 0.5 = chance, 1 = perfect. Monotone-invariant."""
+    _check_labels(acts, labels, num_classes)
+    _class_counts(labels, num_classes)
+    a = _float(acts)
+    means, _ = _class_means(a, labels, num_classes)
+    v, lab, first, last = _ranked(a, labels, num_classes)
+    return _auroc(lab, first, last, torch.nan_to_num(means, nan=-math.inf).argmax(-2))
+
+
+def precision_at_k(acts: torch.Tensor, labels: torch.Tensor, k: int = PRECISION_K,
+                   num_classes: int = 10) -> torch.Tensor:
+    """Precision@k per unit (Zhou et al. 2015): among the k images that activate the unit
+    most, the fraction that belong to their most common class. Returns [N] in [1/C, 1]
+    (chance on balanced data is about 0.1 + sampling noise); k is capped at the sample count."""
+    _check_labels(acts, labels, num_classes)
+    _class_counts(labels, num_classes)
+    return _precision_at_k(_float(acts), labels, num_classes, k)
+
+
+def localist_margin(acts: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Bowers' localist margin per unit: for the best class c, the lowest activation to an
+    image of c minus the highest activation to any other image. Positive = a localist unit
+    (every image of one class activates it more than every other image); in activation units."""
+    _check_labels(acts, labels, num_classes)
+    return _localist_margin(_float(acts), labels, _class_counts(labels, num_classes))
+
+
+# --- layer summaries -------------------------------------------------------------------
+def _mean_std(x, dim, ddof):
+    """Mean and std over ``dim`` skipping NaN (undefined samples or units)."""
+    ok = ~torch.isnan(x)
+    n = ok.sum(dim).double()
+    x0 = torch.where(ok, x, torch.zeros_like(x)).double()
+    mean = x0.sum(dim) / n
+    var = (torch.where(ok, (x.double() - mean.unsqueeze(dim)) ** 2, torch.zeros_like(x0))).sum(dim) / (n - ddof)
+    return _nan_where(n == 0, mean), _nan_where(n <= ddof, var.clamp_min(0).sqrt())
+
+
+def layer_metrics(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_EPS,
+                  extra_idx: torch.Tensor | None = None, num_classes: int = 10,
+                  active_threshold: float = ACTIVE_THRESHOLD) -> dict:
+    """Every summary value (``FIELDS``) of one layer, as tensors over leading dimensions.
+
+    ``acts``: [..., samples, units] (e.g. [runs, samples, units]); ``labels``: [samples].
+    The dissertation's two metrics (Hoyer and CCMAS) always use every sample. ``extra_idx``
+    (optional sample indices) restricts the other metrics to a subset: the clean pass over
+    the 60,000 training images uses a fixed stratified 10,000, as many as the test set, which
+    keeps the sort-based metrics' cost and precision@100's meaning the same on both splits.
+    Returns {field: float64 tensor of shape acts.shape[:-2]}. Runs with any non-finite
+    activation get NaN everywhere.
+    """
+    if acts.dim() < 2 or acts.shape[-2] == 0 or acts.shape[-1] == 0:
+        raise ValueError(f"activations must be [..., samples, units], non-empty; got {tuple(acts.shape)}")
+    a = _float(acts)
+    bad = ~torch.isfinite(a).flatten(-2).all(-1)
+    a = torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)  # keep NaN out of sorts; masked below
+    out = {}
+    out["sparsity"], out["sparsity_std"] = _mean_std(_hoyer(a), -1, 1)
+    counts = torch.bincount(labels, minlength=num_classes)
+    sel = ccmas_from_class_means(_class_means(a, labels, num_classes)[0], counts.to(a.dtype), eps)
+    out["selectivity_avg"], out["selectivity_std"] = _mean_std(sel, -1, 0)
+    if extra_idx is not None:
+        a, labels = a[..., extra_idx, :], labels[extra_idx]
+        counts = _class_counts(labels, num_classes)
+    for name, fn in (("gini", _gini), ("treves_rolls", _treves_rolls),
+                     ("active_fraction", lambda x: _active(x, active_threshold))):
+        out[name], out[f"{name}_std"] = _mean_std(fn(a), -1, 1)
+    v, lab, first, last = _ranked(a, labels, num_classes)
+    means = _class_means(a, labels, num_classes)[0]
+    pref = torch.nan_to_num(means, nan=-math.inf).argmax(-2)
+    unit = {"lifetime_gini": _gini(a.transpose(-1, -2)) if bool((v[..., 0] < 0).any()) else _gini_sorted(v),
+            "lifetime_kurtosis": _kurtosis(a),
+            "informedness": _informedness(lab, first, counts),
+            "auroc": _auroc(lab, first, last, pref),
+            "precision100": _precision_at_k(a, labels, num_classes),
+            "localist_margin": _localist_margin(a, labels, counts)}
+    for name, x in unit.items():
+        out[name], out[f"{name}_std"] = _mean_std(x, -1, 0)
+    out["dead_fraction"] = _dead(a).double().mean(-1)
+    out["localist_fraction"] = (unit["localist_margin"] > 0).double().mean(-1)
+    return {k: _nan_where(bad, out[k].double()) for k in FIELDS}
+
+
+def layer_summary(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_EPS,
+                  extra_idx: torch.Tensor | None = None) -> dict:
+    """The epoch values of one layer: {field: float} for every field of ``FIELDS``.
+
+    As the dissertation reports them: sparsity = mean Hoyer over samples; sparsity_std =
+    sample std (ddof 1) over samples; selectivity_avg / selectivity_std = mean and
+    population std (ddof 0) of CCMAS over units. The other metrics follow the same rule
+    (per-sample: ddof 1 over samples; per-unit: ddof 0 over units).
+    """
+    _check_labels(acts, labels, 10)
+    return {k: v.item() for k, v in layer_metrics(acts, labels, eps, extra_idx).items()}
 
 
 def combine_layers(summaries: list[dict], activity: list[float] | None = None) -> dict:
@@ -136,55 +476,147 @@ def layers_dict(per: list[dict], activity: list[float]) -> dict:
     return out
 
 
-def layer_records(acts: list[torch.Tensor], labels: torch.Tensor, eps: float = CCMAS_EPS) -> dict:
+def layer_records(acts: list[torch.Tensor], labels: torch.Tensor, eps: float = CCMAS_EPS,
+                  extra_idx: torch.Tensor | None = None) -> dict:
     """``layers_dict`` of one [samples, units] activation tensor per hidden layer."""
-    return layers_dict([layer_summary(a, labels, eps) for a in acts], [a.double().sum().item() for a in acts])
+    return layers_dict([layer_summary(a, labels, eps, extra_idx) for a in acts],
+                       [a.double().sum().item() for a in acts])
 
 
-NAN_SUMMARY = dict(sparsity=math.nan, sparsity_std=math.nan, selectivity_avg=math.nan, selectivity_std=math.nan)
-
-
-def summary_from_sums(s_sum: float, s_sq: float, n: float, class_sums: torch.Tensor, counts: torch.Tensor,
+def summary_from_sums(sums: dict, class_sums: torch.Tensor, counts: torch.Tensor,
                       eps: float = CCMAS_EPS) -> dict:
-    """A layer summary from running sums: Hoyer sum, sum of squares and count of defined
-    samples; per-class activation sums [C, N] and class counts [C]."""
-    mean = s_sum / n if n else math.nan
-    var = (s_sq - n * mean * mean) / (n - 1) if n > 1 else math.nan
+    """A streamed layer summary (``STREAM_FIELDS``; the rest NaN) from running sums.
+
+    ``sums``: {metric: (sum, sum of squares, count of defined samples)} for each per-sample
+    metric; ``class_sums`` [C, N] per-class activation sums; ``counts`` [C] class counts.
+    """
+    out = dict(NAN_SUMMARY)
+    for m, (s, sq, n) in sums.items():
+        mean = s / n if n else math.nan
+        var = (sq - n * mean * mean) / (n - 1) if n > 1 else math.nan
+        out[m] = mean
+        out[f"{m}_std"] = math.sqrt(max(var, 0.0)) if n > 1 else math.nan
     sel = ccmas_from_class_means(class_sums / counts[:, None], counts, eps)
-    return dict(sparsity=mean, sparsity_std=math.sqrt(max(var, 0.0)) if n > 1 else math.nan,
-                selectivity_avg=sel.mean().item(), selectivity_std=sel.std(correction=0).item())
+    out["selectivity_avg"], out["selectivity_std"] = sel.mean().item(), sel.std(correction=0).item()
+    return out
+
+
+def sample_stats(a: torch.Tensor) -> torch.Tensor:
+    """Running-sum increments of the per-sample metrics for [..., B, N] activations:
+    a tensor [len(SAMPLE_METRICS), 3, ...] of (sum, sum of squares, count of defined samples)."""
+    rows = []
+    for fn in (_hoyer, _gini, _treves_rolls, _active):
+        x = fn(a)
+        ok = ~torch.isnan(x)
+        x = torch.where(ok, x, torch.zeros_like(x))
+        rows.append(torch.stack([x.sum(-1), (x * x).sum(-1), ok.sum(-1).to(x.dtype)]))
+    return torch.stack(rows)
 
 
 class StreamingSummary:
     """Layer summary accumulated batch by batch (the 'during training' variant of Fig 5.2).
 
-    Keeps per-sample Hoyer sums and per-class activation sums, so no activation buffer is
-    needed even at batch size 1. ``update(acts [B, N], labels [B])``, then ``result()``.
+    Streams the per-sample metrics (Hoyer, Gini, Treves-Rolls, active fraction) and the
+    per-class activation sums (CCMAS), so no activation buffer is needed even at batch size 1;
+    the sort-based unit metrics need every sample at once and stay NaN here.
+    ``update(acts [B, N], labels [B])``, then ``result()``.
     """
 
     def __init__(self, units: int, device, num_classes: int = 10, eps: float = CCMAS_EPS):
         self.eps = eps
         self.class_sums = torch.zeros(num_classes, units, dtype=torch.float64, device=device)
         self.counts = torch.zeros(num_classes, dtype=torch.float64, device=device)
-        self.s_sum = torch.zeros((), dtype=torch.float64, device=device)
-        self.s_sq = torch.zeros((), dtype=torch.float64, device=device)
-        self.s_n = torch.zeros((), dtype=torch.float64, device=device)
+        self.stats = torch.zeros(len(SAMPLE_METRICS), 3, dtype=torch.float64, device=device)
         self.bad = torch.zeros((), dtype=torch.bool, device=device)
 
     def update(self, acts: torch.Tensor, labels: torch.Tensor) -> None:
         a = acts.detach().double()
         self.bad |= ~torch.isfinite(a).all()
-        s = hoyer_sparsity(a)
-        ok = ~torch.isnan(s)
-        s = torch.where(ok, s, torch.zeros_like(s))
-        self.s_sum += s.sum()
-        self.s_sq += (s * s).sum()
-        self.s_n += ok.sum()
+        self.stats += sample_stats(a)
         self.class_sums.index_add_(0, labels, a)
         self.counts += torch.bincount(labels, minlength=len(self.counts)).double()
 
     def result(self) -> dict:
         if bool(self.bad):
             return dict(NAN_SUMMARY)
-        return summary_from_sums(self.s_sum.item(), self.s_sq.item(), self.s_n.item(),
-                                 self.class_sums, self.counts, self.eps)
+        st = self.stats.tolist()
+        return summary_from_sums(dict(zip(SAMPLE_METRICS, st)), self.class_sums, self.counts, self.eps)
+
+
+# --- Hurley & Rickard's criteria -------------------------------------------------------
+# Hurley & Rickard (2009, "Comparing measures of sparsity", IEEE Trans. Inf. Theory 55(10))
+# ask six things of a sparsity measure S (higher = sparser); their codes and names:
+CRITERIA = {"Robin Hood": "D1", "Scaling": "D2", "Rising Tide": "D3", "Cloning": "D4",
+            "Bill Gates": "P1", "Babies": "P2"}
+# Non-negative probe vectors, none constant, each with several distinct non-zero entries (a
+# one-hot vector already has the top Hoyer value, so it cannot show Bill Gates or Babies),
+# with a tie and with values on both sides of ACTIVE_THRESHOLD.
+CRITERIA_PROBES = ((0.9, 0.05, 0.3, 0.0, 0.6, 0.1, 0.75, 0.2),
+                   (0.2, 0.2, 0.7, 0.4),
+                   (3.0, 1.0, 0.5, 0.25, 0.0, 0.0))
+
+
+def sparsity_criteria(measure, sparser: str = "higher", probes=CRITERIA_PROBES,
+                      tol: float = 1e-9) -> dict[str, bool]:
+    """Check Hurley & Rickard's six criteria numerically for a per-sample sparsity measure.
+
+    ``measure`` maps [samples, N] activations to [samples] (e.g. ``gini_index``);
+    ``sparser``: "higher" when a larger value is sparser (Hoyer, Gini), "lower" when a smaller
+    one is (Treves-Rolls ``a``, active fraction: the criteria are then checked for minus the
+    measure, which is the same as for ``1 - a``). Returns {criterion: holds on every probe},
+    in the order of ``CRITERIA``. On each probe ``c`` (float64):
+
+    * Robin Hood (D1): moving ``alpha`` from ``c_i`` to a smaller ``c_j``,
+      ``0 < alpha < (c_i - c_j)/2``, lowers S (every such pair; alpha = 0.05, 0.25, 0.45 of the gap);
+    * Scaling (D2): ``S(alpha c) = S(c)`` for alpha = 0.001 ... 1000;
+    * Rising Tide (D3): ``S(c + alpha) < S(c)`` for alpha = 0.001 ... 10;
+    * Cloning (D4): ``S(c||c) = S(c||c||c) = S(c)``;
+    * Bill Gates (P1): S rises strictly as any one entry grows (by 10 to 10^4 times max c);
+    * Babies (P2): S rises strictly with each of three zeros appended.
+
+    A strict inequality needs a change larger than ``tol``; an equality holds within ``tol``
+    times max(1, |S|). NaN fails every check. This is a check on fixed vectors: a False is a
+    counterexample, a True is evidence, not a proof.
+    """
+    if sparser not in ("higher", "lower"):
+        raise ValueError(f"sparser must be 'higher' or 'lower'; got {sparser!r}")
+    sign = 1.0 if sparser == "higher" else -1.0
+
+    def S(rows):
+        return sign * measure(torch.tensor(rows, dtype=torch.float64)).double()
+
+    def same(x, ref):
+        return bool(((x - ref).abs() <= tol * max(1.0, abs(ref))).all())
+
+    def below(x, ref):
+        return bool((x < ref - tol).all())
+
+    def rising(x):
+        return bool((x[1:] > x[:-1] + tol).all())
+
+    out = dict.fromkeys(CRITERIA, True)
+    for c in probes:
+        c = [float(v) for v in c]
+        n, top = len(c), max(c)
+        base = S([c])[0].item()
+        robin = []
+        for i in range(n):
+            for j in range(n):
+                if c[i] > c[j]:
+                    for f in (0.05, 0.25, 0.45):
+                        r = list(c)
+                        r[i] -= f * (c[i] - c[j])
+                        r[j] += f * (c[i] - c[j])
+                        robin.append(r)
+        checks = {
+            "Robin Hood": below(S(robin), base),
+            "Scaling": same(S([[s * v for v in c] for s in (1e-3, 0.1, 0.5, 3.0, 1e3)]), base),
+            "Rising Tide": below(S([[v + s for v in c] for s in (1e-3, 0.1, 1.0, 10.0)]), base),
+            "Cloning": same(S([c * 2]), base) and same(S([c * 3]), base),
+            "Bill Gates": all(rising(S([c[:i] + [c[i] + top * 10.0 ** k] + c[i + 1:] for k in range(1, 5)]))
+                              for i in range(n)),
+            "Babies": rising(torch.stack([S([c + [0.0] * z])[0] for z in range(4)])),
+        }
+        for k, ok in checks.items():
+            out[k] = out[k] and ok
+    return out

@@ -118,3 +118,53 @@ def layer_bars(summary: pd.DataFrame, hue="optimizer", metrics=("sparsity", "sel
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def batch_class_strip(classes: dict, last: int | None = 50, title=None):
+    """The class of every batch along one epoch, one row per order (section 5.9's samplers).
+
+    ``classes``: {label: int array of one class per batch, -1 for a batch of several classes}
+    (``orders.batch_classes``). Mixed batches are grey crosses; ``last`` shades the final
+    ``last`` batches, the ones just before the test measurement.
+    """
+    fig, axes = plt.subplots(len(classes), 1, figsize=(9, 1.9 * len(classes)), squeeze=False, sharex=True)
+    for ax, (label, cls) in zip(axes[:, 0], classes.items()):
+        cls = np.asarray(cls)
+        x = np.arange(1, len(cls) + 1)
+        one = cls >= 0
+        ax.scatter(x[one], cls[one], c=cls[one], cmap="tab10", vmin=0, vmax=9, s=4, linewidths=0)
+        ax.scatter(x[~one], np.full((~one).sum(), 4.5), marker="x", color="0.5", s=12, label="mixed batch")
+        if last:
+            ax.axvspan(len(cls) - last + 0.5, len(cls) + 0.5, color="0.85", zorder=0)
+        ax.set_yticks(range(10))
+        ax.tick_params(axis="y", labelsize=6)
+        ax.set_ylabel("class")
+        ax.set_title(str(label), fontsize=9, loc="left")
+        if (~one).any():
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[-1, 0].set_xlabel("batch of the epoch")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric="accuracy", title=None,
+              x="epoch"):
+    """One metric over epochs, one panel per ``panel`` value, one line per ``hue`` (mean +/- SE)."""
+    keys = list(dict.fromkeys(summary[panel]))
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.1), squeeze=False, sharey=True)
+    for ax, k in zip(axes[0], keys):
+        for key, g in summary[summary[panel] == k].groupby(hue, sort=False):
+            g = g.sort_values(x)
+            _band(ax, g[x].to_numpy(float), g[metric].to_numpy(float),
+                  g[f"{metric}_se"].fillna(0).to_numpy(float), str(key))
+        ax.set_title(str(k), fontsize=9)
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[0][0].set_ylabel(LABELS.get(metric, metric))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

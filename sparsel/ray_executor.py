@@ -16,7 +16,7 @@ def _default_task(specs, device, root, use_engine):
 
 
 def run_groups(groups, address=None, device="auto", root=None, use_engine=True, max_retries=3, task=None):
-    """Yield each group's list of RunResults as its task finishes (in completion order)."""
+    """Yield (group, its list of RunResults) as each task finishes (in completion order)."""
     try:
         import ray
     except ImportError as err:
@@ -31,5 +31,5 @@ def run_groups(groups, address=None, device="auto", root=None, use_engine=True, 
     pending = {remote.remote(g, device, root, use_engine): g for g in groups}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
-        pending.pop(done[0])
-        yield ray.get(done[0])
+        group = pending.pop(done[0])
+        yield group, ray.get(done[0])

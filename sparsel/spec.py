@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 from .optim import BASELINE, OPTIMIZERS
 
-ORDERS = ("shuffled", "sorted", "consecutive", "classes")
+ORDERS = ("shuffled", "sorted", "consecutive", "classes", "classes_even")
+CLASS_ORDERS = ("classes", "classes_even")  # batches of order_k distinct classes (section 5.9)
+# The sampler behind an order, where it changed after runs were stored. A spec's key hashes
+# its fields, so a changed sampler under an unchanged order name would be served the old
+# runs from the store; to_dict() therefore carries "order_version" for these orders (and
+# only for them, so every other spec keeps its key). 'classes' v2 (issue 16) draws classes
+# uniformly as the original did; v1 (no field: the old keys) was the even drain, now 'classes_even'.
+ORDER_VERSIONS = {"classes": 2}
 MODELS = ("mlp", "cnn")
 TRAIN_FULL, TEST_FULL = 60_000, 10_000
 _HP = ("lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay")
@@ -27,8 +34,12 @@ class RunSpec:
     """One training run. Units: sizes in images, epochs in full passes over the train set.
 
     order: 'shuffled' (reshuffled every epoch), 'sorted' (by class, same every epoch),
-    'consecutive' (batch 1, chunks of ``order_k`` same-class images, section 5.7) or
-    'classes' (``order_k`` distinct classes per batch, section 5.9).
+    'consecutive' (batch 1, chunks of ``order_k`` same-class images, section 5.7),
+    'classes' (``order_k`` distinct classes per batch, section 5.9, each batch's classes drawn
+    uniformly among those with images left, as the original did) or 'classes_even' (the
+    same batches, classes drawn in proportion to the images they have left, so they drain
+    evenly); see ``sparsel.orders.class_batches``. ``to_dict`` adds ``order_version`` for
+    an order whose sampler changed (``ORDER_VERSIONS``), so its key changed with it.
     """
     optimizer: str = "sgd"
     lr: float | None = None
@@ -92,7 +103,7 @@ class RunSpec:
             bad("batch_size", f"{self.batch_size} is larger than the {n_train} training images")
         if self.order == "consecutive" and self.batch_size != 1:
             bad("batch_size", "order 'consecutive' (con k) is defined for batch size 1")
-        if self.order == "classes":
+        if self.order in CLASS_ORDERS:
             if not 1 <= self.order_k <= 10:
                 bad("order_k", f"classes per batch must be 1..10; got {self.order_k}")
             if self.batch_size % self.order_k:
@@ -103,10 +114,18 @@ class RunSpec:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.order in ORDER_VERSIONS:
+            d["order_version"] = ORDER_VERSIONS[self.order]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
+        d = dict(d)
+        if "order_version" in d:  # written by to_dict; only the current sampler can be rebuilt
+            version, order = d.pop("order_version"), d.get("order", "shuffled")
+            if version != ORDER_VERSIONS.get(order):
+                raise SpecError(f"order_version: {version!r} is not a version of order {order!r} "
+                                f"this code can run (it runs {ORDER_VERSIONS.get(order, 'none')})")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -1,13 +1,20 @@
 """The results store: one SQLite file holding every finished run, keyed by its spec's hash.
 
-A run is written in one transaction (its spec, code version and all its rows) or not at
-all, so a crash or kill mid-sweep loses only the runs still training. A stored run is
-never recomputed. Default location: ``$SPARSEL_STORE``, else ``~/.cache/sparsel/store.sqlite``.
+A run is written in one transaction (its spec, the code version and trainer that made it,
+and all its rows) or not at all, so a crash or kill mid-sweep loses only the runs still
+training; the store uses a rollback journal, so a committed run is in the main file itself
+(a copy of the ``.sqlite`` file alone holds it). A run counts as done only when all the rows
+it was stored with are there. Each row holds one (epoch, split, layer) and its metrics as a
+JSON object, so a new metric needs no schema change and older runs simply lack it.
+
+Default location: ``$SPARSEL_STORE``, else ``~/.cache/sparsel/store.sqlite``.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -16,22 +23,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from .spec import RunSpec
+from .spec import RunSpec, SpecError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY, spec TEXT NOT NULL, code_version TEXT NOT NULL,
+    key TEXT PRIMARY KEY, spec TEXT NOT NULL, code_version TEXT NOT NULL, trainer TEXT NOT NULL,
     diverged INTEGER NOT NULL, diverged_epoch INTEGER, seconds REAL NOT NULL,
-    device TEXT NOT NULL, torch TEXT NOT NULL, finished REAL NOT NULL);
+    device TEXT NOT NULL, torch TEXT NOT NULL, finished REAL NOT NULL, n_records INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     key TEXT NOT NULL REFERENCES runs(key), epoch INTEGER NOT NULL, split TEXT NOT NULL,
-    layer TEXT NOT NULL, loss REAL, accuracy REAL, sparsity REAL, sparsity_std REAL,
-    selectivity_avg REAL, selectivity_std REAL, PRIMARY KEY (key, epoch, split, layer));
+    layer TEXT NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (key, epoch, split, layer));
 """
-RECORD_COLUMNS = ("epoch", "split", "layer", "loss", "accuracy", "sparsity", "sparsity_std",
-                  "selectivity_avg", "selectivity_std")
+RUN_COLUMNS = ("key", "spec", "code_version", "trainer", "diverged", "diverged_epoch", "seconds", "device",
+               "torch", "finished", "n_records")
+ROW_KEYS = ("epoch", "split", "layer")
+# The values every stored row had in schema 1 / archive format 1 (wide columns).
+V1_VALUES = ("loss", "accuracy", "sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
 
 
 class StoreError(RuntimeError):
@@ -60,40 +69,102 @@ def code_version() -> str:
     return version
 
 
-def _nan_to_none(v):
-    return None if isinstance(v, float) and v != v else v
+def expected_rows(spec: RunSpec) -> int:
+    """Rows a complete run has: test and train at epochs 0..E, train_during at 1..E, each for
+    every hidden layer plus 'mean' and 'weighted'."""
+    return (3 * spec.epochs + 2) * (len(spec.hidden) + 2)
+
+
+def _clean(v):
+    """A JSON-safe number: NaN and infinities become null (read back as NaN)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _metrics_json(row: dict) -> str:
+    return json.dumps({k: _clean(v) for k, v in row.items() if k not in ROW_KEYS}, separators=(",", ":"))
 
 
 class Store:
-    """``Store(path)`` opens (or creates) a results database. Only one process should write."""
+    """``Store(path)`` opens (or creates) a results database; ``Store(path, readonly=True)``
+    opens an existing one without ever writing (read commands use it).
 
-    def __init__(self, path=None):
-        self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    Stores written by sparsel 0.1 (schema 1) are upgraded in place when opened for writing and
+    read through an upgraded copy in memory when opened read-only; nothing is lost.
+    """
+
+    def __init__(self, path=None, readonly: bool = False):
+        self.path = Path(path).expanduser() if path else default_path()
+        self.readonly = readonly
+        self._code = None
+        if readonly and not self.path.exists():
+            raise StoreError(f"no store at {self.path}: check the path (--store or SPARSEL_STORE); "
+                             "read commands never create one")
         try:
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            if readonly:
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30)
+                # a rollback journal: a committed run lives in the main file, not in a -wal file
+                self.db.execute("PRAGMA journal_mode=DELETE")
+                self.db.execute("PRAGMA synchronous=FULL")
             self._check_schema()
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path} is not a usable sparsel store ({err}). "
                              "Move it aside (or pass another --store / SPARSEL_STORE) and run again.") from err
-        self._code = None
 
     def _check_schema(self):
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        found = None
         if "meta" in tables:
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             found = int(row[0]) if row else None
-            if found != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has store schema {found}, this sparsel reads schema {SCHEMA_VERSION}. "
-                    + ("Upgrade sparsel to read it." if found and found > SCHEMA_VERSION else
-                       "Export it with the sparsel that wrote it, or start a new store."))
         elif tables:
             raise StoreError(f"{self.path} is an SQLite file but not a sparsel store (tables: {sorted(tables)}).")
+        if found is not None and found > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has store schema {found}, this sparsel reads schema {SCHEMA_VERSION}. "
+                             "Upgrade sparsel to read it.")
+        if found not in (None, 1, SCHEMA_VERSION):
+            raise StoreError(f"{self.path} has unknown store schema {found}; start a new store.")
+        if found == 1:
+            if self.readonly:  # upgrade a copy in memory; the file is left as it is
+                mem = sqlite3.connect(":memory:")
+                self.db.backup(mem)
+                self.db.close()
+                self.db = mem
+            self._upgrade_from_1()
+        elif found is None:
+            if self.readonly:
+                raise StoreError(f"{self.path} is an empty file, not a sparsel store")
+            with self.db:
+                self.db.executescript(_SCHEMA)
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif "records" not in tables or "runs" not in tables:
+            raise StoreError(f"{self.path} is a damaged sparsel store (tables: {sorted(tables)}); "
+                             "restore it from a copy or an archive (sparsel unpack)")
+
+    def _upgrade_from_1(self):
+        """Schema 1 (wide records, no trainer) -> 2, in one transaction."""
         with self.db:
-            self.db.executescript(_SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.db.execute("ALTER TABLE runs RENAME TO runs_v1")
+            self.db.execute("ALTER TABLE records RENAME TO records_v1")
+            self.db.executescript(_SCHEMA.replace("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
+                                                  "value TEXT NOT NULL);", ""))
+            rec = pd.read_sql_query("SELECT * FROM records_v1", self.db)
+            rows = [(r.key, int(r.epoch), r.split, str(r.layer), _metrics_json(r._asdict()))
+                    for r in rec[["key", *ROW_KEYS, *V1_VALUES]].itertuples(index=False)]
+            self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?)", rows)
+            counts = rec.groupby("key").size().to_dict()
+            for r in self.db.execute("SELECT * FROM runs_v1").fetchall():
+                key, spec, code, div, div_ep, sec, dev, tv, fin = r
+                self.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                                (key, spec, code, "unknown", div, div_ep, sec, dev, tv, fin, int(counts.get(key, 0))))
+            self.db.execute("DROP TABLE records_v1")
+            self.db.execute("DROP TABLE runs_v1")
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self):
         self.db.close()
@@ -105,95 +176,318 @@ class Store:
         self.close()
 
     # --- writing ------------------------------------------------------------------
-    def put(self, result) -> None:
-        """Store one finished run (a ``train.RunResult``) atomically."""
+    def put(self, result, replace: bool = False) -> bool:
+        """Store one finished run (a ``train.RunResult``) atomically. A run already stored is
+        kept (returns False) unless ``replace``: two sweeps that trained the same run do not
+        overwrite each other."""
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only")
         if self._code is None:
             self._code = code_version()
         import torch
         spec = result.spec
         with self.db:  # one transaction: all of the run or none of it
-            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?)", (
-                spec.key, json.dumps(spec.to_dict(), sort_keys=True), self._code, int(result.diverged),
-                result.diverged_epoch, result.seconds, result.device, torch.__version__, time.time()))
+            if not replace and self.db.execute("SELECT 1 FROM runs WHERE key=?", (spec.key,)).fetchone():
+                return False
             self.db.execute("DELETE FROM records WHERE key=?", (spec.key,))
-            self.db.executemany(
-                f"INSERT INTO records VALUES (?,{','.join('?' * len(RECORD_COLUMNS))})",
-                [(spec.key, *(_nan_to_none(r[c]) for c in RECORD_COLUMNS)) for r in result.rows])
+            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
+                spec.key, json.dumps(spec.to_dict(), sort_keys=True), self._code,
+                getattr(result, "trainer", "reference"), int(result.diverged), result.diverged_epoch,
+                result.seconds, result.device, torch.__version__, time.time(), len(result.rows)))
+            self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?)", [
+                (spec.key, int(r["epoch"]), r["split"], str(r["layer"]), _metrics_json(r)) for r in result.rows])
+        return True
+
+    def writer_lock(self):
+        """A context manager held by a sweep while it trains into this store: a second sweep on
+        the same store stops at once with a clear message instead of retraining the same runs."""
+        import contextlib
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, put() still never overwrites a stored run
+            return contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def held():
+            lock = self.path.with_name(self.path.name + ".lock")
+            fh = open(lock, "a+")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                who = fh.read().strip() or "?"
+                fh.close()
+                raise StoreError(f"another sparsel process (pid {who}) is training into {self.path}; "
+                                 "wait for it to finish, or pass another --store") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+        return held()
 
     # --- reading ------------------------------------------------------------------
     def done_keys(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT key FROM runs")}
+        """Keys of runs stored with all their rows (a run whose rows went missing is not done)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT r.key FROM runs r JOIN (SELECT key, COUNT(*) AS c FROM records GROUP BY key) x "
+            "ON r.key = x.key WHERE x.c = r.n_records AND r.n_records > 0")}
 
     def has(self, spec: RunSpec) -> bool:
-        return self.db.execute("SELECT 1 FROM runs WHERE key=?", (spec.key,)).fetchone() is not None
+        return spec.key in self.done_keys()
 
     def runs(self, keys=None) -> pd.DataFrame:
-        """One row per stored run: key, spec fields, code_version, diverged, seconds, device."""
+        """One row per done run: key, spec fields, code_version, trainer, diverged, seconds, device."""
         df = pd.read_sql_query("SELECT * FROM runs", self.db)
-        if keys is not None:
-            df = df[df.key.isin(set(keys))]
+        df = df[df.key.isin(self.done_keys() if keys is None else self.done_keys() & set(keys))]
         specs = pd.DataFrame([json.loads(s) for s in df.spec], index=df.index)
         if len(specs):
             specs["hidden"] = specs["hidden"].map(tuple)
         return pd.concat([df.drop(columns="spec"), specs], axis=1)
 
     def records(self, keys=None) -> pd.DataFrame:
-        """All stored rows (key, epoch, split, layer, loss, accuracy, metrics); NULL reads as NaN."""
+        """Stored rows as a wide table: key, epoch, split, layer, then one float column per
+        metric (loss, accuracy, ``metrics.FIELDS``, ...); a value a run lacks reads as NaN."""
         if keys is None:
-            df = pd.read_sql_query("SELECT * FROM records", self.db)
+            raw = self.db.execute("SELECT key, epoch, split, layer, metrics FROM records").fetchall()
         else:
             keys = list(keys)
-            parts = [pd.read_sql_query(
-                f"SELECT * FROM records WHERE key IN ({','.join('?' * len(keys[i:i + 500]))})",
-                self.db, params=keys[i:i + 500]) for i in range(0, len(keys), 500)]
-            df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["key", *RECORD_COLUMNS])
-        num = [c for c in RECORD_COLUMNS if c not in ("split", "layer", "epoch")]
-        df[num] = df[num].astype(float)
-        return df
+            raw = []
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                raw += self.db.execute("SELECT key, epoch, split, layer, metrics FROM records WHERE key IN "
+                                       f"({','.join('?' * len(part))})", part).fetchall()
+        return _wide(raw)
+
+
+def _wide(raw) -> pd.DataFrame:
+    from .metrics import FIELDS
+    head = pd.DataFrame([r[:4] for r in raw], columns=["key", *ROW_KEYS])
+    vals = pd.DataFrame.from_records([json.loads(r[4]) for r in raw])
+    order = [c for c in ("loss", "accuracy", *FIELDS) if c in vals.columns]
+    vals = vals[order + sorted(set(vals.columns) - set(order))]
+    for c in ("loss", "accuracy", *FIELDS[:4]):
+        if c not in vals.columns:
+            vals[c] = float("nan")
+    df = pd.concat([head, vals.astype(float)], axis=1)
+    df["epoch"] = df["epoch"].astype(int) if len(df) else df["epoch"]
+    return df
 
 
 # --- the committed archive -----------------------------------------------------------
-# A store is a cache; an archive is what goes into the repository: two gzipped CSV files
-# (runs.csv.gz: one row per run with its spec as JSON; records.csv.gz: one row per
-# (run, epoch, split, layer)) plus FORMAT, the archive format version. Floats keep 7
-# significant digits, all that float32 training produces.
-ARCHIVE_FORMAT = 1
+# A store is a cache; an archive is what goes into the repository: runs.csv.gz (one row per
+# run: its spec as JSON, code version, trainer, timing, row count), records.csv.gz (one row per
+# (run, epoch, split, layer), one column per metric; empty = not measured), FORMAT and
+# MANIFEST.json (counts and the sha256 of both files). Record values keep 7 significant
+# digits, all that float32 training produces. A one-hidden-layer run's 'mean' and 'weighted'
+# rows equal its layer '1' row, so the archive leaves them out and unpack restores them.
+ARCHIVE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
-def pack(store: "Store", folder, keys=None) -> dict:
-    """Write the runs of ``store`` (all, or ``keys``) to ``folder``; returns counts and bytes."""
-    folder = Path(folder)
+class ArchiveError(StoreError):
+    """An archive that cannot be trusted; the message names the file, the run and the fault."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _gz_csv(df: pd.DataFrame, path: Path, float_format=None) -> None:
+    """Write a gzipped CSV reproducibly (no timestamp in the gzip header) via a temp file."""
+    import gzip
+    text = df.to_csv(index=False, float_format=float_format, lineterminator="\n")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, filename="") as gz:
+            gz.write(text.encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate an archive folder (format 1 or 2): (runs, records) as DataFrames.
+
+    Checks the manifest's hashes (format 2), that every key is the hash of its spec, that the
+    numbers are numbers and that every run has all its rows. Raises ArchiveError naming the
+    fault; records come back in the wide form ``Store.records`` returns.
+    """
+    folder = Path(folder).expanduser()
+    if not (folder / "FORMAT").exists():
+        raise ArchiveError(f"{folder} is not a sparsel archive (no FORMAT file)")
+    try:
+        fmt = int((folder / "FORMAT").read_text().strip())
+    except ValueError:
+        raise ArchiveError(f"{folder / 'FORMAT'} does not hold a format number")
+    if fmt not in READABLE_FORMATS:
+        raise ArchiveError(f"{folder} holds archive format {fmt}; this sparsel reads formats "
+                           f"{', '.join(map(str, READABLE_FORMATS))}" + (" (upgrade sparsel)" if fmt > ARCHIVE_FORMAT else ""))
+    if fmt >= 2:
+        try:
+            manifest = json.loads((folder / "MANIFEST.json").read_text())
+        except (OSError, ValueError) as err:
+            raise ArchiveError(f"{folder / 'MANIFEST.json'} is missing or unreadable ({err})")
+        for name in ("runs.csv.gz", "records.csv.gz"):
+            if _sha256(folder / name) != manifest["sha256"].get(name):
+                raise ArchiveError(f"{folder / name} does not match its hash in MANIFEST.json: the file was "
+                                   "changed or half-written; restore it (git checkout) or pack again")
+    runs = pd.read_csv(folder / "runs.csv.gz", dtype={"key": str, "spec": str, "code_version": str})
+    rec = pd.read_csv(folder / "records.csv.gz", dtype={"key": str, "split": str, "layer": str})
+    if fmt == 1:
+        runs["trainer"] = "unknown"
+    need = set(RUN_COLUMNS) - {"n_records"} - set(runs.columns)
+    if need:
+        raise ArchiveError(f"{folder / 'runs.csv.gz'} lacks columns {sorted(need)}")
+    if runs.key.duplicated().any():
+        raise ArchiveError(f"{folder / 'runs.csv.gz'} lists run {runs.key[runs.key.duplicated()].iloc[0]} twice")
+    value_cols = [c for c in rec.columns if c not in ("key", *ROW_KEYS)]
+    for c in ["epoch", *value_cols]:
+        bad = pd.to_numeric(rec[c], errors="coerce").isna() & rec[c].notna()
+        if bad.any():
+            i = bad.idxmax()
+            raise ArchiveError(f"{folder / 'records.csv.gz'} row {i + 2} (run {rec.key[i]}): {c} = {rec[c][i]!r} "
+                               "is not a number")
+        rec[c] = pd.to_numeric(rec[c]).astype(float)
+    rec["epoch"] = rec["epoch"].astype(int)
+    counts = rec.groupby("key").size()
+    fixed = []
+    for i, r in runs.iterrows():
+        try:
+            spec = RunSpec.from_dict(json.loads(r.spec))
+        except (ValueError, TypeError, SpecError) as err:
+            raise ArchiveError(f"{folder / 'runs.csv.gz'} run {r.key}: its spec cannot be read ({err})")
+        if spec.key != r.key:
+            old = json.loads(r.spec).get("order") == "classes" and "order_version" not in json.loads(r.spec)
+            raise ArchiveError(f"{folder / 'runs.csv.gz'} run {r.key}: the key is not the hash of its spec "
+                               + ("(a run of the old class-batch sampler, which this sparsel no longer runs; "
+                                  "leave it out of the archive)" if old else "(the spec was edited)"))
+        want = expected_rows(spec)
+        if fmt >= 2 and int(r.n_records) != want:
+            raise ArchiveError(f"{folder / 'runs.csv.gz'} run {r.key}: n_records {r.n_records}, a complete run has {want}")
+        fixed.append(want)
+    runs["n_records"] = fixed
+    rec = _restore_layers(rec, runs)
+    have = rec.groupby("key").size().reindex(runs.key, fill_value=0)
+    short = runs[have.to_numpy() != runs.n_records.to_numpy()]
+    if len(short):
+        r = short.iloc[0]
+        raise ArchiveError(f"{folder / 'records.csv.gz'}: run {r.key} has {int(have[r.key])} rows, a complete run "
+                           f"has {r.n_records} ({len(short)} incomplete runs in all)")
+    stray = set(counts.index) - set(runs.key)
+    if stray:
+        raise ArchiveError(f"{folder / 'records.csv.gz'} holds rows of {len(stray)} runs not in runs.csv.gz "
+                           f"(e.g. {sorted(stray)[0]})")
+    return runs, rec
+
+
+def _single_layer(runs: pd.DataFrame) -> set:
+    return {r.key for r in runs.itertuples() if len(json.loads(r.spec)["hidden"]) == 1}
+
+
+def _restore_layers(rec: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Add the 'mean' and 'weighted' rows a packed one-layer run left out (copies of '1')."""
+    one = rec[rec.key.isin(_single_layer(runs)) & (rec.layer == "1")]
+    idx = ["key", "epoch", "split", "layer"]
+    have = rec.set_index(idx).index
+    extra = [cp[~cp.set_index(idx).index.isin(have)] for cp in (one.assign(layer=n) for n in ("mean", "weighted"))]
+    return pd.concat([rec, *extra], ignore_index=True)
+
+
+def _drop_copies(rec: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Leave out a one-layer run's 'mean'/'weighted' rows where they equal its layer '1' row."""
+    vals = [c for c in rec.columns if c not in ("key", *ROW_KEYS)]
+    single = rec.key.isin(_single_layer(runs))
+    one = rec[single & (rec.layer == "1")].set_index(["key", "epoch", "split"])[vals]
+    cand = rec[single & rec.layer.isin(["mean", "weighted"])]
+    ref = one.reindex(pd.MultiIndex.from_frame(cand[["key", "epoch", "split"]])).to_numpy(dtype=float)
+    got = cand[vals].to_numpy(dtype=float)
+    same = ((ref == got) | (pd.isna(ref) & pd.isna(got))).all(axis=1)
+    return rec.drop(index=cand.index[same])
+
+
+def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
+    """Merge the runs of ``store`` (all, or ``keys``) into the archive at ``folder``.
+
+    Runs already in the archive stay (the archive never shrinks); a run in both with
+    different numbers is a conflict: the archive's copy is kept unless ``force``. Files are
+    written to temporary names and renamed into place, the manifest last. Returns counts
+    (runs, added, conflicts, records, bytes).
+    """
+    folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     runs = pd.read_sql_query("SELECT * FROM runs", store.db)
-    if keys is not None:
-        runs = runs[runs.key.isin(set(keys))]
-    rec = store.records(list(runs.key)).sort_values(["key", "epoch", "split", "layer"])
-    runs.sort_values("key").to_csv(folder / "runs.csv.gz", index=False, float_format="%.7g")
-    rec.to_csv(folder / "records.csv.gz", index=False, float_format="%.7g")
+    runs = runs[runs.key.isin(store.done_keys() if keys is None else store.done_keys() & set(keys))]
+    rec = store.records(list(runs.key))
+    old_runs, old_rec = (read_archive(folder) if (folder / "FORMAT").exists() else (runs.iloc[:0], rec.iloc[:0]))
+    conflicts = []
+    if len(old_runs):
+        both = sorted(set(old_runs.key) & set(runs.key))
+        cols = [c for c in rec.columns if c not in ("key", *ROW_KEYS)]
+        for k in both:
+            a = _rounded(old_rec[old_rec.key == k], cols)
+            b = _rounded(rec[rec.key == k], cols)
+            if not a.equals(b):
+                conflicts.append(k)
+        keep_new = set(runs.key) - set(old_runs.key) | (set(conflicts) if force else set())
+        runs_out = pd.concat([old_runs[~old_runs.key.isin(keep_new)], runs[runs.key.isin(keep_new)]])
+        rec_out = pd.concat([old_rec[~old_rec.key.isin(keep_new)], rec[rec.key.isin(keep_new)]])
+        added = len(set(runs.key) - set(old_runs.key))
+    else:
+        runs_out, rec_out, added = runs, rec, len(runs)
+    runs_out = runs_out[list(RUN_COLUMNS)].sort_values("key").reset_index(drop=True)
+    rec_out = _drop_copies(rec_out, runs_out).sort_values(["key", "epoch", "split", "layer"])
+    value_cols = [c for c in rec_out.columns if c not in ("key", *ROW_KEYS)]
+    rec_out = rec_out[["key", *ROW_KEYS, *[c for c in value_cols if rec_out[c].notna().any()]]]
+    runs_out["finished"] = runs_out["finished"].map(repr)  # to the second, not %.7g's 1,000 s
+    _gz_csv(runs_out, folder / "runs.csv.gz")
+    _gz_csv(rec_out, folder / "records.csv.gz", float_format="%.7g")
+    for name in ("runs.csv.gz", "records.csv.gz"):
+        os.replace(folder / (name + ".tmp"), folder / name)
+    manifest = dict(format=ARCHIVE_FORMAT, runs=len(runs_out), records=int(len(rec_out)),
+                    sha256={n: _sha256(folder / n) for n in ("runs.csv.gz", "records.csv.gz")})
+    tmp = folder / "MANIFEST.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, folder / "MANIFEST.json")
     (folder / "FORMAT").write_text(f"{ARCHIVE_FORMAT}\n")
     size = sum((folder / f).stat().st_size for f in ("runs.csv.gz", "records.csv.gz"))
-    return dict(runs=len(runs), records=len(rec), bytes=size)
+    return dict(runs=len(runs_out), added=added, conflicts=conflicts, records=int(len(rec_out)), bytes=size)
 
 
-def unpack(folder, store: "Store") -> int:
-    """Merge an archive into ``store`` (runs already there are kept). Returns runs added."""
-    folder = Path(folder)
-    fmt = int((folder / "FORMAT").read_text()) if (folder / "FORMAT").exists() else None
-    if fmt != ARCHIVE_FORMAT:
-        raise StoreError(f"{folder} holds archive format {fmt}; this sparsel reads format {ARCHIVE_FORMAT}")
-    runs = pd.read_csv(folder / "runs.csv.gz")
+def _rounded(rec: pd.DataFrame, cols) -> pd.DataFrame:
+    """A run's rows at the archive's precision, for comparing a stored run with an archived one."""
+    r = rec.sort_values(["epoch", "split", "layer"])[["epoch", "split", "layer", *[c for c in cols if c in rec]]]
+    buf = io.StringIO()
+    r.to_csv(buf, index=False, float_format="%.7g")
+    return pd.read_csv(io.StringIO(buf.getvalue()), dtype={"split": str, "layer": str}).dropna(axis=1, how="all")
+
+
+def unpack(folder, store: "Store") -> dict:
+    """Validate an archive (``read_archive``) and merge it into ``store``.
+
+    Runs already stored with the same numbers are skipped; a stored run whose numbers differ
+    is a conflict, reported and left as it is. Returns dict(added, same, conflicts=[keys]).
+    """
+    runs, rec = read_archive(folder)
     have = store.done_keys()
-    runs = runs[~runs.key.isin(have)]
-    if runs.empty:
-        return 0
-    rec = pd.read_csv(folder / "records.csv.gz", dtype={"layer": str})
-    rec = rec[rec.key.isin(set(runs.key))]
-    cols = ["key", *RECORD_COLUMNS]
-    with store.db:
-        store.db.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
-                             [tuple(_nan_to_none(v) for v in r) for r in runs[
-                                 ["key", "spec", "code_version", "diverged", "diverged_epoch", "seconds", "device",
-                                  "torch", "finished"]].astype(object).itertuples(index=False)])
-        store.db.executemany(f"INSERT INTO records VALUES ({','.join('?' * len(cols))})",
-                             [tuple(_nan_to_none(v) for v in r) for r in rec[cols].astype(object).itertuples(index=False)])
-    return len(runs)
+    cols = [c for c in rec.columns if c not in ("key", *ROW_KEYS)]
+    both = sorted(set(runs.key) & have)
+    mine = store.records(both) if both else rec.iloc[:0]
+    conflicts = [k for k in both if not _rounded(rec[rec.key == k], cols).equals(
+        _rounded(mine[mine.key == k], cols))]
+    new = runs[~runs.key.isin(have)]
+    if len(new):
+        sub = rec[rec.key.isin(set(new.key))]
+        rows = [(r[0], int(r[1]), r[2], str(r[3]), _metrics_json(dict(zip(cols, r[4:]))))
+                for r in sub[["key", *ROW_KEYS, *cols]].itertuples(index=False)]
+        with store.db:  # one transaction; rows of an incomplete copy of a run are replaced
+            store.db.executemany("DELETE FROM records WHERE key=?", [(k,) for k in new.key])
+            store.db.executemany(f"INSERT OR REPLACE INTO runs VALUES ({','.join('?' * len(RUN_COLUMNS))})", [
+                (r.key, r.spec, r.code_version, r.trainer, int(r.diverged),
+                 None if pd.isna(r.diverged_epoch) else int(r.diverged_epoch), float(r.seconds), r.device,
+                 str(r.torch), float(r.finished), int(r.n_records)) for r in new.itertuples(index=False)])
+            store.db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?)", rows)
+    return dict(added=len(new), same=len(both) - len(conflicts), conflicts=conflicts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 
 from tqdm.auto import tqdm
 
@@ -27,54 +28,120 @@ def unique_specs(cells) -> list:
     return out
 
 
-def train_group(specs, device="auto", root=None, use_engine=True, on_epoch=None) -> list:
+def train_group(specs, device="auto", root=None, use_engine=True, on_epoch=None, checkpoint_dir=None,
+                deadline=None) -> list:
     """Train one group of specs; returns their RunResults (the unit of work of every executor)."""
     device = resolve_device(device)
     if use_engine and engine.supports(specs[0]):
-        return engine.train_group(specs, device=device, root=root, on_epoch=on_epoch)
+        return engine.train_group(specs, device=device, root=root, on_epoch=on_epoch,
+                                  checkpoint_dir=checkpoint_dir, deadline=deadline)
     results = []
     for s in specs:
+        if deadline is not None and time.time() > deadline:
+            raise engine.Stopped("time budget reached")
         results.append(train_run(s, device=device, root=root,
                                  on_epoch=(lambda e: on_epoch(1)) if on_epoch else None))
     return results
 
 
+def checkpoint_dir(store: Store):
+    """Where a store's unfinished groups keep their per-epoch checkpoints."""
+    return store.path.with_name(store.path.name + ".ckpt")
+
+
 def run_cells(cells, store: Store | None = None, device="auto", root=None, use_engine=True,
-              executor="local", address=None, progress=True, max_group=None) -> dict:
-    """Make sure every cell's run is in ``store``; returns counts (total, cached, trained, diverged)."""
+              executor="local", address=None, progress=True, max_group=None, workers=1,
+              deadline=None, log=None) -> dict:
+    """Make sure every cell's run is in ``store``; returns counts (total, cached, trained,
+    diverged, stopped).
+
+    ``executor``: 'local' (this process), 'processes' (``workers`` processes on disjoint
+    groups; on one GPU they overlap each other's kernel launches) or 'ray'. ``deadline`` (a
+    ``time.time()``): start no group after it and stop running ones at an epoch boundary;
+    with the engine their checkpoints keep the work, and the next call resumes it.
+    ``log(message)``: called as each group is stored.
+    """
     store = store or Store()
     specs = unique_specs(cells)
     done = store.done_keys()
     todo = [s for s in specs if s.key not in done]
-    stats = dict(total=len(specs), cached=len(specs) - len(todo), trained=0, diverged=0)
+    stats = dict(total=len(specs), cached=len(specs) - len(todo), trained=0, diverged=0, stopped=0)
     if not todo:
         return stats
     dev = resolve_device(device)
     groups = engine.plan_groups(todo, dev, max_group=max_group) if use_engine else [[s] for s in todo]
     bar = tqdm(total=sum(s.epochs for s in todo), unit="run-epoch", disable=not progress,
                desc=f"training {len(todo)} runs on {dev}")
+    ckpt = checkpoint_dir(store)
 
-    def keep(results):
+    def keep(group, results):
         for r in results:
             store.put(r)
             stats["trained"] += 1
             stats["diverged"] += int(r.diverged)
+        engine.drop_checkpoint(group, ckpt)
+        if log:
+            s = group[0]
+            log(f"stored {len(group)} runs ({s.model} {'x'.join(map(str, s.hidden))}, batch {s.batch_size}, "
+                f"{s.order}{'' if s.order == 'shuffled' else f' k={s.order_k}'}, {s.epochs} epochs) "
+                f"in {sum(r.seconds for r in results):.0f} s; {stats['trained']} of {len(todo)} done")
 
-    try:
-        if executor == "local":
-            for g in groups:
-                keep(train_group(g, dev, root, use_engine, on_epoch=bar.update))
-        elif executor == "ray":
-            from .ray_executor import run_groups
-            for results in run_groups(groups, address=address, device=str(device), root=root,
-                                      use_engine=use_engine):
-                keep(results)
-                bar.update(sum(r.spec.epochs for r in results))
-        else:
-            raise ValueError(f"unknown executor {executor!r}; choose local or ray")
-    finally:
-        bar.close()
+    with store.writer_lock():
+        try:
+            if executor == "local":
+                for g in groups:
+                    try:
+                        keep(g, train_group(g, dev, root, use_engine, on_epoch=bar.update, checkpoint_dir=ckpt,
+                                            deadline=deadline))
+                    except engine.Stopped:
+                        stats["stopped"] += len(g)
+            elif executor == "processes":
+                _run_processes(groups, keep, bar, stats, str(dev), root, use_engine, workers, ckpt, deadline)
+            elif executor == "ray":
+                from .ray_executor import run_groups
+                for g, results in run_groups(groups, address=address, device=str(device), root=root,
+                                             use_engine=use_engine):
+                    keep(g, results)
+                    bar.update(sum(r.spec.epochs for r in results))
+            else:
+                raise ValueError(f"unknown executor {executor!r}; choose local, processes or ray")
+        finally:
+            bar.close()
     return stats
+
+
+def _worker_init(threads):
+    import torch
+    torch.set_num_threads(threads)
+
+
+def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, ckpt, deadline):
+    """Groups on ``workers`` spawned processes; this process alone writes the store. A kill
+    or Ctrl-C ends the workers too; their groups resume from their checkpoints next time."""
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1; got {workers}")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    order = groups  # in the caller's order: the campaign puts the most wanted experiments first
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(threads,))
+    try:
+        futures = {pool.submit(train_group, g, device, root, use_engine, None, ckpt, deadline): g for g in order}
+        for f in as_completed(futures):
+            g = futures[f]
+            try:
+                keep(g, f.result())
+            except engine.Stopped:
+                stats["stopped"] += len(g)
+            bar.update(sum(s.epochs for s in g))
+    except BaseException:
+        for p in list(getattr(pool, "_processes", {}).values()):
+            p.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def status(cells, store: Store) -> dict:

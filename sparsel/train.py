@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .data import MNIST, load_mnist
-from .metrics import StreamingSummary, layer_records, layers_dict
+from .data import MNIST, load_mnist, stratified_indices
+from .metrics import FIELDS, StreamingSummary, layer_records, layers_dict
 from .models import build_model
 from .optim import make_optimizer
 from .orders import epoch_order, run_rng
 
-FIELDS = ("sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
+EXTRA_SUBSET = 10_000  # train-split images for the metrics beyond Hoyer/CCMAS (as many as the test set)
 
 
 @dataclass
@@ -32,7 +32,15 @@ class RunResult:
     diverged_epoch: int | None = None
     seconds: float = 0.0
     device: str = "cpu"
+    trainer: str = "reference"  # 'reference' (train_run) or 'engine' (the stacked engine)
     model: object = None  # the trained nn.Module, only with train_run(keep_model=True)
+
+    def mark_diverged(self, epoch: int, n_layers: int) -> None:
+        """Divergence at ``epoch``: that epoch's rows and every later one are NaN."""
+        self.diverged, self.diverged_epoch = True, epoch
+        self.rows = [r for r in self.rows if r["epoch"] < epoch]
+        for split in ("test", "train", "train_during"):
+            self.rows += nan_rows(epoch, split, n_layers)
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -49,9 +57,18 @@ def resolve_device(device="auto") -> torch.device:
 
 
 def rows_for(epoch: int, split: str, loss: float, accuracy: float, layers: dict) -> list[dict]:
-    """Flatten one split's evaluation into rows, one per layer key."""
+    """Flatten one split's evaluation into rows, one per layer key (every field of
+    ``metrics.FIELDS``; NaN where a split does not measure one)."""
     return [dict(epoch=epoch, split=split, layer=name, loss=loss, accuracy=accuracy,
-                 **{k: summary[k] for k in FIELDS}) for name, summary in layers.items()]
+                 **{k: summary.get(k, math.nan) for k in FIELDS}) for name, summary in layers.items()]
+
+
+def extra_idx(labels: torch.Tensor) -> torch.Tensor | None:
+    """The fixed stratified subset of a split on which the additional metrics are computed
+    (None when the split has at most ``EXTRA_SUBSET`` images: then all of them)."""
+    if len(labels) <= EXTRA_SUBSET:
+        return None
+    return torch.from_numpy(stratified_indices(labels.cpu().numpy(), EXTRA_SUBSET)).to(labels.device)
 
 
 def nan_rows(epoch: int, split: str, n_layers: int) -> list[dict]:
@@ -71,7 +88,8 @@ def evaluate(model, x, y, chunk: int = 10_000):
     logits = torch.cat(logits)
     acts = [torch.cat([a[j] for a in acts]) for j in range(len(acts[0]))]
     loss = F.cross_entropy(logits, y).item()
-    acc = (logits.argmax(1) == y).float().mean().item()
+    # argmax of NaN logits picks some class and scores ~10 %: a diverged net has no accuracy
+    acc = (logits.argmax(1) == y).float().mean().item() if torch.isfinite(logits).all() else math.nan
     return loss, acc, acts
 
 
@@ -80,11 +98,12 @@ def evaluation_rows(epoch, spec, model, data: MNIST, chunk=10_000) -> list[dict]
     rows = []
     for split, x, y in (("test", data.x_test, data.y_test), ("train", data.x_train, data.y_train)):
         loss, acc, acts = evaluate(model, x, y, chunk)
-        rows += rows_for(epoch, split, loss, acc, layer_records(acts, y, spec.ccmas_eps))
+        rows += rows_for(epoch, split, loss, acc, layer_records(acts, y, spec.ccmas_eps, extra_idx(y)))
     return rows
 
 
 def during_rows(epoch, spec, trackers, loss, acc) -> list[dict]:
+    """Rows of the 'train_during' split: the streamed metrics of the epoch's training pass."""
     layers = layers_dict([t.result() for t in trackers], [t.class_sums.sum().item() for t in trackers])
     return rows_for(epoch, "train_during", loss, acc, layers)
 
@@ -112,6 +131,8 @@ def train_run(spec, data: MNIST | None = None, device="auto", root=None,
         if result.diverged:
             for split in ("test", "train", "train_during"):
                 result.rows += nan_rows(epoch, split, len(widths))
+            if on_epoch:
+                on_epoch(epoch)
             continue
         order = torch.from_numpy(epoch_order(spec, labels, rng)).to(device)
         trackers = [StreamingSummary(w, device, eps=spec.ccmas_eps) for w in widths] if record_during else []
@@ -132,11 +153,13 @@ def train_run(spec, data: MNIST | None = None, device="auto", root=None,
         model.eval()
         n = len(order)
         during_loss = loss_sum.item() / n
-        if not math.isfinite(during_loss):
-            result.diverged, result.diverged_epoch = True, epoch
         result.rows += evaluation_rows(epoch, spec, model, data, chunk)
         if record_during:
             result.rows += during_rows(epoch, spec, trackers, during_loss, correct.item() / n)
+        eval_losses = [r["loss"] for r in result.rows if r["epoch"] == epoch and r["split"] != "train_during"]
+        if not (math.isfinite(during_loss) and all(map(math.isfinite, eval_losses))
+                and all(torch.isfinite(p).all() for p in model.parameters())):
+            result.mark_diverged(epoch, len(widths))
         if on_epoch:
             on_epoch(epoch)
     result.seconds = time.perf_counter() - t0

@@ -1,6 +1,11 @@
 """The command line: run, status --json, export columns, bench's output contract, clear errors."""
+import os
 import csv
 import json
+import sqlite3
+import zlib
+
+import pytest
 
 from sparsel.cli import main
 
@@ -30,6 +35,9 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert main(["run", "baseline", "--store", store, "--only", "colour=red"]) == 2
     assert "cannot filter on 'colour'" in capsys.readouterr().err
     assert main(["export", "baseline", "--store", store, "--csv", str(tmp_path / "x.csv")]) == 2
+    assert "no store at" in capsys.readouterr().err and not os.path.exists(store)  # reading never creates
+    Store(store).close()
+    assert main(["export", "baseline", "--store", store, "--csv", str(tmp_path / "x.csv")]) == 2
     assert "sparsel run baseline --scale smoke" in capsys.readouterr().err  # names the fix
 
 
@@ -49,3 +57,117 @@ def test_status_of_one_experiment_names_missing_conditions(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "missing: adagrad (seed 1" in out and "missing: adadelta (seed 1" in out
     assert "missing: sgd" not in out
+
+
+def _status(tmp_path, *args):
+    return main(["status", *args, "--scale", "smoke", "--store", str(tmp_path / "s.sqlite"), "--json"])
+
+
+@pytest.mark.parametrize("seeds,named", [("1,1", "seed 1 is given twice"), ("", "at least one seed"),
+                                         ("-3", "seed -3 is negative"), ("1,-3", "seed -3 is negative"),
+                                         ("1,,2", "empty entry"), ("1,x", "'x' is not an integer")])
+def test_bad_seeds_are_rejected_naming_the_value(tmp_path, capsys, seeds, named):
+    with pytest.raises(SystemExit) as exit_:
+        _status(tmp_path, "baseline", f"--seeds={seeds}")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seeds" in err and named in err
+
+
+def test_only_is_checked_and_matches_printed_values(tmp_path, capsys):
+    assert _status(tmp_path, "baseline", "--only", "optimizer=sdg") == 2
+    err = capsys.readouterr().err
+    assert "optimizer=sdg" in err and "adadelta, adagrad, adam, sgd" in err
+    assert _status(tmp_path, "baseline", "--only", "optimzer=sgd") == 2
+    assert "cannot filter on 'optimzer'" in capsys.readouterr().err
+    assert _status(tmp_path, "width", "--only", "hidden=256x256") == 2
+    assert "64, 128, 256, 384" in capsys.readouterr().err
+    runs = {"hyperparameters": (["lr=0.000139"], 4), "width": (["hidden = 64, 128 "], 4 * 2 * 2),
+            "hidden_layers": (["hidden=256x256", "optimizer=sgd"], 1)}
+    for name, (only, n) in runs.items():
+        assert _status(tmp_path, name, *[a for o in only for a in ("--only", o)]) == 0
+        assert json.loads(capsys.readouterr().out)[name]["runs"] == n, only
+    assert _status(tmp_path, "all", "--only", "batch_size=1") == 0  # a value of some experiment: fine for all
+    report = json.loads(capsys.readouterr().out)
+    assert report["baseline"]["runs"] == 0 and report["batch_size"]["runs"] == 4
+
+
+def test_device_is_checked_before_any_training(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from sparsel import sweep
+
+    def no_training(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(sweep, "run_cells", no_training)
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(SystemExit):
+        main(["run", "baseline", "--store", str(store), "--device", "gpu"])
+    assert "takes auto, cpu, cuda, cuda:N" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["run", "baseline", "--store", str(store), "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert main(["run", "baseline", "--store", str(store), "--device", "cuda:3"]) == 2
+    assert "cuda:3" in capsys.readouterr().err
+    assert not store.exists()  # failed before the store was even opened
+
+
+def test_store_expands_the_home_tilde(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "baseline", "--store=~/s.sqlite", "--json"]) == 0
+    assert (tmp_path / "home" / "s.sqlite").exists() and not (tmp_path / "~").exists()
+
+
+def test_os_gzip_and_sqlite_errors_end_in_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    store = str(tmp_path / "s.sqlite")
+    (tmp_path / "a_file").write_text("x")
+    assert main(["pack", "baseline", "--store", store, "--out", str(tmp_path / "a_file" / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparsel pack: error:") and "a_file" in err and "Traceback" not in err
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "FORMAT").write_text("1\n")
+    (archive / "runs.csv.gz").write_bytes(b"not gzip")
+    assert main(["unpack", str(archive), "--store", store]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparsel unpack: error:") and str(archive) in err
+    from sparsel.store import Store
+
+    def locked(self):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(Store, "done_keys", locked)
+    assert main(["pack", "baseline", "--store", store, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "database is locked" in err and store in err
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError("division by zero"), EOFError("Compressed file ended"),
+                                   zlib.error("invalid stored block lengths"),
+                                   PermissionError(13, "Permission denied", "/some/file")])
+def test_remaining_error_types_exit_2_with_a_message(capsys, monkeypatch, error):
+    from sparsel import cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_dispatch", fail)
+    assert main(["status", "baseline"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparsel status: error:") and str(error.args[-1]) in err
+
+
+def test_bench_needs_at_least_one_run(capsys):
+    from sparsel import bench
+    with pytest.raises(SystemExit):
+        main(["bench", "--device", "cpu", "--quick", "--runs", "0"])
+    assert "--runs" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="runs per measurement"):
+        bench.bench(device="cpu", runs=0, quick=True)
+    zero = dict(ref_sps=0.0, eng_sps=0.0)
+    with pytest.raises(ValueError, match="0 steps/s"):  # was a bare ZeroDivisionError
+        bench.project({1: zero, 50: zero})

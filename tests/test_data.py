@@ -95,3 +95,82 @@ def test_importing_sparsel_never_imports_torchvision():
             "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _idx(kind, items, side=28, magic=None):
+    """The bytes of an IDX file: labels [n] or images [n, side, side] of unsigned bytes."""
+    items = np.asarray(items, dtype=np.uint8)
+    magic = magic if magic is not None else {"labels": 0x801, "images": 0x803}[kind]  # the IDX format's
+    dims = items.shape
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + items.tobytes()
+
+
+def test_idx_reader_reads_synthetic_files_plain_and_gzipped(tmp_path):
+    import gzip
+    labels = np.arange(20) % 10
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28))
+    (tmp_path / "a-labels-idx1-ubyte").write_bytes(_idx("labels", labels))
+    (tmp_path / "a-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx("images", images)))
+    assert D.read_idx(tmp_path / "a-labels-idx1-ubyte").tolist() == labels.tolist()
+    got = D.read_idx(tmp_path / "a-images-idx3-ubyte.gz", count=3)
+    assert got.shape == (3, 28, 28) and (got == images).all()
+
+
+@pytest.mark.parametrize("name,content,fault", [
+    ("x-labels-idx1-ubyte", _idx("labels", [1, 2, 10]), "labels outside 0-9"),
+    ("x-labels-idx1-ubyte", _idx("labels", [1, 2, 3], magic=0x803), "magic number 0x00000803"),
+    ("x-labels-idx1-ubyte", _idx("labels", [1, 2, 3])[:-1], "truncated"),
+    ("x-labels-idx1-ubyte", _idx("labels", [1, 2, 3]) + b"\0", "too long"),
+    ("x-labels-idx1-ubyte", b"\0\0\x08", "shorter than the 8-byte IDX header"),
+    ("x-images-idx3-ubyte", _idx("images", np.zeros((2, 28, 28)))[:-5], "truncated"),
+    ("x-images-idx3-ubyte", _idx("images", np.zeros((2, 27, 27))), "27x27 pixels"),
+    ("x-images-idx3-ubyte", _idx("labels", [1, 2]), "magic number 0x00000801"),
+    ("x-images-idx3-ubyte.gz", b"not gzip at all", "not a readable gzip file"),
+])
+def test_idx_faults_name_the_file_the_fault_and_the_fix(tmp_path, name, content, fault):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(D.DataCorrupt) as err:
+        D.read_idx(path)
+    msg = str(err.value)
+    assert str(path) in msg and fault in msg
+    assert "delete it" in msg and "SPARSEL_DATA" in msg
+
+
+def _extracted_copy(tmp_path):
+    """The four MNIST files, extracted (no .gz), in tmp_path/MNIST/raw."""
+    import gzip
+    src, raw = D.data_root() / "MNIST" / "raw", tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in D.MD5:
+        (raw / name[:-3]).write_bytes(gzip.decompress((src / name).read_bytes()))
+    return raw
+
+
+def test_extracted_files_are_checked(tmp_path):
+    raw = _extracted_copy(tmp_path)
+    assert D.load_mnist(tmp_path, train_size=100, test_size=100).y_test.shape == (100,)  # intact: loads
+    D._CACHE.clear()
+    labels = raw / "train-labels-idx1-ubyte"
+    good = labels.read_bytes()
+    labels.write_bytes(good[:8] + bytes([(good[8] + 1) % 10]) + good[9:])  # one label off, still in 0-9
+    with pytest.raises(D.DataCorrupt, match="md5 mismatch") as err:
+        D.load_mnist(tmp_path, download_missing=False)
+    assert str(labels) in str(err.value)
+    labels.write_bytes(good[:8] + b"\x0b" + good[9:])  # label 11
+    with pytest.raises(D.DataCorrupt, match="labels outside 0-9"):
+        D.load_mnist(tmp_path, download_missing=False)
+    labels.write_bytes(good)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-784])  # one image short: was a bare reshape error
+    with pytest.raises(D.DataCorrupt, match="truncated") as err:
+        D.load_mnist(tmp_path, download_missing=False)
+    assert str(images) in str(err.value) and "delete it" in str(err.value)
+
+
+def test_md5_of_extracted_files_is_that_of_the_archives_contents():
+    import gzip
+    import hashlib
+    raw = D.data_root() / "MNIST" / "raw"
+    for name in D.MD5:
+        assert hashlib.md5(gzip.decompress((raw / name).read_bytes())).hexdigest() == D.MD5_EXTRACTED[name[:-3]]
