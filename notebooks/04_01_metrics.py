@@ -237,8 +237,9 @@ glue("precision_k", metrics.PRECISION_K)
 #   0.5 is chance, **1 is perfectly selective**; order-only, like $J$. `metrics.auroc_preferred`.
 # * **Precision@k** (Zhou et al. 2015): among the $k$ images that activate the unit most, the
 #   fraction that belong to their most common class; $k$ = {glue:text}`precision_k`
-#   (`metrics.PRECISION_K`, capped at the number of images). **Higher is more selective**;
-#   chance on balanced ten-class data is about 0.1. `metrics.precision_at_k`.
+#   (`metrics.PRECISION_K`, capped at the number of images). **Higher is more selective**; at
+#   chance (the commonest class among $k$ random images of ten balanced classes) it is a little
+#   above 1/10. `metrics.precision_at_k`.
 # * **Localist margin** (Bowers et al. 2014; Gale et al. 2020's "localist selectivity"): for the
 #   best class, the weakest response to it minus the strongest response to any other image,
 #
@@ -273,6 +274,11 @@ display(pd.DataFrame({"CCMAS": metrics.ccmas_selectivity(unit3, labels).numpy(),
                      index=["fires for 3 only"]).round(4))
 
 # %% [markdown]
+# Note the last row of the first table: the active fraction calls the all-equal pattern (every
+# unit at 0.5) the sparsest of the four, because no unit is strictly above the threshold. It
+# counts units on one side of a line; it does not measure how activation is spread.
+
+# %% [markdown]
 # ## Which sparsity measures behave: Hurley & Rickard's six criteria
 #
 # Hurley & Rickard (2009, *Comparing measures of sparsity*, IEEE Trans. Inf. Theory 55(10))
@@ -289,18 +295,18 @@ display(pd.DataFrame({"CCMAS": metrics.ccmas_selectivity(unit3, labels).numpy(),
 #
 # `metrics.sparsity_criteria` checks them numerically on fixed probe vectors
 # (`metrics.CRITERIA_PROBES`): a failure is a counterexample; a pass is evidence, not a proof.
-# Treves-Rolls $a$ and the active fraction are sparser when *lower*, so they are checked as
-# $1 - a$ and $1 - f$ (`sparser="lower"`). The table is computed, not typed:
+# Treves-Rolls $a_{TR}$ and the active fraction $f$ are sparser when *lower*, so they are checked
+# as $1 - a_{TR}$ and $1 - f$ (`sparser="lower"`). The table is computed, not typed:
 
 # %%
 measures = {"Hoyer H": (metrics.hoyer_sparsity, "higher"),
             "Gini G": (metrics.gini_index, "higher"),
-            "Treves-Rolls, as 1 - a": (metrics.treves_rolls, "lower"),
+            "Treves-Rolls a, as 1 - a": (metrics.treves_rolls, "lower"),
             "active fraction, as 1 - f": (metrics.active_fraction, "lower")}
 criteria = {name: metrics.sparsity_criteria(fn, sparser) for name, (fn, sparser) in measures.items()}
 table = pd.DataFrame(criteria).T
 table.columns = [f"{metrics.CRITERIA[c]} {c}" for c in table.columns]
-display(table.replace({True: "✓", False: "✗"}))
+display(table.map(lambda ok: "✓" if ok else "✗"))
 
 
 def listed(names):
@@ -310,16 +316,16 @@ def listed(names):
 met = {name: [c for c, ok in crit.items() if ok] for name, crit in criteria.items()}
 glue("n_criteria", len(metrics.CRITERIA))
 glue("gini_met", len(met["Gini G"]))
-glue("tr_met", len(met["Treves-Rolls, as 1 - a"]))
+glue("tr_met", len(met["Treves-Rolls a, as 1 - a"]))
 glue("hoyer_met", len(met["Hoyer H"]))
 glue("hoyer_fails", listed([c for c in metrics.CRITERIA if c not in met["Hoyer H"]]))
 glue("active_meets", listed(met["active fraction, as 1 - f"]))
 
 # %% [markdown]
 # Gini meets {glue:text}`gini_met` of the {glue:text}`n_criteria` criteria, as Hurley & Rickard
-# prove. So does Treves-Rolls read as $1 - a$ ({glue:text}`tr_met`): $\sqrt{a}$ is the ratio of
-# the mean to the root mean square, which no cloning changes, and Hoyer is a function of $a$
-# *and* $N$ (above), which is exactly where it loses cloning. Hoyer meets
+# prove. So does Treves-Rolls read as $1 - a_{TR}$ ({glue:text}`tr_met`): $\sqrt{a_{TR}}$ is the
+# ratio of the mean to the root mean square, which no cloning changes; Hoyer is a function of
+# $a_{TR}$ *and* $N$ (above), which is exactly where it loses cloning. Hoyer meets
 # {glue:text}`hoyer_met`: it fails **{glue:text}`hoyer_fails`**. The active fraction, a count
 # against a fixed threshold, meets only {glue:text}`active_meets`: it ignores how strongly units
 # fire, so moving or raising activations that stay on one side of the threshold changes

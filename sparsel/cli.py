@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 import zlib
+from pathlib import Path
 
 from . import experiments
 from .store import Store, default_path
@@ -121,6 +122,10 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=_path, default=None)
     p.add_argument("--executor", choices=["local", "processes"], default="local")
     p.add_argument("--workers", type=_positive, default=2)
+    p.add_argument("--merge", action="store_true",
+                   help="one sweep for all experiments per phase: bigger stacks (a GPU's choice), no priority order")
+    p.add_argument("--max-group", type=_positive, default=None,
+                   help="at most this many runs per stack (smaller stacks finish sooner under a time budget)")
     p.add_argument("--nice", type=int, default=10, help="lower this process's priority by this much (0: not)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = sub.add_parser("status", help="done, missing and diverged runs per experiment")
@@ -271,26 +276,31 @@ def _campaign(args) -> int:
     def stop(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, stop)
-    if args.archive and (args.archive / "FORMAT").exists():
+    if args.archive and (Path(args.archive) / "FORMAT").exists():
         info = unpack(args.archive, store)
         log(f"merged {info['added']} runs from {args.archive} ({info['same']} already stored)")
-    # one sweep per phase, so runs of several experiments that can share a stack do
+    # batch-size-1 runs (most of the cost) after everything else; with --merge one sweep per
+    # phase, so runs of several experiments that can share a stack do (big stacks: for a GPU)
     phases = [("batch > 1", lambda c: c.spec.batch_size > 1), ("batch 1", lambda c: c.spec.batch_size == 1)]
+    sweeps = [(label, names, keep) for label, keep in phases] if args.merge else \
+        [(f"{n}, {label}", [n], keep) for label, keep in phases for n in names]
     total = dict(trained=0, diverged=0, stopped=0)
     try:
-        for label, keep in phases:
+        for label, exps, keep in sweeps:
             if deadline and time.time() > deadline:
                 log("time budget reached")
                 break
-            cells = [c for n in names for c in experiments.cells(n, args.scale) if keep(c)]
+            cells = [c for n in exps for c in experiments.cells(n, args.scale) if keep(c)]
             if not cells:
                 continue
             st = run_cells(cells, store, device=args.device, root=args.data, progress=not args.quiet,
-                           executor=args.executor, workers=args.workers, deadline=deadline, log=log)
+                           executor=args.executor, workers=args.workers, deadline=deadline, log=log,
+                           max_group=args.max_group)
             for k in total:
                 total[k] += st[k]
-            log(f"{label}: {st['total']} runs, {st['cached']} stored before, {st['trained']} trained, "
-                f"{st['stopped']} stopped at the time budget")
+            if st["total"] > st["cached"]:
+                log(f"{label}: {st['total']} runs, {st['cached']} stored before, {st['trained']} trained, "
+                    f"{st['stopped']} stopped at the time budget")
     except KeyboardInterrupt as why:
         log(f"stopped by {why or 'Ctrl-C'}; finished runs are stored, unfinished groups resume from checkpoints")
         return 130

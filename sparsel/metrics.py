@@ -122,7 +122,10 @@ def _gini_sorted(s):
 
 
 def _gini(a):
-    return _gini_sorted(a.abs().sort(dim=-1).values)
+    a = a.abs()
+    if a.device.type == "cpu" and a.numel() > 100_000:  # numpy's sort is faster (see _argsort)
+        return _gini_sorted(a.gather(-1, _argsort(a.contiguous())))
+    return _gini_sorted(a.sort(dim=-1).values)
 
 
 def _treves_rolls(a):
@@ -260,13 +263,45 @@ def ccmas_selectivity(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCM
     return ccmas_from_class_means(*class_means(acts, labels, num_classes), eps)
 
 
+def _argsort(x, stable=False):
+    """argsort along the last dimension. On the CPU numpy's sort is 2-4x faster than
+    torch's (and radix-sorts small integers), and the sorts are most of the cost of the
+    rank-based metrics; on a GPU torch sorts."""
+    if x.device.type == "cpu":
+        import numpy as np
+        rows = x.reshape(-1, x.shape[-1]).numpy()
+        out = np.empty(rows.shape, dtype=np.int64)
+        kind = "stable" if stable else "quicksort"
+
+        def part(sl):  # numpy releases the GIL while sorting: one slice of rows per thread
+            out[sl] = np.argsort(rows[sl], axis=-1, kind=kind)
+        n = max(1, min(torch.get_num_threads(), len(rows)))
+        bounds = [slice(i * len(rows) // n, (i + 1) * len(rows) // n) for i in range(n)]
+        list(_pool(n).map(part, bounds))
+        return torch.from_numpy(out).view(x.shape)
+    return torch.sort(x, dim=-1, stable=stable).indices
+
+
+_POOLS: dict = {}
+
+
+def _pool(n):
+    from concurrent.futures import ThreadPoolExecutor
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(n)
+    return _POOLS[n]
+
+
 def _ranked(a, labels, num_classes):
     """Per unit: activations sorted ascending over samples ([..., N, S]), the labels in that
-    order, and for each position the index of the first and last value of its run of ties."""
-    v, idx = a.transpose(-1, -2).sort(dim=-1)
-    lab = labels[idx]
+    order (int8), and for each position the index of the first and last value of its run of
+    ties."""
+    x = a.transpose(-1, -2).contiguous()
+    idx = _argsort(x)
+    v = x.gather(-1, idx)
+    lab = labels.to(torch.int8)[idx]
     S = v.shape[-1]
-    pos = torch.arange(S, device=v.device).expand_as(v)
+    pos = torch.arange(S, device=v.device, dtype=torch.int32).expand_as(v)
     same = v[..., 1:] == v[..., :-1]
     start = torch.ones_like(v, dtype=torch.bool)
     start[..., 1:] = ~same
@@ -285,27 +320,29 @@ def _informedness(lab, first, counts):
     For class c (P images, Q = S - P others) the best threshold sits at one of its own
     images' values x: with L images below x, m of them of class c,
     hit - fa = (P - m)/P - (S - L - (P - m))/Q = (L - m)/Q - m/P. Taking m as the image's
-    rank within its class (0-based) is exact at the first image of a tie and lower after it.
+    rank within its class (0-based) is exact at the first image of a tie and lower after it,
+    so the maximum over every image, each with its own class's P and Q, is the answer.
+    The within-class ranks come from one stable sort of the labels (O(S) per unit after it).
     """
     S = lab.shape[-1]
-    best = torch.zeros(lab.shape[:-1], dtype=torch.float32, device=lab.device)
-    L = first.to(torch.float32)
-    for c, P in enumerate(counts.tolist()):
-        if P == 0 or P == S:
-            continue
-        hit = lab == c
-        m = hit.to(torch.float32).cumsum(-1) - 1                 # rank within class c
-        j = (L - m) / (S - P) - m / P
-        best = torch.maximum(best, torch.where(hit, j, torch.zeros_like(j)).amax(-1))
-    return best.double()
+    P = counts.to(torch.float32)
+    Q = S - P
+    grouped = _argsort(lab, stable=True)            # positions grouped by class, ascending
+    start = (counts.cumsum(0) - counts).to(grouped.dtype)
+    within = torch.arange(S, device=lab.device) - start[lab.gather(-1, grouped).long()]
+    m = torch.empty_like(within).scatter_(-1, grouped, within).to(torch.float32)
+    c = lab.long()
+    j = (first.to(torch.float32) - m) / Q[c] - m / P[c]
+    j = torch.where((Q > 0)[c], j, torch.zeros_like(j))  # a class that is every image: no contrast
+    return j.amax(-1).clamp_min(0).double()
 
 
 def _auroc(lab, first, last, pref):
     """AUROC of the preferred class per unit (Mann-Whitney U, ties count half), from
     ``_ranked`` output: the average 1-based rank of a run of tied values is (first + last)/2 + 1."""
     S = lab.shape[-1]
-    rank = (first + last).double() / 2 + 1
-    hit = lab == pref[..., None]
+    rank = (first + last).to(torch.float64) / 2 + 1
+    hit = lab == pref[..., None].to(lab.dtype)
     P = hit.sum(-1).double()
     u = (rank * hit).sum(-1) - P * (P + 1) / 2
     return u / (P * (S - P))
@@ -404,7 +441,8 @@ def layer_metrics(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_E
         raise ValueError(f"activations must be [..., samples, units], non-empty; got {tuple(acts.shape)}")
     a = _float(acts)
     bad = ~torch.isfinite(a).flatten(-2).all(-1)
-    a = torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)  # keep NaN out of sorts; masked below
+    if bool(bad.any()):  # keep NaN out of the sorts; those runs are masked to NaN below
+        a = torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
     out = {}
     out["sparsity"], out["sparsity_std"] = _mean_std(_hoyer(a), -1, 1)
     counts = torch.bincount(labels, minlength=num_classes)

@@ -52,7 +52,14 @@ def default_path() -> Path:
 
 
 def code_version() -> str:
-    """``<version>+<sha of the package sources>[.g<git commit>]``: which code made a number."""
+    """``<version>+<sha of the package sources>[.g<git commit>]``: which code made a number.
+
+    Computed once, when this module is first imported, so a long sweep records the code it
+    is running even if the files are edited while it runs."""
+    return _CODE_VERSION
+
+
+def _code_version() -> str:
     from . import __version__
     pkg = Path(__file__).parent
     h = hashlib.sha256()
@@ -67,6 +74,9 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return version
+
+
+_CODE_VERSION = _code_version()
 
 
 def expected_rows(spec: RunSpec) -> int:
