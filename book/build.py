@@ -86,8 +86,12 @@ def execute(names, params, log, store) -> list[dict]:
     import papermill as pm
     CHAPTERS.mkdir(parents=True, exist_ok=True)
     report = []
+    import jupytext
     for name in names:
-        src, dst = ROOT / "notebooks" / f"{name}.ipynb", CHAPTERS / f"{name}.ipynb"
+        # the .py is the source (the .ipynb beside it may be stale): execute a fresh conversion of it
+        src, dst = ROOT / "_build" / "src" / f"{name}.ipynb", CHAPTERS / f"{name}.ipynb"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        jupytext.write(jupytext.read(ROOT / "notebooks" / f"{name}.py"), src)
         declared = pm.inspect_notebook(str(src))
         scale, note = chapter_scale(name, params, store, log)
         given = {k: v for k, v in {**params, "scale": scale, "train_missing": params["train_missing"] or scale == "smoke",
@@ -119,7 +123,8 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     archive = ROOT / "results" / args.scale
     if archive.exists():
-        print(f"loaded {unpack(archive, Store(store))} runs from {archive}")
+        info = unpack(archive, Store(store))
+        print(f"loaded {info['added']} runs from {archive} ({info['same']} already in {store})")
     train_missing = args.scale == "smoke" or device.type == "cuda"
     t0 = time.perf_counter()
     if train_missing:

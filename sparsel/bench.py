@@ -1,20 +1,30 @@
 """``sparsel bench``: the reference loop against the stacked engine, side by side, one process.
 
 Both train the same specs (the four optimizers at Table 5.1's settings, several seeds) for one
-epoch on a training subset, at batch size 1 and 50, including their per-epoch evaluation.
-Prints run-steps per second for each and the ratio, then projects the wall time of the whole
-full-scale registry both ways from the measured rates. The last line is ``speedup-bs1 <ratio>``.
+epoch on a training subset, at batch sizes 1, 50 and 500. The reference loop trains each run
+alone with torch.optim; the engine trains them as the sweep does, all optimizers in one stack.
+Training steps are timed apart from the per-epoch evaluation, whose cost is measured once at
+full scale (10,000 test and 60,000 train images, every metric). From the measured rates the
+bench projects the hours of the ten dissertation experiments at full scale on this device,
+evaluation included. The last three lines are ``speedup-bs1 <ratio>``, ``speedup-bs50
+<ratio>`` and ``registry-hours <hours>`` (the engine's projection).
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
 
 from . import engine, experiments
 from .data import load_mnist
+from .optim import OPTIMIZERS, make_optimizer
 from .spec import RunSpec
-from .train import resolve_device, train_run
+from .train import evaluation_rows, resolve_device
+from .models import build_model
+from .orders import epoch_order, run_rng
+
+BATCHES = (1, 50, 500)
 
 
 def _check_runs(runs):
@@ -27,56 +37,120 @@ def _specs(batch_size, train_size, runs):
     _check_runs(runs)
     seeds = range(1, runs // 4 + 2)
     out = [RunSpec(optimizer=o, batch_size=batch_size, epochs=1, train_size=train_size, test_size=100, seed=s)
-           for s in seeds for o in ("sgd", "adagrad", "adadelta", "adam")]
+           for s in seeds for o in OPTIMIZERS]
     return out[:runs]
 
 
-def _time(fn):
-    fn()  # warm up allocators and kernels (and CUDA context)
-    if torch.cuda.is_available():
+def _sync(device):
+    if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def _reference_steps(spec, data, device) -> float:
+    """Seconds for one epoch of training steps of ``spec`` with torch.optim (no evaluation)."""
+    import torch.nn.functional as F
+    model = build_model(spec).to(device)
+    opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hp)
+    order = torch.from_numpy(epoch_order(spec, data.y_train.cpu().numpy(), run_rng(spec.seed))).to(device)
+    _sync(device)
     t0 = time.perf_counter()
-    fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    for idx in torch.split(order, spec.batch_size):
+        logits, _ = model(data.x_train[idx])
+        loss = F.cross_entropy(logits, data.y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _engine_steps(specs, data, device) -> float:
+    """Seconds for one epoch of the engine's steps over a stack of ``specs`` (no evaluation)."""
+    ordered = sorted(specs, key=lambda s: OPTIMIZERS.index(s.optimizer))
+    stack = engine.Stack(ordered, device)
+    opt = engine.StackedOptimizer(ordered, stack.params(), device)
+    labels = data.y_train.cpu().numpy()
+    orders = torch.stack([torch.from_numpy(epoch_order(s, labels, run_rng(s.seed))) for s in ordered]).to(device)
+    step = engine._Step(stack, opt, data, len(ordered), ordered[0].batch_size, ordered[0].hidden, device)
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(0, orders.shape[1], ordered[0].batch_size):
+        step(orders[:, i: i + ordered[0].batch_size])
+    _sync(device)
     return time.perf_counter() - t0
 
 
 def measure(device, batch_size, train_size, runs, root=None) -> dict:
-    """Run-steps per second of the reference loop and of the engine on the same specs."""
+    """Run-steps per second of the reference loop (per optimizer and in all) and of the engine."""
     specs = _specs(batch_size, train_size, runs)
     data = load_mnist(root, device, train_size, 100)
-    steps = len(specs) * -(-train_size // batch_size)
-    groups = engine.plan_groups(specs, device)
-    ref = _time(lambda: [train_run(s, data, device) for s in specs])
-    eng = _time(lambda: [engine.train_group(g, device, data=data) for g in groups])
-    return dict(batch_size=batch_size, runs=len(specs), steps=steps, ref_sps=steps / ref, eng_sps=steps / eng,
-                speedup=ref / eng)
+    steps_per_run = -(-train_size // batch_size)
+    _engine_steps(specs[:1], data, device)  # warm up allocators, kernels, the CUDA context
+    per_opt = {}
+    for o in OPTIMIZERS:
+        mine = [s for s in specs if s.optimizer == o]
+        if mine:
+            per_opt[o] = len(mine) * steps_per_run / sum(_reference_steps(s, data, device) for s in mine)
+    ref_s = sum(len([s for s in specs if s.optimizer == o]) * steps_per_run / r for o, r in per_opt.items())
+    eng_s = _engine_steps(specs, data, device)
+    steps = len(specs) * steps_per_run
+    return dict(batch_size=batch_size, runs=len(specs), steps=steps, ref_sps=steps / ref_s, eng_sps=steps / eng_s,
+                speedup=ref_s / eng_s, ref_by_optimizer=per_opt)
 
 
-def project(rates: dict) -> tuple[float, float]:
-    """Seconds for every MLP run-step of the full registry, reference vs engine.
+def evaluation_seconds(device, root=None, runs=8, quick=False) -> dict:
+    """Seconds per run of one epoch's evaluation (test + clean train pass, every metric) at full
+    scale, the reference loop's (one run at a time) and the engine's (a stack of ``runs``)."""
+    size = dict(train_size=1000, test_size=500) if quick else dict(train_size=None, test_size=None)
+    data = load_mnist(root, device, size["train_size"], size["test_size"])
+    specs = [RunSpec(optimizer=o, seed=s, epochs=1, **size) for s in (1, 2) for o in OPTIMIZERS][:runs]
+    model = build_model(specs[0]).to(device)
+    _sync(device)
+    t0 = time.perf_counter()
+    evaluation_rows(1, specs[0], model, data)
+    _sync(device)
+    ref = time.perf_counter() - t0
+    stack = engine.Stack(specs, device)
+    _sync(device)
+    t0 = time.perf_counter()
+    engine._evaluate(stack, data, specs, 1)
+    _sync(device)
+    return dict(reference=ref, engine=(time.perf_counter() - t0) / len(specs))
 
-    Per-step time at batch size b is interpolated linearly between the measured b = 1 and
-    b = 50 (and extrapolated above 50): the time of a step grows with the data it touches.
-    Evaluation passes and the 12 CNN runs are not included.
-    """
-    bad = [f"{k} {rates[b][k]} at batch {b}" for b in (1, 50) for k in ("ref_sps", "eng_sps") if not rates[b][k] > 0]
+
+def _interp(rates: dict, key, batch_size) -> float:
+    """Seconds per run-step at ``batch_size``, linear in log batch size between measured ones."""
+    bs = sorted(rates)
+    xs = [math.log(b) for b in bs]
+    ys = [1 / rates[b][key] for b in bs]
+    x = math.log(batch_size)
+    if x <= xs[0]:
+        return ys[0]
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1] + (ys[-1] - ys[-2]) * (x - xs[-1]) / (xs[-1] - xs[-2])
+
+
+def project(rates: dict, eval_s: dict | None = None) -> tuple[float, float]:
+    """Seconds for the full-scale registry's MLP runs, reference vs engine: every training step
+    (per-step time interpolated between the measured batch sizes) plus, with ``eval_s``, one
+    evaluation per run and epoch (and epoch 0). The CNN runs are not included."""
+    bad = [f"{k} {r[k]} at batch {b}" for b, r in rates.items() for k in ("ref_sps", "eng_sps") if not r[k] > 0]
     if bad:
         raise ValueError(f"cannot project from a measured rate of 0 steps/s ({', '.join(bad)}): "
                          "measure at least one run (runs >= 1)")
-    specs = experiments.cells("all", "full")
     seen, totals = set(), [0.0, 0.0]
-    for c in specs:
+    for c in experiments.cells("all", "full"):
         s = c.spec
         if s.key in seen or s.model != "mlp":
             continue
         seen.add(s.key)
         n = s.steps_per_epoch * s.epochs
         for i, key in enumerate(("ref_sps", "eng_sps")):
-            t1, t50 = 1 / rates[1][key], 1 / rates[50][key]
-            per_step = t1 + (t50 - t1) * (s.batch_size - 1) / 49
-            totals[i] += n * max(per_step, t1)
+            totals[i] += n * _interp(rates, key, s.batch_size)
+            if eval_s:
+                totals[i] += (s.epochs + 1) * eval_s["reference" if i == 0 else "engine"]
     return totals[0], totals[1]
 
 
@@ -86,18 +160,29 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
     device = resolve_device(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"sparsel bench on {name}, torch {torch.__version__}; {runs} runs per measurement "
-          "(4 optimizers x seeds), 1 epoch each, evaluation included")
-    sizes = {1: 2000 if device.type == "cpu" else 10_000, 50: 20_000 if device.type == "cpu" else 60_000}
+          "(4 optimizers x seeds), 1 epoch of training steps each")
+    graphs = device.type == "cuda" and __import__("os").environ.get("SPARSEL_CUDA_GRAPHS", "1") != "0"
+    print("engine: eager stacked steps, all optimizers in one stack"
+          + (" replayed from a CUDA graph (captured once per stack; capture time is inside the first epoch)"
+             if graphs else "; no compiler, so no compile time"))
+    cpu = device.type == "cpu"
+    sizes = {1: 2000 if cpu else 10_000, 50: 20_000 if cpu else 60_000, 500: 60_000}
     if quick:
-        sizes = {1: 100, 50: 500}
+        sizes = {1: 100, 50: 500, 500: 1000}
     rates = {}
     for bs, n in sizes.items():
         r = measure(device, bs, n, runs, root)
         rates[bs] = r
-        print(f"batch {bs:>2}: {r['steps']:>7} run-steps  reference {r['ref_sps']:10.0f} steps/s  "
-              f"engine {r['eng_sps']:10.0f} steps/s  ratio {r['speedup']:.2f}x")
-    ref_s, eng_s = project(rates)
-    print(f"projected full-scale registry (MLP training steps only): reference {ref_s / 3600:.2f} h, "
-          f"engine {eng_s / 3600:.2f} h ({eng_s / 60:.1f} min)")
+        per = "  ".join(f"{o} {v:.0f}" for o, v in r["ref_by_optimizer"].items())
+        print(f"batch {bs:>3}: {r['steps']:>7} run-steps  reference {r['ref_sps']:9.0f} run-steps/s ({per})  "
+              f"engine {r['eng_sps']:9.0f} run-steps/s  ratio {r['speedup']:.2f}x")
+    ev = evaluation_seconds(device, root, quick=quick)
+    print(f"evaluation per run and epoch ({'smoke' if quick else 'full'} scale, every metric): "
+          f"reference {ev['reference']:.2f} s, engine {ev['engine']:.2f} s")
+    ref_s, eng_s = project(rates, ev)
+    print(f"projected full-scale registry (MLP runs, training steps and evaluation): reference "
+          f"{ref_s / 3600:.1f} h, engine {eng_s / 3600:.1f} h on this device")
     print(f"speedup-bs1 {rates[1]['speedup']:.2f}")
+    print(f"speedup-bs50 {rates[50]['speedup']:.2f}")
+    print(f"registry-hours {eng_s / 3600:.2f}")
     return rates

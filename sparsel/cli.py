@@ -132,6 +132,8 @@ def main(argv=None) -> int:
     _common(p, experiment=False)
     p.add_argument("experiment", nargs="?", default="all")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--provenance", action="store_true",
+                   help="per experiment: devices, trainers, code versions, run-hours and dates (a markdown table)")
     p = sub.add_parser("export", help="write an experiment's results as CSV")
     _common(p)
     p.add_argument("--csv", type=_path, required=True, help="output file ('-' for stdout)")
@@ -216,6 +218,11 @@ def _dispatch(args) -> int:
         print(f"{args.experiment} ({args.scale}): {stats['total']} runs, {stats['cached']} already stored, "
               f"{stats['trained']} trained, {stats['diverged']} diverged -> {store.path}")
         return 0
+    if args.cmd == "status" and args.provenance:
+        from .summary import provenance
+        print(provenance(store, args.scale).to_markdown(index=False) if _has_tabulate() else
+              provenance(store, args.scale).to_string(index=False))
+        return 0
     if args.cmd == "status":
         from .sweep import status
         names = list(experiments.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
@@ -251,6 +258,14 @@ def _dispatch(args) -> int:
             print(f"wrote {len(table)} rows to {args.csv}")
         return 0
     raise AssertionError(args.cmd)
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401  (pandas' to_markdown needs it)
+        return True
+    except ImportError:
+        return False
 
 
 def _campaign(args) -> int:

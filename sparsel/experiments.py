@@ -111,7 +111,7 @@ def class_diversity(scale, seeds):
         rows += [(f"{o} {name} (even)", dict(optimizer=o, order="classes_even", order_k=c),
                   dict(param="diversity_even", value=name)) for name, c in DIVERSITY.items()]
         rows.append((f"{o} original", dict(optimizer=o), dict(param="diversity", value="original")))
-    for o in ("sgd", "adam"):
+    for o in OPTIMIZERS:  # the original ran Fig 5.15's A and B for all four optimizers
         rows.append((f"{o} A: single bs=10", dict(optimizer=o, batch_size=10, order="classes", order_k=1),
                      dict(param="fig5_15", value="A")))
         rows.append((f"{o} B: con 10 bs=1", dict(optimizer=o, batch_size=1, order="consecutive", order_k=10),

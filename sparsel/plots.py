@@ -30,20 +30,33 @@ def _band(ax, x, m, se, label, **kw):
     return line
 
 
-def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="epoch"):
-    """Metrics over epochs, one line per ``hue`` value, mean +/- SE bands (Fig 5.1 form)."""
+def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="epoch", original=None):
+    """Metrics over epochs, one line per ``hue`` value, mean +/- SE bands (Fig 5.1 form).
+
+    ``original``: the original runs' table in the same form (``original.curves``); each of its
+    ``hue`` values that is drawn here gets a dashed line of the same colour, "(original)".
+    """
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         for key, g in summary.groupby(hue, sort=False):
             g = g.sort_values(x)
-            _band(ax, g[x].to_numpy(float), g[m].to_numpy(float), g[f"{m}_se"].fillna(0).to_numpy(float), str(key))
+            line = _band(ax, g[x].to_numpy(float), g[m].to_numpy(float), g[f"{m}_se"].fillna(0).to_numpy(float),
+                         str(key))
+            if original is not None and m in original and key in set(original[hue]):
+                o = original[original[hue] == key].sort_values(x)
+                if o[m].notna().any():
+                    _band(ax, o[x].to_numpy(float), o[m].to_numpy(float), o[f"{m}_se"].fillna(0).to_numpy(float),
+                          f"{key} (original)", color=line.get_color(), linestyle="--", linewidth=1)
         ax.set_xlabel(x)
         ax.set_ylabel(LABELS.get(m, m))
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    rows = -(-len(labels) // 4)
+    # below the panels, never over the data
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     return fig
 
 

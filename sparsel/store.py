@@ -71,6 +71,11 @@ def _code_version() -> str:
                                 capture_output=True, text=True, timeout=5).stdout.strip()
         if commit:
             version += f".g{commit}"
+            # sources that differ from that commit: the source hash, not the commit, says what ran
+            dirty = subprocess.run(["git", "-C", str(pkg), "diff", "--quiet", "HEAD", "--", "."],
+                                   capture_output=True, timeout=5).returncode
+            if dirty:
+                version += ".dirty"
     except (OSError, subprocess.SubprocessError):
         pass
     return version

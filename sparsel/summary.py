@@ -10,14 +10,23 @@ import numpy as np
 import pandas as pd
 
 from .experiments import cells as grid_cells
+from .metrics import FIELDS
 from .store import Store
 
-METRICS = ("accuracy", "loss", "sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")
+METRICS = ("accuracy", "loss", *FIELDS)
+# The columns of format 1 first, unchanged; then every other metric of the test split, and the
+# trainer that made the run. A run that lacks a metric (computed before it existed) has it empty.
 EXPORT_COLUMNS = ("experiment", "condition", "optimizer", "seed", "epoch", "layer", "test_accuracy",
                   "test_loss", "train_loss", "sparsity", "sparsity_std", "selectivity_avg",
                   "selectivity_std", "train_accuracy", "train_sparsity", "train_selectivity_avg",
                   "diverged", "param", "value", "batch_size", "hidden", "lr", "order", "order_k",
-                  "epochs", "train_size", "test_size", "run_key", "code_version")
+                  "epochs", "train_size", "test_size", "run_key", "code_version",
+                  *[f for f in FIELDS if f not in ("sparsity", "sparsity_std", "selectivity_avg", "selectivity_std")],
+                  "trainer")
+# The metrics a chapter's "does the effect survive other metrics" table compares: the
+# dissertation's two and one respected alternative to each (see the metrics chapter).
+ROBUSTNESS = {"sparsity": "Hoyer sparsity", "gini": "Gini sparsity", "selectivity_avg": "CCMAS selectivity",
+              "informedness": "max informedness", "auroc": "AUROC"}
 
 
 def results(experiment: str, scale: str = "smoke", store: Store | None = None, seeds=None,
@@ -110,6 +119,59 @@ def table(df: pd.DataFrame, split="test", layer="mean", by=("condition", "epoch"
 def last_table(df: pd.DataFrame, split="test", layer="mean") -> pd.DataFrame:
     """``table`` at each run's final epoch, one row per condition (indexed by condition)."""
     return table(last_epoch(df), split, layer, by=("condition",)).set_index("condition", drop=False)
+
+
+def effect_table(last: pd.DataFrame, pairs, metrics=ROBUSTNESS) -> pd.DataFrame:
+    """Does an effect survive other metrics? For each (label, condition a, condition b) and
+    metric: a - b (mean over seeds), its combined SE, and the direction. ``last``: a
+    ``last_table`` (indexed by condition, with ``<metric>_se`` columns).
+
+    Direction: 'higher' / 'lower' when |a - b| exceeds twice the combined SE (needs 2+ seeds
+    each), 'no clear difference' within it, 'one seed' when there is no error bar, 'not run'
+    when a condition is missing or diverged.
+    """
+    rows = []
+    for label, a, b in pairs:
+        row = {"effect": label}
+        for m, name in metrics.items():
+            if a not in last.index or b not in last.index or m not in last.columns:
+                row[name] = "not run"
+                continue
+            d = last.at[a, m] - last.at[b, m]
+            se = float(np.hypot(last.at[a, f"{m}_se"], last.at[b, f"{m}_se"]))
+            n = min(int(last.at[a, "n"]), int(last.at[b, "n"]))
+            if not np.isfinite(d):
+                word = "not run"
+            elif n < 2:
+                word = f"{d:+.3f} (one seed)"
+            elif abs(d) <= 2 * se:
+                word = f"{d:+.3f} ± {se:.3f}: no clear difference"
+            else:
+                word = f"{d:+.3f} ± {se:.3f}: {'higher' if d > 0 else 'lower'}"
+            row[name] = word
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("effect")
+
+
+def provenance(store: Store, scale: str = "full") -> pd.DataFrame:
+    """Per experiment: runs stored of the grid, the devices, trainers and code versions that made
+    them, the compute they cost (run-hours: each run's share of its stack's wall time) and when.
+    """
+    import datetime
+    rows = []
+    every = store.runs()
+    for name in grid_cells.__globals__["EXPERIMENTS"]:
+        keys = {c.spec.key for c in grid_cells(name, scale)}
+        r = every[every.key.isin(keys)]
+        when = [datetime.datetime.fromtimestamp(t, datetime.timezone.utc).date().isoformat()
+                for t in (r.finished.min(), r.finished.max())] if len(r) else ["", ""]
+        rows.append(dict(experiment=name, runs=f"{len(r)} of {len(keys)}",
+                         device=", ".join(f"{d} ({n})" for d, n in r.device.value_counts().items()),
+                         trainer=", ".join(f"{d} ({n})" for d, n in r.trainer.value_counts().items()),
+                         code=", ".join(sorted({v.split("+")[-1] for v in r.code_version})),
+                         run_hours=round(r.seconds.sum() / 3600, 2),
+                         dates=when[0] if when[0] == when[1] else f"{when[0]} to {when[1]}"))
+    return pd.DataFrame(rows)
 
 
 def direction(a: float, b: float) -> str:

@@ -8,6 +8,7 @@ import zlib
 import pytest
 
 from sparsel.cli import main
+from sparsel.store import Store
 
 
 def test_run_status_export(tmp_path, capsys):
@@ -41,11 +42,26 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert "sparsel run baseline --scale smoke" in capsys.readouterr().err  # names the fix
 
 
-def test_bench_prints_rates_and_ends_with_the_speedup_line(capsys):
+def test_bench_prints_rates_and_ends_with_the_three_result_lines(capsys):
     assert main(["bench", "--device", "cpu", "--quick", "--runs", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert any(line.startswith("batch  1:") and "ratio" in line for line in lines)
-    assert lines[-1].startswith("speedup-bs1 ") and float(lines[-1].split()[1]) > 0
+    for bs in ("  1", " 50", "500"):
+        assert any(line.startswith(f"batch {bs}:") and "ratio" in line and "adam" in line for line in lines)
+    assert [line.split()[0] for line in lines[-3:]] == ["speedup-bs1", "speedup-bs50", "registry-hours"]
+    assert all(float(line.split()[1]) > 0 for line in lines[-3:])
+
+
+def test_projection_counts_every_step_and_evaluation():
+    """At 1 run-step/s and 1 s of evaluation per run-epoch the projection is steps + epochs."""
+    from sparsel import bench, experiments
+    one = dict(ref_sps=1.0, eng_sps=1.0)
+    ref, eng = bench.project({1: one, 50: one, 500: one}, dict(reference=1.0, engine=1.0))
+    seen, want = set(), 0
+    for c in experiments.cells("all", "full"):
+        if c.spec.model == "mlp" and c.spec.key not in seen:
+            seen.add(c.spec.key)
+            want += c.spec.steps_per_epoch * c.spec.epochs + c.spec.epochs + 1
+    assert ref == eng == pytest.approx(want)
 
 
 def test_status_of_one_experiment_names_missing_conditions(tmp_path, capsys):
@@ -60,6 +76,7 @@ def test_status_of_one_experiment_names_missing_conditions(tmp_path, capsys):
 
 
 def _status(tmp_path, *args):
+    Store(tmp_path / "s.sqlite").close()
     return main(["status", *args, "--scale", "smoke", "--store", str(tmp_path / "s.sqlite"), "--json"])
 
 
@@ -118,12 +135,15 @@ def test_device_is_checked_before_any_training(tmp_path, capsys, monkeypatch):
 def test_store_expands_the_home_tilde(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    assert main(["status", "baseline", "--store=~/s.sqlite", "--json"]) == 0
+    assert main(["run", "baseline", "--store=~/s.sqlite", "--only", "optimizer=sgd", "--device", "cpu",
+                 "--quiet"]) == 0
     assert (tmp_path / "home" / "s.sqlite").exists() and not (tmp_path / "~").exists()
+    assert main(["status", "baseline", "--store=~/s.sqlite", "--json"]) == 0
 
 
 def test_os_gzip_and_sqlite_errors_end_in_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
     store = str(tmp_path / "s.sqlite")
+    Store(store).close()
     (tmp_path / "a_file").write_text("x")
     assert main(["pack", "baseline", "--store", store, "--out", str(tmp_path / "a_file" / "sub")]) == 2
     err = capsys.readouterr().err
@@ -135,7 +155,6 @@ def test_os_gzip_and_sqlite_errors_end_in_one_line_naming_the_file(tmp_path, cap
     assert main(["unpack", str(archive), "--store", store]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sparsel unpack: error:") and str(archive) in err
-    from sparsel.store import Store
 
     def locked(self):
         raise sqlite3.OperationalError("database is locked")
@@ -170,4 +189,4 @@ def test_bench_needs_at_least_one_run(capsys):
         bench.bench(device="cpu", runs=0, quick=True)
     zero = dict(ref_sps=0.0, eng_sps=0.0)
     with pytest.raises(ValueError, match="0 steps/s"):  # was a bare ZeroDivisionError
-        bench.project({1: zero, 50: zero})
+        bench.project({1: zero, 50: zero, 500: zero})

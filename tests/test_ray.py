@@ -38,7 +38,7 @@ def test_a_lost_worker_costs_only_its_group(cluster, tmp_path):
 
     def crash_once(specs, device, root, use_engine):  # pickled by value into the workers
         from sparsel.sweep import train_group
-        if specs[0].batch_size == 500 and specs[0].optimizer == "adam" and not marker.exists():
+        if specs[0].batch_size == 500 and not marker.exists():  # one group: all optimizers share a stack
             marker.touch()
             os._exit(1)  # the worker process dies mid-group
         return train_group(specs, device, root, use_engine)
