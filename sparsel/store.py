@@ -128,6 +128,12 @@ class Store:
                 self.db.execute("PRAGMA synchronous=FULL")
             self._check_schema()
         except sqlite3.DatabaseError as err:
+            journal = self.path.with_name(self.path.name + "-journal")
+            if readonly and journal.exists():  # a hot journal: only a writing open can roll it back
+                raise StoreError(f"{self.path}: a write to it was cut short (a killed sweep left {journal.name}, "
+                                 f"which a read-only command cannot roll back; {err}). Open it once for writing "
+                                 "(the next sparsel run, campaign or unpack on it) and SQLite rolls the cut write "
+                                 "back; keep the -journal file beside it until then") from err
             raise StoreError(f"{self.path} is not a usable sparsel store ({err}). "
                              "Move it aside (or pass another --store / SPARSEL_STORE) and run again.") from err
 
@@ -169,7 +175,7 @@ class Store:
             self.db.executescript(_SCHEMA.replace("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
                                                   "value TEXT NOT NULL);", ""))
             rec = pd.read_sql_query("SELECT * FROM records_v1", self.db)
-            rows = [(r.key, int(r.epoch), r.split, str(r.layer), _metrics_json(r._asdict()))
+            rows = [(r.key, int(r.epoch), r.split, str(r.layer), _metrics_json({k: getattr(r, k) for k in V1_VALUES}))
                     for r in rec[["key", *ROW_KEYS, *V1_VALUES]].itertuples(index=False)]
             self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?)", rows)
             counts = rec.groupby("key").size().to_dict()
@@ -192,9 +198,9 @@ class Store:
 
     # --- writing ------------------------------------------------------------------
     def put(self, result, replace: bool = False) -> bool:
-        """Store one finished run (a ``train.RunResult``) atomically. A run already stored is
-        kept (returns False) unless ``replace``: two sweeps that trained the same run do not
-        overwrite each other."""
+        """Store one finished run (a ``train.RunResult``) atomically. A run already stored with
+        all its rows is kept (returns False) unless ``replace``: two sweeps that trained the same
+        run do not overwrite each other. An incomplete stored copy (not done) is replaced."""
         if self.readonly:
             raise StoreError(f"{self.path} was opened read-only")
         if self._code is None:
@@ -202,7 +208,9 @@ class Store:
         import torch
         spec = result.spec
         with self.db:  # one transaction: all of the run or none of it
-            if not replace and self.db.execute("SELECT 1 FROM runs WHERE key=?", (spec.key,)).fetchone():
+            have = self.db.execute("SELECT n_records, (SELECT COUNT(*) FROM records WHERE key=?) FROM runs "
+                                   "WHERE key=?", (spec.key, spec.key)).fetchone()
+            if not replace and have and 0 < have[0] == have[1]:
                 return False
             self.db.execute("DELETE FROM records WHERE key=?", (spec.key,))
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
@@ -251,6 +259,13 @@ class Store:
         return {r[0] for r in self.db.execute(
             "SELECT r.key FROM runs r JOIN (SELECT key, COUNT(*) AS c FROM records GROUP BY key) x "
             "ON r.key = x.key WHERE x.c = r.n_records AND r.n_records > 0")}
+
+    def keys_lacking(self, metric: str) -> set[str]:
+        """Runs whose test rows before training lack ``metric``: made by code that did not
+        record it (``sparsel status`` counts them; retrain them into a new store to add it)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT key FROM records WHERE split='test' AND epoch=0 AND "
+            "json_extract(metrics, ?) IS NULL", (f"$.{metric}",))}
 
     def has(self, spec: RunSpec) -> bool:
         return spec.key in self.done_keys()
@@ -352,7 +367,7 @@ def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
                                    "changed or half-written; restore it (git checkout) or pack again")
     runs = pd.read_csv(folder / "runs.csv.gz", dtype={"key": str, "spec": str, "code_version": str})
     rec = pd.read_csv(folder / "records.csv.gz", dtype={"key": str, "split": str, "layer": str})
-    if fmt == 1:
+    if fmt == 1 and "trainer" not in runs.columns:
         runs["trainer"] = "unknown"
     need = set(RUN_COLUMNS) - {"n_records"} - set(runs.columns)
     if need:
@@ -448,8 +463,10 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
             if not a.equals(b):
                 conflicts.append(k)
         keep_new = set(runs.key) - set(old_runs.key) | (set(conflicts) if force else set())
-        runs_out = pd.concat([old_runs[~old_runs.key.isin(keep_new)], runs[runs.key.isin(keep_new)]])
-        rec_out = pd.concat([old_rec[~old_rec.key.isin(keep_new)], rec[rec.key.isin(keep_new)]])
+        runs_out = pd.concat([old_runs[~old_runs.key.isin(keep_new)], runs[runs.key.isin(keep_new)]],
+                             ignore_index=True)
+        # ignore_index: the two parts' row labels overlap, and _drop_copies drops rows by label
+        rec_out = pd.concat([old_rec[~old_rec.key.isin(keep_new)], rec[rec.key.isin(keep_new)]], ignore_index=True)
         added = len(set(runs.key) - set(old_runs.key))
     else:
         runs_out, rec_out, added = runs, rec, len(runs)
@@ -467,7 +484,10 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     tmp = folder / "MANIFEST.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, folder / "MANIFEST.json")
-    (folder / "FORMAT").write_text(f"{ARCHIVE_FORMAT}\n")
+    fmt = folder / "FORMAT"
+    if not fmt.exists() or fmt.read_text() != f"{ARCHIVE_FORMAT}\n":  # a kill never leaves it empty
+        (folder / "FORMAT.tmp").write_text(f"{ARCHIVE_FORMAT}\n")
+        os.replace(folder / "FORMAT.tmp", fmt)
     size = sum((folder / f).stat().st_size for f in ("runs.csv.gz", "records.csv.gz"))
     return dict(runs=len(runs_out), added=added, conflicts=conflicts, records=int(len(rec_out)), bytes=size)
 

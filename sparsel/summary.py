@@ -70,8 +70,9 @@ def export_table(df: pd.DataFrame) -> pd.DataFrame:
 def mean_se(df: pd.DataFrame, by=("condition", "epoch"), metrics=METRICS) -> pd.DataFrame:
     """Mean and SE over seeds for each group ``by``: columns <metric>, <metric>_se, n, n_diverged.
 
-    NaN values (diverged seeds) are left out of the mean and SE; ``n`` counts the finite
-    seeds per metric group and ``n_diverged`` the diverged ones, so a reader sees them.
+    NaN values (diverged seeds, unmeasured metrics) are left out of each metric's mean and
+    SE; ``n`` counts the seeds of the group and ``n_diverged`` those that diverged, so a
+    reader sees when a mean rests on fewer seeds than ``n``.
     """
     by = list(by)
     rows = []

@@ -144,29 +144,38 @@ def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def status(cells, store: Store) -> dict:
-    """Done / missing / diverged counts of ``cells`` and an estimate of the remaining seconds.
+def status(cells, store: Store, device: str | None = None) -> dict:
+    """Done / missing / diverged counts of ``cells``, the done runs that lack the current
+    metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
 
     The estimate is (steps left) x (median seconds per step of stored runs like the missing
-    one: same model, data size and batch size, else same model and data size, else 0.5 ms).
+    one, made on this kind of device (``device``: 'cpu' or 'cuda'; default: this machine's):
+    same model, data size and batch size, else same model and data size; runs of another
+    device only where there are none of this one; else 0.5 ms).
     """
+    import torch
+    from .metrics import FIELDS
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     specs = unique_specs(cells)
     runs = store.runs([s.key for s in specs])
     done = set(runs.key)
     diverged = set(runs.key[runs.diverged == 1])
+    old = store.keys_lacking(FIELDS[-1]) & done
     every = store.runs()
     rates = {}
     for _, r in every.iterrows():
         n = int(r.train_size) if r.train_size == r.train_size and r.train_size else 0
         per_step = r.seconds / (max(1, math.ceil((n or 60_000) / int(r.batch_size))) * r.epochs)
-        rates.setdefault((r.model, n, int(r.batch_size)), []).append(per_step)
-        rates.setdefault((r.model, n), []).append(per_step)
+        mine = str(r.device).split(":")[0] == device
+        for k in ((r.model, n, int(r.batch_size)), (r.model, n)):
+            rates.setdefault((mine, *k), []).append(per_step)
     missing = [s for s in specs if s.key not in done]
     eta = 0.0
     for s in missing:
         n = s.train_size or 0
-        per = rates.get((s.model, n, s.batch_size)) or rates.get((s.model, n)) or [5e-4]
+        per = (rates.get((True, s.model, n, s.batch_size)) or rates.get((True, s.model, n))
+               or rates.get((False, s.model, n, s.batch_size)) or rates.get((False, s.model, n)) or [5e-4])
         eta += statistics.median(per) * s.steps_per_epoch * s.epochs
     return dict(cells=len(cells), runs=len(specs), done=len(done), missing=len(missing),
-                diverged=len(diverged), eta_seconds=round(eta, 1),
+                diverged=len(diverged), old_metrics=len(old), eta_seconds=round(eta, 1),
                 missing_keys=[s.key for s in missing])
