@@ -18,8 +18,12 @@
 #
 # The study compares SGD with three adaptive rules. Each rule below is the function in
 # `sparsel.optim` that implements it, written as chapter 4 writes it (PyTorch's form where the
-# text says PyTorch differs). The test suite checks every one, step for step, against
-# `torch.optim`; this chapter repeats the check and shows how each rule's step behaves.
+# text says PyTorch differs). The same function trains every run of the stacked engine (on the
+# parameters of many runs at once, updated in place); the reference loop trains with
+# `torch.optim`. The test suite checks every rule, step for step, against `torch.optim`; this
+# chapter repeats the check and shows how each rule's step behaves. The last section lists the
+# optimizers added since (RMSprop, Nesterov SGD, AdamW, Adamax, NAdam and section 6.3.1's
+# modified Adagrad and Adadelta).
 #
 # | rule | update | sparsel |
 # |---|---|---|
@@ -35,10 +39,14 @@
 # %% tags=["parameters"]
 steps = 200        # steps in the numerical check and the step-size picture
 seed = 0           # RNG seed for the synthetic gradients
+long_steps = 36000  # steps of the p-family picture: 30 epochs of 1,200 batches of 50
+grad_size = 0.01   # the constant gradient of the p-family picture
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+from IPython.display import Markdown
 
 from sparsel.glue import glue
 from sparsel import optim
@@ -47,7 +55,8 @@ from sparsel import optim
 # ## Checked against torch.optim
 #
 # One parameter tensor, the same random gradients fed to `torch.optim` (with Table 5.1's
-# settings) and to the rule above. The table gives the largest difference after `steps` steps.
+# settings) and to the rule above (which updates `theta` and `state` in place). The table gives
+# the largest difference after `steps` steps.
 
 # %%
 g = torch.Generator().manual_seed(seed)
@@ -82,9 +91,9 @@ fig, ax = plt.subplots(figsize=(6, 3.3))
 for name in optim.OPTIMIZERS:
     theta, state, sizes = torch.zeros(1, dtype=torch.float64), {}, []
     for s in signs:
-        new = optim.REFERENCE_STEPS[name](theta, s.reshape(1), state, **optim.hyperparameters(name))
-        sizes.append((new - theta).abs().item())
-        theta = new
+        before = theta.clone()
+        optim.REFERENCE_STEPS[name](theta, s.reshape(1), state, **optim.hyperparameters(name))
+        sizes.append((theta - before).abs().item())
     ax.plot(range(1, steps + 1), sizes, label=f"{name} (lr {optim.BASELINE[name]['lr']:g})")
 ax.set_xscale("log"); ax.set_yscale("log")
 ax.set_xlabel("step"); ax.set_ylabel("|step| for |g| = 1"); ax.legend(fontsize=8); ax.grid(alpha=0.3)
@@ -95,3 +104,110 @@ fig.tight_layout()
 # takes by far the largest early steps (lr 0.1 divided by a still-small accumulator), then
 # freezes, while Adadelta's effective rate keeps rising. The momentum, rho and beta grids of
 # section 5.5 move these curves; chapter 5.5 measures what that does to sparsity.
+
+# %% [markdown]
+# ## More optimizers
+#
+# Section 6.2 asks for "more optimizers that can control the degree of the past gradient", and
+# section 6.3.1 proposes a modified Adagrad (Eq. 6.1) and Adadelta (Eq. 6.2) that multiply the
+# step by $k$ times the square of the accumulator, with a new hyper-parameter $k$. `sparsel`
+# adds both, and a *p-family* that generalises them: the step times $k G_t^p$ (Adagrad) or
+# $k (E[g^2]_t)^p$ (Adadelta); $p = 0, k = 1$ is the original optimizer exactly and $p = 2$ is
+# Eq. 6.1 or 6.2. An optimizer is one entry of `optim.REGISTRY`: its update rule (the function
+# named below, written once, as above), its hyper-parameters and their defaults (each a field of
+# a run spec), and torch.optim's implementation where there is one. The table is that registry.
+
+# %%
+rows = ["| name | update | rule | defaults (from) |", "|---|---|---|---|"]
+for name in optim.ALL_OPTIMIZERS[len(optim.OPTIMIZERS):]:
+    opt = optim.REGISTRY[name]
+    fixed = "".join(f", {k}={v}" for k, v in opt.fixed.items())
+    hp = ", ".join(f"{k}={v:g}" for k, v in opt.defaults.items())
+    rows.append(f"| `{name}` | {opt.formula} | `{opt.step.__name__}`{fixed} | {hp} ({opt.defaults_from}) |")
+Markdown("\n".join(rows))
+
+# %% [markdown]
+# Where torch.optim has the optimizer (RMSprop, Nesterov SGD, AdamW, Adamax, NAdam) the rule is
+# checked against it as above; the others are checked against steps computed by hand from
+# Eqs 6.1 and 6.2 in the test suite, and the reference loop trains them with the same rule
+# wrapped as a torch.optim optimizer (`optim.RuleOptimizer`).
+
+# %%
+torch.set_default_dtype(torch.float64)  # torch.optim keeps NAdam's product of momenta in this dtype
+worst_new = {}
+for name in optim.ALL_OPTIMIZERS[len(optim.OPTIMIZERS):]:
+    if optim.REGISTRY[name].reference is None:
+        continue
+    p = torch.nn.Parameter(theta0.clone())
+    opt = optim.make_optimizer(name, [p])
+    theta, state = theta0.clone(), {}
+    for grad in grads:
+        p.grad = grad.clone()
+        opt.step()
+        optim.REGISTRY[name].step(theta, grad, state, **optim.hyperparameters(name), **optim.REGISTRY[name].fixed)
+    worst_new[name] = (theta - p.detach()).abs().max().item()
+    print(f"{name:>8}: max |ours - torch.optim| = {worst_new[name]:.2e}")
+torch.set_default_dtype(torch.float32)
+glue("optim_new_worst", max(worst_new.values()))
+
+# %% [markdown]
+# The largest difference is {glue:text}`optim_new_worst:.1e`.
+#
+# ## Why Eq. 6.1 diverges
+#
+# Feed the p-family a constant gradient $g$ and plot its effective learning rate, the step per
+# unit gradient $\lvert\theta_{t+1} - \theta_t\rvert / \lvert g\rvert$, for {glue:text}`pfam_steps:,` steps
+# (the default is 30 epochs of 1,200 batches of 50, one full-scale run). Adagrad's accumulator
+# grows like $G_t = t g^2$, so its step $\eta g / \sqrt{G_t}$ falls like $1/\sqrt t$, and
+# $k G_t^p$ turns that into $t^{p - 1/2}$: Eq. 6.1 ($p = 2$) grows like $t^{1.5}$. Adadelta's
+# average $E[g^2]_t$ settles at $g^2$ within a few steps, so its factor $k (E[g^2]_t)^p$ only
+# rescales Adadelta's step by a constant. Every value of $p$ runs as one stack, as the engine
+# runs many runs: the rule gets $p$ as a per-run tensor.
+
+# %%
+def effective_rates(name, ps, t_max, g):
+    """|step| / |g| of ``name`` at each step for a constant gradient ``g``, one row per p."""
+    opt = optim.REGISTRY[name]
+    hp = dict(optim.BASELINE[name], p=torch.tensor(ps, dtype=torch.float64).view(-1, 1))
+    theta = torch.zeros(len(ps), 1, dtype=torch.float64)
+    state, grad, rates = {}, torch.full_like(theta, g), []
+    for _ in range(t_max):
+        before = theta.clone()
+        opt.step(theta, grad, state, **hp)
+        rates.append(((theta - before).abs() / g).squeeze(1))
+    return torch.stack(rates, 1).numpy()
+
+
+t = np.arange(1, long_steps + 1)
+families = {"adagrad_p": (0.0, 0.5, 1.0, 2.0), "adadelta_p": (0.0, 1.0, 2.0)}
+rates = {name: effective_rates(name, ps, long_steps, grad_size) for name, ps in families.items()}
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
+for ax, (name, ps) in zip(axes, families.items()):
+    for p_, r in zip(ps, rates[name]):
+        eq = {"adagrad_p": " (Adagrad)", "adadelta_p": " (Adadelta)"}[name] if p_ == 0 else \
+            {"adagrad_p": " (Eq. 6.1)", "adadelta_p": " (Eq. 6.2)"}[name] if p_ == 2 else ""
+        ax.plot(t, r, label=f"p = {p_:g}{eq}")
+    ax.set_xscale("log"); ax.set_yscale("log"); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    ax.set_xlabel("step t"); ax.set_title(f"{name}, k = 1, |g| = {grad_size:g}", fontsize=9)
+axes[0].set_ylabel("effective learning rate |step| / |g|")
+fig.tight_layout()
+
+late = t >= long_steps // 10
+slopes = {p_: np.polyfit(np.log(t[late]), np.log(r[late]), 1)[0] for p_, r in zip(families["adagrad_p"], rates["adagrad_p"])}
+crossing = int(t[np.argmax(rates["adagrad_p"][3] > rates["adagrad_p"][0])])
+glue("pfam_slope_p2", slopes[2.0])
+glue("pfam_slope_p0", slopes[0.0])
+glue("pfam_cross", crossing)
+glue("pfam_grad", grad_size)
+glue("pfam_steps", long_steps)
+glue("pfam_adadelta_ratio", float(np.median(rates["adadelta_p"][2][late] / rates["adadelta_p"][0][late])))
+
+# %% [markdown]
+# Over the last nine tenths of the run the effective rate of Eq. 6.1 grows like
+# $t^{a}$ with $a =$ {glue:text}`pfam_slope_p2:.2f`, Adagrad's falls with $a =$
+# {glue:text}`pfam_slope_p0:.2f`. At a gradient of {glue:text}`pfam_grad:g` Eq. 6.1 first
+# barely moves ($G_t^2$ is tiny), overtakes Adagrad at step {glue:text}`pfam_cross:,` and
+# keeps accelerating, so a run with it diverges once its steps outgrow the loss surface; $k$ or
+# the learning rate only move the step at which that happens. Eq. 6.2 instead multiplies
+# Adadelta's step by a constant, here {glue:text}`pfam_adadelta_ratio:.1e` ($g^4$), which
+# acts like a smaller learning rate.

@@ -4,9 +4,10 @@ Runs that share an architecture, batch size, epoch count, data order kind and da
 train together, whatever their optimizer. Every parameter has a leading run dimension R; each run keeps its
 own seed, initial weights (built exactly as ``train.train_run`` builds them), data order and
 hyper-parameters (tensors of shape [R, 1, 1]). Forward and backward are written out with
-batched matmuls (no autograd); the four optimizers' updates follow torch.optim's
-single-tensor arithmetic, so a run's numbers match the reference loop to float rounding and
-do not depend on which other runs share its group. Metrics are computed with the same
+batched matmuls (no autograd); every optimizer's update is its registered rule in
+``sparsel.optim`` (torch.optim's single-tensor arithmetic), applied to all its runs at once, so
+a run's numbers match the reference loop to float rounding and do not depend on which other
+runs share its group. Metrics are computed with the same
 functions as the reference loop, from activations the engine returns itself.
 """
 from __future__ import annotations
@@ -21,11 +22,9 @@ import torch.nn.functional as F
 from .data import load_mnist
 from .metrics import NAN_SUMMARY, SAMPLE_METRICS, layer_metrics, layers_dict, sample_stats, summary_from_sums
 from .models import build_model
-from .optim import OPTIMIZERS
+from .optim import ALL_OPTIMIZERS, REGISTRY
 from .orders import epoch_order, run_rng
 from .train import RunResult, extra_idx, nan_rows, rows_for
-
-HP_NAMES = ("lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay")
 
 
 def supports(spec) -> bool:
@@ -112,7 +111,7 @@ class Stack:
 
 
 class StackedOptimizer:
-    """torch.optim's SGD / Adagrad / Adadelta / Adam (single-tensor forms) for stacked parameters.
+    """The registered optimizers (``sparsel.optim.REGISTRY``) for stacked parameters.
 
     ``specs`` must list each optimizer's runs contiguously (``train_group`` orders them so):
     every optimizer updates its own range of runs, a view of the stacked tensors, with
@@ -132,6 +131,7 @@ class StackedOptimizer:
 
     @property
     def state(self):
+        """Every state tensor (what a checkpoint saves), the step counts last."""
         return [t for part in self.parts for ts in part.state for t in ts] + [part.t for part in self.parts]
 
     @torch.no_grad()
@@ -141,54 +141,36 @@ class StackedOptimizer:
 
 
 class _Rule:
-    """One optimizer's update over its range of runs."""
+    """One optimizer's update over its range of runs: its registered rule, called per parameter
+    with the runs' parameters [R, ...] and hyper-parameters broadcast as [R, 1, ...].
+
+    A hyper-parameter equal in all these runs is passed as a plain number (the rule then skips
+    what it makes trivial, e.g. zero weight decay); the others as float64 tensors, so per-run
+    scalars such as Adam's bias corrections are computed in float64, as torch.optim does.
+    """
 
     def __init__(self, name, runs, specs, params, device):
-        self.name, self.runs = name, runs
+        self.name, self.runs, self.opt = name, runs, REGISTRY[name]
         # the step count lives on the device, so a captured CUDA graph advances it on replay
         self.t = torch.zeros((), dtype=torch.float64, device=device)
-        hp = {k: [getattr(s, k) for s in specs] for k in HP_NAMES if getattr(specs[0], k) is not None}
-        self.hp64 = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in hp.items()}
-        self.hp = {k: v.float() for k, v in self.hp64.items()}
-        self.any_wd = bool((self.hp64["weight_decay"] != 0).any())
-        self.state = [[torch.zeros_like(p) for p in params] for _ in range(2 if name in ("adadelta", "adam") else 1)]
-
-    def _b(self, k, p):
-        """Hyper-parameter ``k`` shaped to broadcast against ``p`` ([R] -> [R, 1, ...])."""
-        v = self.hp[k]
-        return v.view(-1, *([1] * (p.dim() - 1)))
+        hp = {}
+        for k in self.opt.defaults:
+            values = [float(getattr(s, k)) for s in specs]
+            hp[k] = values[0] if len(set(values)) == 1 else torch.tensor(values, dtype=torch.float64, device=device)
+        shape = lambda p: (-1,) + (1,) * (p.dim() - 1)  # noqa: E731 - [R] -> [R, 1, ...]
+        self.hp = [{**{k: v.view(shape(p)) if isinstance(v, torch.Tensor) else v for k, v in hp.items()},
+                    **self.opt.fixed} for p in params]
+        # state[j][i]: state j of parameter i (the order checkpoints keep)
+        self.names = self.opt.state + tuple(self.opt.run_state)
+        self.state = [[torch.zeros_like(p) for p in params] for _ in self.opt.state]
+        self.state += [[torch.full((len(specs),) + (1,) * (p.dim() - 1), init, dtype=torch.float64, device=device)
+                        for p in params] for init in self.opt.run_state.values()]
+        self.param_state = [{n: ts[i] for n, ts in zip(self.names, self.state)} for i in range(len(params))]
 
     def step(self, params, grads):
         self.t += 1
-        if self.name == "adam":
-            step_size = (self.hp64["lr"] / (1 - self.hp64["beta1"] ** self.t)).float()
-            bc2_sqrt = (1 - self.hp64["beta2"] ** self.t).sqrt().float()
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if self.any_wd:
-                g = g + self._b("weight_decay", p) * p
-            if self.name == "sgd":
-                buf = self.state[0][i]
-                buf.mul_(self._b("momentum", p)).add_(g)  # momentum 0: buf = g, as torch.optim
-                p.sub_(self._b("lr", p) * buf)
-            elif self.name == "adagrad":
-                s = self.state[0][i]
-                s.addcmul_(g, g)
-                p.sub_(self._b("lr", p) * g / (s.sqrt() + self._b("eps", p)))
-            elif self.name == "adadelta":
-                sq, acc = self.state[0][i], self.state[1][i]
-                rho, eps = self._b("rho", p), self._b("eps", p)
-                sq.mul_(rho).addcmul_(g, g * (1 - rho))
-                delta = (acc + eps).sqrt() / (sq + eps).sqrt() * g
-                acc.mul_(rho).addcmul_(delta, delta * (1 - rho))
-                p.sub_(self._b("lr", p) * delta)
-            else:  # adam
-                m, v = self.state[0][i], self.state[1][i]
-                b1, b2 = self._b("beta1", p), self._b("beta2", p)
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g * (1 - b2))
-                shape = (-1,) + (1,) * (p.dim() - 1)
-                denom = v.sqrt() / bc2_sqrt.view(shape) + self._b("eps", p)
-                p.sub_(step_size.view(shape) * m / denom)
+        for p, g, state, hp in zip(params, grads, self.param_state, self.hp):
+            self.opt.step(p, g, state, self.t, **hp)
 
 
 class StackedDuring:
@@ -382,7 +364,7 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
     if data is None:
         data = load_mnist(root, device, s0.train_size, s0.test_size)
     asked = list(specs)
-    specs = sorted(specs, key=lambda s: OPTIMIZERS.index(s.optimizer))  # each optimizer's runs contiguous
+    specs = sorted(specs, key=lambda s: ALL_OPTIMIZERS.index(s.optimizer))  # each optimizer's runs contiguous
     R, B = len(specs), s0.batch_size
     stack = Stack(specs, device)
     opt = StackedOptimizer(specs, stack.params(), device)

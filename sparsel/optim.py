@@ -1,31 +1,380 @@
-"""The four optimizers: Table 5.1's settings, torch.optim factories, and chapter 4's rules.
+"""The optimizers: one registry entry each, with chapter 4's update rule written once.
 
-``make_optimizer`` is what training uses. The ``*_step`` functions are the update rules
-written out as chapter 4 gives them (Eqs 4.14-4.25, PyTorch's form where the text says
-PyTorch differs); the tests check them step for step against torch.optim, and the
-optimizer chapter of the book shows them.
+An optimizer is a ``REGISTRY`` entry (``OptimizerDef``): its name, its hyper-parameters and
+their defaults (``BASELINE``; each one is a ``RunSpec`` field), the names of its state
+tensors, its update rule and, where torch.optim has it, the torch.optim factory that is the
+independent reference. The rule is one ``*_step`` function, as chapter 4 writes it
+(Eqs 4.14-4.25, PyTorch's form where the text says PyTorch differs), used everywhere:
+
+* the book's optimizer chapter calls it on one tensor with plain numbers;
+* the stacked engine (``sparsel.engine``) calls it on parameters of R runs at once
+  ([R, ...]) with per-run hyper-parameters as tensors [R, 1, ...] and the step count ``t``
+  a tensor on the device (so a captured CUDA graph replays it);
+* ``RuleOptimizer`` wraps it as a torch.optim optimizer for the optimizers torch.optim lacks,
+  so the reference loop (``make_optimizer``) trains every registered name.
+
+A rule updates the parameter and its state in place and never reads a tensor's value on the
+host: it branches only on plain numbers (a hyper-parameter shared by all runs is passed as a
+number, so e.g. zero weight decay costs nothing).
+
+``OPTIMIZERS`` are the dissertation's four (what the experiments and plots use);
+``ALL_OPTIMIZERS`` adds torch.optim's RMSprop, Nesterov SGD, AdamW, Adamax and NAdam and the
+modified Adagrad and Adadelta of section 6.3.1 with their p-family generalisation.
 """
 from __future__ import annotations
 
+import functools
+import numbers
+from dataclasses import dataclass, field
+from typing import Callable
+
 import torch
 
-OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")
+# --- helpers: rules written once for plain numbers and per-run tensors -----------------
 
-# Table 5.1 plus torch.optim's defaults for everything the table leaves out.
-BASELINE = {
-    "sgd": dict(lr=0.1, momentum=0.0, weight_decay=0.0),
-    "adagrad": dict(lr=0.1, eps=1e-10, weight_decay=0.0),
-    "adadelta": dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0),
-    "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-}
+
+def _is(x, value) -> bool:
+    """``x`` is the plain number ``value`` (a per-run tensor never is: no host read)."""
+    return isinstance(x, numbers.Number) and x == value
+
+
+def _like(x, ref):
+    """A hyper-parameter in ``ref``'s dtype. Per-run values (float64 tensors [R, 1, ...]) and
+    per-step scalars computed from them or from the step count (float64, like torch.optim's
+    Python floats) are cast where they meet the parameters: a tiny cast instead of a mixed-dtype
+    kernel over a whole parameter. Numbers pass as they are."""
+    return x.to(ref.dtype) if isinstance(x, torch.Tensor) and x.dtype != ref.dtype else x
+
+
+def _decayed(grad, theta, weight_decay):
+    """g + lambda theta: L2 weight decay added to the gradient, as torch.optim does."""
+    return grad if _is(weight_decay, 0) else grad + _like(weight_decay, theta) * theta
+
+
+def _sub(theta, a, x, denom=None):
+    """theta -= a x (/ denom), in place. One expression for numbers and per-run tensors, so a
+    run's arithmetic does not depend on the other runs of its group."""
+    step = _like(a, theta) * x
+    theta.sub_(step if denom is None else step / denom)
+
+
+def _average_sq(avg, x, decay):
+    """avg = decay avg + (1 - decay) x^2, in place (RMSprop's, Adadelta's and Adam's second moment)."""
+    avg.mul_(_like(decay, avg)).addcmul_(x, x * _like(1 - decay, avg))
+
+
+def rule(*state, **run_state):
+    """Declare an update rule's state: ``state`` names tensors shaped like the parameter (zero at
+    the start), ``run_state`` one number per run with its initial value (float64).
+
+    The decorated ``step(theta, grad, state, t=None, **hp)`` updates ``theta`` and ``state`` in
+    place and returns ``theta``. ``state`` may start empty (missing entries are created); ``t``
+    is the number of this step (1 at the first), counted in ``state['t']`` when not given.
+    """
+    def declare(fn):
+        @functools.wraps(fn)
+        def step(theta, grad, st, t=None, **hp):
+            for name in state:
+                if name not in st:
+                    st[name] = torch.zeros_like(theta)
+            for name, init in run_state.items():
+                if name not in st:
+                    st[name] = torch.full((), init, dtype=torch.float64, device=theta.device)
+            if t is None:
+                t = st["t"] = st.get("t", 0) + 1
+            fn(theta, grad, st, t, **hp)
+            return theta
+        step.state, step.run_state = tuple(state), dict(run_state)
+        return step
+    return declare
+
+
+# --- chapter 4's update rules ----------------------------------------------------------
+
+@rule("v")
+def sgd_step(theta, grad, state, t, *, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
+    """SGD with momentum in PyTorch's form, Eq. 4.15: v = gamma v + g; theta -= eta v.
+
+    Nesterov (torch.optim's ``nesterov=True``): theta -= eta (g + gamma v).
+    """
+    g = _decayed(grad, theta, weight_decay)
+    if _is(momentum, 0):  # plain SGD: v would be g
+        step = g
+    else:
+        v = state["v"]
+        v.mul_(_like(momentum, v)).add_(g)  # zero at the start: v_1 = g, as torch.optim
+        step = g + _like(momentum, g) * v if nesterov else v
+    _sub(theta, lr, step)
+
+
+@rule("v")
+def sgd_step_text(theta, grad, state, t, *, lr, momentum=0.0):
+    """SGD with momentum as Eq. 4.14 writes it: v = gamma v + eta g; theta -= v.
+
+    Identical to Eq. 4.15 while eta is constant (v_4.14 = eta v_4.15).
+    """
+    v = state["v"]
+    v.mul_(momentum).add_(lr * grad)
+    theta.sub_(v)
+
+
+@rule("G")
+def adagrad_step(theta, grad, state, t, *, lr, eps=1e-10, weight_decay=0.0, eps_inside_sqrt=False):
+    """Adagrad, Eq. 4.17: G += g*g; theta -= eta g / sqrt(G + eps).
+
+    PyTorch adds eps outside the root, ``sqrt(G) + eps`` (the default here); pass
+    ``eps_inside_sqrt=True`` for the text's form.
+    """
+    adagrad_p_step.__wrapped__(theta, grad, state, t, lr=lr, eps=eps, weight_decay=weight_decay,
+                               k=1.0, p=0.0, eps_inside_sqrt=eps_inside_sqrt)
+
+
+@rule("G")
+def adagrad_p_step(theta, grad, state, t, *, lr, eps=1e-10, weight_decay=0.0, k=1.0, p=0.0,
+                   eps_inside_sqrt=False):
+    """Adagrad times k G^p, generalising section 6.3.1's modified Adagrad (Eq. 6.1):
+
+        G_t = G_{t-1} + g_t^2;   theta_{t+1} = theta_t - eta k G_t^p g_t / (sqrt(G_t) + eps).
+
+    p = 0, k = 1 is Adagrad (Eq. 4.17, PyTorch's eps) exactly; p = 2 is Eq. 6.1 as written,
+    theta_{t+1} = theta_t - eta k G_t^2 / (sqrt(G_t) + eps) g_t. On a constant gradient G_t grows
+    like t, so the step grows like t^(p - 1/2): Eq. 6.1's like t^1.5, Adagrad's falls like 1/sqrt(t).
+    """
+    g = _decayed(grad, theta, weight_decay)
+    G = state["G"]
+    G.addcmul_(g, g)
+    denom = (G + _like(eps, G)).sqrt() if eps_inside_sqrt else G.sqrt().add_(_like(eps, G))
+    if not (_is(k, 1) and _is(p, 0)):
+        g = g * (_like(k, G) * G.pow(_like(p, G)))
+    _sub(theta, lr, g, denom)
+
+
+@rule("G")
+def rmsprop_step(theta, grad, state, t, *, lr, alpha=0.99, eps=1e-8, weight_decay=0.0):
+    """RMSprop, Eq. 4.18 (the text's gamma is torch.optim's alpha):
+    G = alpha G + (1 - alpha) g*g; theta -= eta g / (sqrt(G) + eps)."""
+    g = _decayed(grad, theta, weight_decay)
+    G = state["G"]
+    _average_sq(G, g, alpha)
+    _sub(theta, lr, g, G.sqrt().add_(_like(eps, G)))
+
+
+@rule("eg2", "edx2")
+def adadelta_step(theta, grad, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    """Adadelta with PyTorch's learning rate, Eqs 4.19-4.23.
+
+    E[g2] = rho E[g2] + (1 - rho) g^2; delta = sqrt(E[dx2] + eps) / sqrt(E[g2] + eps) * g;
+    E[dx2] = rho E[dx2] + (1 - rho) delta^2; theta -= eta delta.
+    """
+    adadelta_p_step.__wrapped__(theta, grad, state, t, lr=lr, rho=rho, eps=eps,
+                                weight_decay=weight_decay, k=1.0, p=0.0)
+
+
+@rule("eg2", "edx2")
+def adadelta_p_step(theta, grad, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, k=1.0, p=0.0):
+    """Adadelta's step times k E[g^2]^p, generalising section 6.3.1's modified Adadelta (Eq. 6.2):
+
+        E[g2]_t = rho E[g2]_{t-1} + (1 - rho) g_t^2;
+        delta_t = sqrt(E[dx2]_{t-1} + eps) / sqrt(E[g2]_t + eps) g_t;
+        E[dx2]_t = rho E[dx2]_{t-1} + (1 - rho) delta_t^2;
+        theta_{t+1} = theta_t - eta k (E[g2]_t)^p delta_t.
+
+    p = 0, k = 1 is Adadelta exactly; p = 2 is Eq. 6.2 as written,
+    theta_{t+1} = theta_t - eta k (E[g2]_t)^2 sqrt(E[dx2]_{t-1} + eps) / sqrt(E[g2]_t + eps) g_t.
+    E[dx2] averages Adadelta's own delta (Eq. 4.22; Eq. 6.2 keeps Eqs 4.21's recursion and does
+    not redefine delta), so k E[g2]^p scales the step taken, not the step remembered.
+    """
+    g = _decayed(grad, theta, weight_decay)
+    eg2, edx2 = state["eg2"], state["edx2"]
+    _average_sq(eg2, g, rho)
+    std = (eg2 + _like(eps, eg2)).sqrt_()
+    delta = (edx2 + _like(eps, edx2)).sqrt_().div_(std).mul_(g)
+    _average_sq(edx2, delta, rho)
+    if not (_is(k, 1) and _is(p, 0)):
+        delta = delta * (_like(k, eg2) * eg2.pow(_like(p, eg2)))
+    _sub(theta, lr, delta)
+
+
+@rule("p", "q")
+def adam_step(theta, grad, state, t, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+              decoupled=False):
+    """Adam with bias correction, Eqs 4.24-4.25: theta -= eta p_hat / (sqrt(q_hat) + eps), with
+    p_hat = p / (1 - beta1^t), q_hat = q / (1 - beta2^t).
+
+    ``decoupled=True`` is AdamW (torch.optim's): theta *= 1 - eta lambda before the step,
+    instead of lambda theta added to the gradient.
+    """
+    if decoupled:
+        g = grad
+        if not _is(weight_decay, 0):
+            theta.mul_(_like(1 - lr * weight_decay, theta))
+    else:
+        g = _decayed(grad, theta, weight_decay)
+    p, q = state["p"], state["q"]
+    p.lerp_(g, _like(1 - beta1, p))
+    _average_sq(q, g, beta2)
+    step_size = lr / (1 - beta1 ** t)  # per-run numbers, in float64 where they are tensors
+    bc2_sqrt = (1 - beta2 ** t) ** 0.5
+    _sub(theta, step_size, p, (q.sqrt() / _like(bc2_sqrt, q)).add_(_like(eps, q)))
+
+
+@rule("p", "u")
+def adamax_step(theta, grad, state, t, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    """Adamax (Adam's infinity-norm variant, torch.optim's form):
+    p = beta1 p + (1 - beta1) g; u = max(beta2 u, |g| + eps); theta -= eta / (1 - beta1^t) p / u."""
+    g = _decayed(grad, theta, weight_decay)
+    p, u = state["p"], state["u"]
+    p.lerp_(g, _like(1 - beta1, p))
+    torch.maximum(u.mul_(_like(beta2, u)), g.abs().add_(_like(eps, u)), out=u)
+    _sub(theta, lr / (1 - beta1 ** t), p, u)
+
+
+@rule("p", "q", mu_product=1.0)
+def nadam_step(theta, grad, state, t, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+               momentum_decay=4e-3):
+    """NAdam (Adam with Nesterov momentum, torch.optim's form), with psi = ``momentum_decay``:
+
+        mu_t = beta1 (1 - 0.5 * 0.96^(t psi)); P_t = mu_1 ... mu_t;
+        p, q as Adam; d = sqrt(q / (1 - beta2^t)) + eps;
+        theta -= eta (1 - mu_t) / (1 - P_t) g / d + eta mu_{t+1} / (1 - P_t mu_{t+1}) p / d.
+    """
+    g = _decayed(grad, theta, weight_decay)
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    mu_product = state["mu_product"]
+    mu_product.mul_(mu)
+    p, q = state["p"], state["q"]
+    p.lerp_(g, _like(1 - beta1, p))
+    _average_sq(q, g, beta2)
+    denom = (q / _like(1 - beta2 ** t, q)).sqrt_().add_(_like(eps, q))
+    _sub(theta, lr * (1.0 - mu) / (1.0 - mu_product), g, denom)
+    _sub(theta, lr * mu_next / (1.0 - mu_product * mu_next), p, denom)
+
+
+# --- the registry ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OptimizerDef:
+    """One optimizer: everything the reference loop, the engine, specs and the book need.
+
+    ``defaults``: its hyper-parameters (each a ``RunSpec`` field) and their default values;
+    ``fixed``: keyword arguments ``step`` always gets (not hyper-parameters);
+    ``reference``: ``(params, hp) -> torch.optim.Optimizer``, torch's own implementation, or
+    None where torch.optim has none (``make_optimizer`` then wraps ``step``);
+    ``check``: ``hp -> (field, message)`` for hyper-parameters it cannot take, or None.
+    """
+    name: str
+    step: Callable
+    defaults: dict
+    formula: str
+    defaults_from: str
+    fixed: dict = field(default_factory=dict)
+    reference: Callable | None = None
+    check: Callable | None = None
+
+    @property
+    def state(self) -> tuple:
+        """Names of the state tensors shaped like a parameter, in order."""
+        return self.step.state
+
+    @property
+    def run_state(self) -> dict:
+        """Names of the one-number-per-run states and their initial values."""
+        return self.step.run_state
+
+
+REGISTRY: dict[str, OptimizerDef] = {}
+
+
+def register(opt: OptimizerDef) -> OptimizerDef:
+    REGISTRY[opt.name] = opt
+    return opt
+
+
+def _torch(cls, **rename):
+    """A reference factory: torch.optim ``cls`` with our hyper-parameters (betas as a pair),
+    foreach=False: the plain per-tensor loop, the same arithmetic on every device."""
+    def make(params, hp):
+        kw = {rename.get(k, k): v for k, v in hp.items() if k not in ("beta1", "beta2")}
+        if "beta1" in hp:
+            kw["betas"] = (hp["beta1"], hp["beta2"])
+        return cls(params, foreach=False, **kw)
+    return make
+
+
+_T51 = "Table 5.1; torch.optim's defaults for the rest"
+_SIX = "lr of the optimizer it modifies, Table 5.1; k = 1, as the dissertation gives no value"
+register(OptimizerDef(
+    "sgd", sgd_step, dict(lr=0.1, momentum=0.0, weight_decay=0.0),
+    r"$v_t = \gamma v_{t-1} + g_t,\ \theta_{t+1} = \theta_t - \eta v_t$ (Eq. 4.15)", _T51,
+    reference=_torch(torch.optim.SGD)))
+register(OptimizerDef(
+    "adagrad", adagrad_step, dict(lr=0.1, eps=1e-10, weight_decay=0.0),
+    r"$G_t = G_{t-1} + g_t^2,\ \theta_{t+1} = \theta_t - \eta\, g_t / (\sqrt{G_t} + \epsilon)$ (Eq. 4.17)", _T51,
+    reference=_torch(torch.optim.Adagrad)))
+register(OptimizerDef(
+    "adadelta", adadelta_step, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0),
+    r"$\Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1}+\epsilon}}{\sqrt{E[g^2]_t+\epsilon}} g_t,\ "
+    r"\theta_{t+1} = \theta_t - \eta \Delta_t$ (Eqs 4.19-4.23)", _T51,
+    reference=_torch(torch.optim.Adadelta)))
+register(OptimizerDef(
+    "adam", adam_step, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+    r"$\theta_{t+1} = \theta_t - \eta\, \hat p_t / (\sqrt{\hat q_t} + \epsilon)$ (Eqs 4.24-4.25)", _T51,
+    reference=_torch(torch.optim.Adam)))
+register(OptimizerDef(
+    "rmsprop", rmsprop_step, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0),
+    r"$G_t = \alpha G_{t-1} + (1-\alpha) g_t^2,\ \theta_{t+1} = \theta_t - \eta\, g_t / (\sqrt{G_t} + \epsilon)$",
+    "torch.optim.RMSprop's defaults", reference=_torch(torch.optim.RMSprop)))
+register(OptimizerDef(
+    "nesterov", sgd_step, dict(lr=0.1, momentum=0.9, weight_decay=0.0),
+    r"$v_t = \gamma v_{t-1} + g_t,\ \theta_{t+1} = \theta_t - \eta (g_t + \gamma v_t)$",
+    "SGD's lr of Table 5.1; momentum 0.9, section 5.12's: torch.optim's default, 0, is refused with Nesterov",
+    fixed=dict(nesterov=True),
+    reference=lambda params, hp: torch.optim.SGD(params, nesterov=True, foreach=False, **hp),
+    check=lambda hp: None if hp["momentum"] > 0 else ("momentum", "Nesterov momentum needs momentum > 0")))
+register(OptimizerDef(
+    "adamw", adam_step, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2),
+    r"$\theta_t \leftarrow (1 - \eta\lambda)\theta_t$, then Adam without weight decay",
+    "torch.optim.AdamW's defaults", fixed=dict(decoupled=True), reference=_torch(torch.optim.AdamW)))
+register(OptimizerDef(
+    "adamax", adamax_step, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+    r"$u_t = \max(\beta_2 u_{t-1}, \lvert g_t\rvert + \epsilon),\ "
+    r"\theta_{t+1} = \theta_t - \frac{\eta}{1-\beta_1^t}\, p_t / u_t$",
+    "torch.optim.Adamax's defaults", reference=_torch(torch.optim.Adamax)))
+register(OptimizerDef(
+    "nadam", nadam_step, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3),
+    r"$\mu_t = \beta_1(1 - \frac12 0.96^{t\psi}),\ \theta_{t+1} = \theta_t - "
+    r"\eta\frac{(1-\mu_t) g_t / (1-\prod_{i\le t}\mu_i) + \mu_{t+1} p_t / (1-\prod_{i\le t+1}\mu_i)}"
+    r"{\sqrt{\hat q_t} + \epsilon}$", "torch.optim.NAdam's defaults", reference=_torch(torch.optim.NAdam)))
+register(OptimizerDef(
+    "adagrad_mod", adagrad_p_step, dict(lr=0.1, eps=1e-10, weight_decay=0.0, k=1.0),
+    r"$\theta_{t+1} = \theta_t - \frac{\eta k G_t^2}{\sqrt{G_t} + \epsilon} g_t$ (Eq. 6.1)", _SIX,
+    fixed=dict(p=2.0)))
+register(OptimizerDef(
+    "adadelta_mod", adadelta_p_step, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, k=1.0),
+    r"$\theta_{t+1} = \theta_t - \eta k (E[g^2]_t)^2 \frac{\sqrt{E[\Delta\theta^2]_{t-1}+\epsilon}}"
+    r"{\sqrt{E[g^2]_t+\epsilon}} g_t$ (Eq. 6.2)", _SIX, fixed=dict(p=2.0)))
+register(OptimizerDef(
+    "adagrad_p", adagrad_p_step, dict(lr=0.1, eps=1e-10, weight_decay=0.0, k=1.0, p=0.0),
+    r"$\theta_{t+1} = \theta_t - \frac{\eta k G_t^p}{\sqrt{G_t} + \epsilon} g_t$",
+    _SIX + "; p = 0, so the defaults are Adagrad's"))
+register(OptimizerDef(
+    "adadelta_p", adadelta_p_step, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, k=1.0, p=0.0),
+    r"$\theta_{t+1} = \theta_t - \eta k (E[g^2]_t)^p \Delta_t$",
+    _SIX + "; p = 0, so the defaults are Adadelta's"))
+
+OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: experiments and plots
+ALL_OPTIMIZERS = tuple(REGISTRY)
+BASELINE = {name: dict(opt.defaults) for name, opt in REGISTRY.items()}
 # The hyper-parameters each optimizer reads; anything else set away from its default is an error.
 HYPERPARAMETERS = {name: tuple(hp) for name, hp in BASELINE.items()}
+REFERENCE_STEPS = {name: REGISTRY[name].step for name in OPTIMIZERS}
 
 
 def hyperparameters(name: str, **overrides) -> dict:
     """The full hyper-parameter set of optimizer ``name``: baseline values, then ``overrides``."""
-    if name not in BASELINE:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(ALL_OPTIMIZERS)}")
     hp = dict(BASELINE[name])
     for k, v in overrides.items():
         if v is None:
@@ -33,92 +382,41 @@ def hyperparameters(name: str, **overrides) -> dict:
         if k not in hp:
             raise ValueError(f"optimizer {name!r} has no hyper-parameter {k!r}; it takes {', '.join(hp)}")
         hp[k] = float(v)
+    problem = REGISTRY[name].check(hp) if REGISTRY[name].check else None
+    if problem:
+        raise ValueError(f"{problem[0]}: {problem[1]}")
     return hp
 
 
+class RuleOptimizer(torch.optim.Optimizer):
+    """A registered rule as a torch.optim optimizer (one state dict and step count per
+    parameter, plain-number hyper-parameters): the reference loop's optimizer where
+    torch.optim has none."""
+
+    def __init__(self, params, name: str, **hp):
+        self.rule = REGISTRY[name]
+        super().__init__(params, hyperparameters(name, **hp))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            hp = {k: group[k] for k in self.rule.defaults}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] = state.get("step", 0) + 1
+                self.rule.step(p, p.grad, state, state["step"], **hp, **self.rule.fixed)
+        return loss
+
+
 def make_optimizer(name: str, params, **hp) -> torch.optim.Optimizer:
-    """A torch.optim optimizer with the baseline settings of Table 5.1, overridden by ``hp``."""
+    """The reference loop's optimizer ``name`` with its baseline settings, overridden by ``hp``:
+    torch.optim's own where it has one, else ``RuleOptimizer``."""
     hp = hyperparameters(name, **hp)
-    # foreach=False: the plain per-tensor loop, the same arithmetic on every device.
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"],
-                               weight_decay=hp["weight_decay"], foreach=False)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=hp["lr"], eps=hp["eps"],
-                                   weight_decay=hp["weight_decay"], foreach=False)
-    if name == "adadelta":
-        return torch.optim.Adadelta(params, lr=hp["lr"], rho=hp["rho"], eps=hp["eps"],
-                                    weight_decay=hp["weight_decay"], foreach=False)
-    return torch.optim.Adam(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
-                            weight_decay=hp["weight_decay"], foreach=False)
-
-
-# --- chapter 4's update rules, one parameter tensor at a time -------------------------
-# Each takes the parameter, its gradient and a state dict (empty at the first step), and
-# returns the new parameter. Weight decay is added to the gradient first, as torch.optim does.
-
-def sgd_step(theta, grad, state, lr, momentum=0.0, weight_decay=0.0):
-    """SGD with momentum in PyTorch's form, Eq. 4.15: v = gamma v + g; theta -= eta v."""
-    g = grad + weight_decay * theta
-    v = momentum * state.get("v", torch.zeros_like(theta)) + g
-    state["v"] = v
-    return theta - lr * v
-
-
-def sgd_step_text(theta, grad, state, lr, momentum=0.0):
-    """SGD with momentum as Eq. 4.14 writes it: v = gamma v + eta g; theta -= v.
-
-    Identical to Eq. 4.15 while eta is constant (v_4.14 = eta v_4.15).
-    """
-    v = momentum * state.get("v", torch.zeros_like(theta)) + lr * grad
-    state["v"] = v
-    return theta - v
-
-
-def adagrad_step(theta, grad, state, lr, eps=1e-10, weight_decay=0.0, eps_inside_sqrt=False):
-    """Adagrad, Eq. 4.17: G += g*g; theta -= eta g / sqrt(G + eps).
-
-    PyTorch adds eps outside the root, ``sqrt(G) + eps`` (the default here); pass
-    ``eps_inside_sqrt=True`` for the text's form.
-    """
-    g = grad + weight_decay * theta
-    G = state.get("G", torch.zeros_like(theta)) + g * g
-    state["G"] = G
-    denom = (G + eps).sqrt() if eps_inside_sqrt else G.sqrt() + eps
-    return theta - lr * g / denom
-
-
-def rmsprop_step(theta, grad, state, lr, gamma=0.99, eps=1e-8):
-    """RMSProp, Eq. 4.18: G = gamma G + (1 - gamma) g*g; theta -= eta g / (sqrt(G) + eps)."""
-    G = gamma * state.get("G", torch.zeros_like(theta)) + (1 - gamma) * grad * grad
-    state["G"] = G
-    return theta - lr * grad / (G.sqrt() + eps)
-
-
-def adadelta_step(theta, grad, state, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
-    """Adadelta with PyTorch's learning rate, Eqs 4.19-4.23.
-
-    E[g2] = rho E[g2] + (1 - rho) g^2; delta = sqrt(E[dx2] + eps) / sqrt(E[g2] + eps) * g;
-    E[dx2] = rho E[dx2] + (1 - rho) delta^2; theta -= eta delta.
-    """
-    g = grad + weight_decay * theta
-    eg2 = rho * state.get("eg2", torch.zeros_like(theta)) + (1 - rho) * g * g
-    edx2 = state.get("edx2", torch.zeros_like(theta))
-    delta = (edx2 + eps).sqrt() / (eg2 + eps).sqrt() * g
-    state["eg2"], state["edx2"] = eg2, rho * edx2 + (1 - rho) * delta * delta
-    return theta - lr * delta
-
-
-def adam_step(theta, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
-    """Adam with bias correction, Eqs 4.24-4.25: theta -= eta p_hat / (sqrt(q_hat) + eps)."""
-    g = grad + weight_decay * theta
-    t = state.get("t", 0) + 1
-    p = beta1 * state.get("p", torch.zeros_like(theta)) + (1 - beta1) * g
-    q = beta2 * state.get("q", torch.zeros_like(theta)) + (1 - beta2) * g * g
-    state.update(t=t, p=p, q=q)
-    p_hat = p / (1 - beta1 ** t)
-    q_hat = q / (1 - beta2 ** t)
-    return theta - lr * p_hat / (q_hat.sqrt() + eps)
-
-
-REFERENCE_STEPS = {"sgd": sgd_step, "adagrad": adagrad_step, "adadelta": adadelta_step, "adam": adam_step}
+    opt = REGISTRY[name]
+    return opt.reference(params, hp) if opt.reference else RuleOptimizer(params, name, **hp)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sparsel import engine
+from sparsel import optim as O
 from sparsel.metrics import FIELDS, PRECISION_K
 from sparsel.spec import RunSpec
 from sparsel.train import train_run
@@ -18,6 +19,12 @@ COUNTING = {"informedness", "informedness_std", "precision100", "precision100_st
 # by the root of a near-empty accumulator, so rounding-level differences in near-zero gradients
 # grow into lr-sized steps; its numbers agree to 2e-3. Accuracy may differ by one image of a split.
 TOL = {"sgd": 1e-5, "adadelta": 1e-5, "adam": 1e-5, "adagrad": 2e-3}
+# The added optimizers (issue 11), against torch.optim where it has them, else against the same
+# registered rule wrapped as a torch.optim optimizer (RuleOptimizer) in the reference loop.
+# RMSprop's first steps, like Adagrad's, divide by the root of a near-empty average (here
+# 0.01 g^2), so it and the Adagrad p-family share Adagrad's tolerance.
+TOL.update({"nesterov": 1e-5, "adamw": 1e-5, "adamax": 1e-5, "nadam": 1e-5, "rmsprop": 2e-3,
+            "adagrad_p": 2e-3, "adadelta_p": 1e-5})
 
 
 def spec(opt, seed, **kw):
@@ -32,6 +39,15 @@ GROUPS = [
     [spec("adam", 1), spec("adam", 2, beta1=0.5, beta2=0.9, lr=3e-3)],
     [spec("adam", 1, order="classes", order_k=2), spec("adam", 4, order="classes", order_k=2)],
     [spec("sgd", 1, batch_size=1, order="consecutive", order_k=5, hidden=(16,), activation="relu")],
+    [spec("rmsprop", 1), spec("rmsprop", 2, alpha=0.9, lr=3e-3, weight_decay=1e-4)],
+    [spec("nesterov", 1), spec("nesterov", 2, momentum=0.5, lr=0.3, weight_decay=1e-3)],
+    [spec("adamw", 1), spec("adamw", 2, beta1=0.5, beta2=0.9, weight_decay=0.1, lr=3e-3)],
+    [spec("adamax", 1), spec("adamax", 2, beta2=0.9, lr=1e-2)],
+    [spec("nadam", 1), spec("nadam", 2, beta1=0.8, momentum_decay=0.01, weight_decay=1e-4)],
+    # section 6.3.1's optimizers and their p-family (no torch.optim: the reference loop wraps the rule).
+    # Eq. 6.1 at k = 1 barely moves in 200 steps and blows up from k = 100; Eq. 6.2 trains at k = 1e4.
+    [spec("adagrad_p", 1, p=0.5, lr=0.01), spec("adagrad_p", 2, p=0.25, k=2.0, lr=0.01), spec("adagrad_mod", 3)],
+    [spec("adadelta_p", 1, p=0.5), spec("adadelta_p", 2, p=1.0, k=50.0, rho=0.8), spec("adadelta_mod", 3, k=1e4)],
 ]
 
 
@@ -102,6 +118,46 @@ def test_mixed_optimizer_group_equals_single_optimizer_groups(small):
         for x, y in zip(alone.rows, got.rows):
             for m in ("loss", "accuracy", "sparsity", "selectivity_avg", "gini", "informedness"):
                 assert x[m] == pytest.approx(y[m], abs=1e-6, nan_ok=True), (s.optimizer, m)
+
+
+def test_mixed_old_and_new_optimizers_give_each_run_its_numbers_alone(small):
+    """The four optimizers and the added ones in one stack: each run's numbers as in its own group."""
+    mixed = [spec("nadam", 1), spec("adam", 2, beta1=0.5), spec("rmsprop", 3, alpha=0.9), spec("sgd", 4),
+             spec("adagrad_p", 5, p=0.5, lr=0.01), spec("nesterov", 6), spec("adamax", 7), spec("adadelta", 8),
+             spec("adamw", 9), spec("adadelta_mod", 10, k=1e4), spec("nadam", 11, lr=1e-3)]
+    together = engine.train_group(mixed, "cpu", data=small)
+    assert [r.spec for r in together] == mixed
+    for s, got in zip(mixed, together):
+        alone = engine.train_group([s], "cpu", data=small)[0]
+        for x, y in zip(alone.rows, got.rows):
+            for m in ("loss", "accuracy", "sparsity", "selectivity_avg", "gini", "informedness"):
+                assert x[m] == pytest.approx(y[m], abs=1e-6, nan_ok=True), (s.optimizer, m)
+
+
+def test_stacked_optimizer_equals_the_reference_optimizers_for_every_registered_name():
+    """One run of every optimizer (two of some, with other settings) in one StackedOptimizer, on
+    random parameters and gradients: each run's slice of the stack, updated in place through the
+    engine's views, equals make_optimizer's optimizer (torch.optim or RuleOptimizer) on that run."""
+    specs = [RunSpec(optimizer=n, seed=i) for i, n in enumerate(O.ALL_OPTIMIZERS)]
+    specs += [RunSpec(optimizer="adam", beta2=0.9, weight_decay=0.1), RunSpec(optimizer="nesterov", momentum=0.5),
+              RunSpec(optimizer="adagrad_p", p=1.0, k=3.0), RunSpec(optimizer="nadam", momentum_decay=0.1)]
+    specs.sort(key=lambda s: O.ALL_OPTIMIZERS.index(s.optimizer))
+    R, g = len(specs), torch.Generator().manual_seed(0)
+    W, b = torch.randn(R, 6, 5, generator=g), torch.randn(R, 6, generator=g)
+    W0 = W.clone()
+    refs = [torch.nn.Parameter(W[r].clone()) for r in range(R)], [torch.nn.Parameter(b[r].clone()) for r in range(R)]
+    opts = [O.make_optimizer(s.optimizer, [refs[0][r], refs[1][r]], **s.hp) for r, s in enumerate(specs)]
+    stacked = engine.StackedOptimizer(specs, [W, b], "cpu")
+    for _ in range(5):
+        gW, gb = 0.1 * torch.randn(R, 6, 5, generator=g), 0.1 * torch.randn(R, 6, generator=g)
+        stacked.step([W, b], [gW, gb])
+        for r, opt in enumerate(opts):
+            refs[0][r].grad, refs[1][r].grad = gW[r].clone(), gb[r].clone()
+            opt.step()
+    for r, s in enumerate(specs):
+        torch.testing.assert_close(W[r], refs[0][r].detach(), rtol=1e-5, atol=1e-6, msg=s.optimizer)
+        torch.testing.assert_close(b[r], refs[1][r].detach(), rtol=1e-5, atol=1e-6, msg=s.optimizer)
+        assert not torch.equal(W[r], W0[r]), s.optimizer  # it trained
 
 
 def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):

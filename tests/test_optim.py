@@ -1,8 +1,15 @@
-"""Chapter 4's update rules and the engine's stacked updates, step for step against torch.optim."""
+"""The registered update rules step for step against torch.optim (or hand-computed steps where
+torch.optim has no such optimizer), their per-run broadcasting, and the run keys they leave alone."""
+import dataclasses
+import hashlib
+import inspect
+import json
+
 import pytest
 import torch
 
 from sparsel import optim as O
+from sparsel.spec import RunSpec, SpecError
 
 CASES = [
     ("sgd", dict(lr=0.1)), ("sgd", dict(lr=0.05, momentum=0.9)), ("sgd", dict(lr=0.1, momentum=0.5, weight_decay=0.01)),
@@ -10,6 +17,24 @@ CASES = [
     ("adadelta", dict(lr=1.0)), ("adadelta", dict(lr=0.5, rho=0.5, weight_decay=0.01)),
     ("adam", dict(lr=1e-3)), ("adam", dict(lr=1e-2, beta1=0.5, beta2=0.9, weight_decay=0.01)),
 ]
+NEW_CASES = [
+    ("rmsprop", dict()), ("rmsprop", dict(lr=1e-3, alpha=0.5, eps=1e-6, weight_decay=0.01)),
+    ("nesterov", dict()), ("nesterov", dict(lr=0.05, momentum=0.5, weight_decay=0.01)),
+    ("adamw", dict()), ("adamw", dict(lr=1e-2, beta1=0.5, beta2=0.9, weight_decay=0.1)),
+    ("adamax", dict()), ("adamax", dict(lr=1e-2, beta1=0.5, beta2=0.9, weight_decay=0.01)),
+    ("nadam", dict()), ("nadam", dict(lr=1e-2, beta1=0.5, beta2=0.9, weight_decay=0.01, momentum_decay=0.05)),
+]
+TORCHLESS = [name for name in O.ALL_OPTIMIZERS if O.REGISTRY[name].reference is None]
+
+
+@pytest.fixture
+def float64_scalars():
+    """torch.optim keeps scalar state (NAdam's mu_product) in the default dtype: float64 here,
+    so that its arithmetic is comparable with ours to float64 rounding."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 def _grads(n=6, shape=(5, 4), seed=0):
@@ -17,18 +42,161 @@ def _grads(n=6, shape=(5, 4), seed=0):
     return [torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(n)]
 
 
-@pytest.mark.parametrize("name,hp", CASES)
-def test_reference_rule_matches_torch_optim(name, hp):
-    theta0 = torch.randn(5, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+def _theta0(shape=(5, 4)):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name,hp", CASES + NEW_CASES)
+def test_reference_rule_matches_torch_optim(name, hp, float64_scalars):
+    theta0 = _theta0()
     p = torch.nn.Parameter(theta0.clone())
     opt = O.make_optimizer(name, [p], **hp)
+    assert not isinstance(opt, O.RuleOptimizer)  # torch.optim's own
     theta, state = theta0.clone(), {}
     full = O.hyperparameters(name, **hp)
     for g in _grads():
         p.grad = g.clone()
         opt.step()
-        theta = O.REFERENCE_STEPS[name](theta, g, state, **full)
+        theta = O.REGISTRY[name].step(theta, g, state, **full, **O.REGISTRY[name].fixed)
         torch.testing.assert_close(theta, p.detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_reference_steps_are_the_four_registered_rules():
+    assert tuple(O.REFERENCE_STEPS) == O.OPTIMIZERS
+    assert all(O.REFERENCE_STEPS[n] is O.REGISTRY[n].step for n in O.OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", [n for n in O.ALL_OPTIMIZERS if n not in TORCHLESS])
+def test_rule_optimizer_matches_torch_optim(name, float64_scalars):
+    """The torch.optim wrapper the reference loop uses where torch has no optimizer, checked on
+    the optimizers torch does have (non-default settings where they are allowed)."""
+    hp = dict(CASES[2::2] + NEW_CASES[1::2])[name]
+    a, b = torch.nn.Parameter(_theta0()), torch.nn.Parameter(_theta0())
+    ours, ref = O.RuleOptimizer([a], name, **hp), O.make_optimizer(name, [b], **hp)
+    for g in _grads():
+        a.grad, b.grad = g.clone(), g.clone()
+        ours.step()
+        ref.step()
+    torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-12, atol=1e-14)
+
+
+def _by_hand(name, hp, grads, theta):
+    """Section 6.3.1's optimizers and their p-family, written straight from the formulas."""
+    lr, eps, k, p = hp["lr"], hp["eps"], hp["k"], hp.get("p", 2.0)
+    if name.startswith("adagrad"):  # Eq. 6.1 (p = 2) and its p-family
+        G = torch.zeros_like(theta)
+        for g in grads:
+            G = G + g ** 2
+            theta = theta - lr * k * G ** p / (G.sqrt() + eps) * g
+        return theta
+    rho, eg2, edx2 = hp["rho"], torch.zeros_like(theta), torch.zeros_like(theta)  # Eq. 6.2 and its p-family
+    for g in grads:
+        eg2 = rho * eg2 + (1 - rho) * g ** 2
+        delta = torch.sqrt(edx2 + eps) / torch.sqrt(eg2 + eps) * g  # Adadelta's delta, Eq. 4.22
+        theta = theta - lr * k * eg2 ** p * delta
+        edx2 = rho * edx2 + (1 - rho) * delta ** 2
+    return theta
+
+
+@pytest.mark.parametrize("name,hp", [
+    ("adagrad_mod", dict()), ("adagrad_mod", dict(lr=0.5, k=3.0)),
+    ("adadelta_mod", dict()), ("adadelta_mod", dict(rho=0.5, k=100.0)),
+    ("adagrad_p", dict(p=0.5)), ("adagrad_p", dict(p=1.5, k=0.25, lr=0.01)),
+    ("adadelta_p", dict(p=1.0, k=2.0)), ("adadelta_p", dict(p=-0.25, rho=0.8)),
+])
+def test_torchless_optimizers_match_hand_computed_steps(name, hp):
+    assert name in TORCHLESS
+    p = torch.nn.Parameter(_theta0())
+    opt = O.make_optimizer(name, [p], **hp)
+    assert isinstance(opt, O.RuleOptimizer)
+    grads = _grads()
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    want = _by_hand(name, O.hyperparameters(name, **hp), grads, _theta0())
+    torch.testing.assert_close(p.detach(), want, rtol=1e-12, atol=1e-14)
+    assert not torch.equal(p.detach(), _theta0())
+
+
+@pytest.mark.parametrize("family,base", [("adagrad_p", "adagrad"), ("adadelta_p", "adadelta")])
+def test_families_at_p0_k1_are_adagrad_and_adadelta_exactly(family, base):
+    """Bit for bit, with p and k as plain numbers (the rule skips the factor) and as per-run
+    tensors (it computes k G^0 = 1)."""
+    hp = dict(O.BASELINE[base], lr=0.3)
+    for dtype in (torch.float64, torch.float32):
+        a, b, c = (_theta0((2, 5, 4)).to(dtype) for _ in range(3))
+        sa, sb, sc = {}, {}, {}
+        ones = torch.ones(2, 1, 1, dtype=torch.float64)
+        for g in _grads(shape=(2, 5, 4)):
+            g = g.to(dtype)
+            O.REGISTRY[base].step(a, g, sa, **hp)
+            O.REGISTRY[family].step(b, g, sb, **hp, p=0.0, k=1.0)
+            O.REGISTRY[family].step(c, g, sc, **hp, p=0 * ones, k=ones)
+        assert torch.equal(a, b) and torch.equal(a, c), (family, dtype)
+    assert O.BASELINE[family] == dict(O.BASELINE[base], k=1.0, p=0.0)
+
+
+@pytest.mark.parametrize("mod,family", [("adagrad_mod", "adagrad_p"), ("adadelta_mod", "adadelta_p")])
+def test_equations_6_1_and_6_2_are_the_families_at_p2(mod, family):
+    a, b = torch.nn.Parameter(_theta0()), torch.nn.Parameter(_theta0())
+    oa, ob = O.make_optimizer(mod, [a], k=5.0), O.make_optimizer(family, [b], k=5.0, p=2.0)
+    for g in _grads():
+        a.grad, b.grad = g.clone(), g.clone()
+        oa.step()
+        ob.step()
+    assert torch.equal(a, b)
+
+
+def _variants(name):
+    """Three hyper-parameter sets of ``name``: the defaults and two with every value moved."""
+    base = O.BASELINE[name]
+    moved = lambda f: {k: (v * f if v else 1e-3 * f) for k, v in base.items()}  # noqa: E731
+    out = [dict(base), moved(0.5), moved(0.8)]
+    for hp in out:  # keep them legal: decays below 1
+        for k in ("momentum", "rho", "beta1", "beta2", "alpha"):
+            if k in hp:
+                hp[k] = min(hp[k], 0.95)
+    return out
+
+
+@pytest.mark.parametrize("name", O.ALL_OPTIMIZERS)
+def test_a_rule_on_stacked_runs_equals_each_run_alone(name):
+    """What the engine does: parameters [R, ...], per-run hyper-parameters as float64 tensors
+    [R, 1, ...], the step count a 0-d tensor; each run's slice is the rule applied to it alone."""
+    opt = O.REGISTRY[name]
+    runs = _variants(name)
+    R = len(runs)
+    stacked = _theta0((R, 5, 4)).float()
+    hp = {k: torch.tensor([r[k] for r in runs], dtype=torch.float64).view(R, 1, 1) for k in opt.defaults}
+    st = {n: torch.zeros_like(stacked) for n in opt.state}
+    st.update({n: torch.full((R, 1, 1), v, dtype=torch.float64) for n, v in opt.run_state.items()})
+    alone = [(stacked[r].clone(), {}) for r in range(R)]
+    t = torch.zeros((), dtype=torch.float64)
+    view = stacked[:]  # the engine hands the rule views of the stack: they must write through
+    for g in _grads(shape=(R, 5, 4)):
+        g = g.float()
+        t += 1
+        opt.step(view, g, st, t, **hp, **opt.fixed)
+        for r, (theta, s) in enumerate(alone):
+            opt.step(theta, g[r], s, **runs[r], **opt.fixed)
+    for r, (theta, _) in enumerate(alone):
+        torch.testing.assert_close(stacked[r], theta, rtol=1e-6, atol=1e-7)
+    assert not torch.equal(stacked, _theta0((R, 5, 4)).float())
+
+
+@pytest.mark.parametrize("name", O.ALL_OPTIMIZERS)
+def test_rules_never_read_a_tensor_on_the_host(name):
+    """On the 'meta' device a tensor has no values: .item(), bool() or a Python branch on one
+    raises. The engine's CUDA-graph capture needs exactly that of every rule."""
+    opt = O.REGISTRY[name]
+    R, meta = 3, torch.device("meta")
+    theta = torch.empty(R, 5, 4, device=meta)
+    st = {n: torch.empty_like(theta) for n in opt.state}
+    st.update({n: torch.empty(R, 1, 1, dtype=torch.float64, device=meta) for n in opt.run_state})
+    t = torch.empty((), dtype=torch.float64, device=meta)
+    per_run = {k: torch.empty(R, 1, 1, dtype=torch.float64, device=meta) for k in opt.defaults}
+    for hp in (per_run, O.BASELINE[name]):  # per-run tensors, then numbers shared by all runs
+        opt.step(theta, torch.empty_like(theta), st, t, **hp, **opt.fixed)
 
 
 def test_text_forms_agree_where_the_text_says_they_do():
@@ -44,17 +212,23 @@ def test_adagrad_text_form_differs_from_pytorch_form():
     # Eq. 4.17 puts eps inside the root; PyTorch outside. Tiny accumulators show the gap.
     theta = torch.zeros(3, dtype=torch.float64)
     g = torch.tensor([1e-6, 1e-3, 1.0], dtype=torch.float64)
-    ours = O.adagrad_step(theta, g, {}, lr=0.1, eps=1e-10)
-    text = O.adagrad_step(theta, g, {}, lr=0.1, eps=1e-10, eps_inside_sqrt=True)
+    ours = O.adagrad_step(theta.clone(), g, {}, lr=0.1, eps=1e-10)  # the rules update in place
+    text = O.adagrad_step(theta.clone(), g, {}, lr=0.1, eps=1e-10, eps_inside_sqrt=True)
     assert ours[2] == pytest.approx(text[2])
     assert abs(ours[0] - text[0]) > 1e-3 * abs(ours[0])
 
 
 def test_unknown_optimizer_and_hyperparameter_are_named():
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
-        O.hyperparameters("rmsprop")
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
+        O.hyperparameters("lion")
     with pytest.raises(ValueError, match="no hyper-parameter 'momentum'"):
         O.hyperparameters("adam", momentum=0.9)
+    with pytest.raises(ValueError, match="^momentum: Nesterov"):
+        O.hyperparameters("nesterov", momentum=0.0)
+    with pytest.raises(SpecError, match="^momentum: Nesterov"):
+        RunSpec(optimizer="nesterov", momentum=0.0)
+    with pytest.raises(SpecError, match="^p: optimizer 'adagrad_mod' has no such"):  # Eq. 6.1 fixes p = 2
+        RunSpec(optimizer="adagrad_mod", p=1.0)
 
 
 def test_baseline_matches_table_5_1():
@@ -65,3 +239,58 @@ def test_baseline_matches_table_5_1():
     # torch.optim's own defaults for what Table 5.1 leaves out
     assert O.make_optimizer("adadelta", [torch.nn.Parameter(torch.zeros(1))]).defaults["eps"] == 1e-6
     assert O.make_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))]).defaults["eps"] == 1e-8
+
+
+@pytest.mark.parametrize("name,cls", [("rmsprop", torch.optim.RMSprop), ("adamw", torch.optim.AdamW),
+                                      ("adamax", torch.optim.Adamax), ("nadam", torch.optim.NAdam)])
+def test_new_optimizers_default_to_torch_optims_defaults(name, cls):
+    sig = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items()}
+    if "betas" in sig:
+        sig["beta1"], sig["beta2"] = sig["betas"]
+    assert O.BASELINE[name] == {k: sig[k] for k in O.BASELINE[name]}
+
+
+def test_every_hyperparameter_is_a_spec_field_and_the_optimizer_names_are_kept():
+    fields = {f.name for f in dataclasses.fields(RunSpec)}
+    assert O.OPTIMIZERS == ("sgd", "adagrad", "adadelta", "adam") == O.ALL_OPTIMIZERS[:4]
+    for name, opt in O.REGISTRY.items():
+        assert set(opt.defaults) <= fields, name
+        assert set(opt.fixed).isdisjoint(opt.defaults), name
+        spec = RunSpec(optimizer=name)
+        assert spec.hp == O.BASELINE[name] and RunSpec.from_dict(spec.to_dict()) == spec
+
+
+OLD_FIELDS = ("optimizer", "lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay", "model", "hidden",
+              "activation", "batch_size", "order", "order_k", "epochs", "seed", "train_size", "test_size", "ccmas_eps")
+
+
+def _old_key(spec):
+    """A run key as computed before the new optimizers: sha256 of the JSON of the old fields
+    (plus ``order_version`` for an order whose sampler changed, as to_dict() adds it)."""
+    d = {f: getattr(spec, f) for f in OLD_FIELDS}
+    d["hidden"] = list(spec.hidden)
+    if spec.order == "classes":
+        d["order_version"] = 2
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("spec", [
+    RunSpec(), RunSpec(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-4, seed=100),
+    RunSpec(optimizer="adagrad", lr=0.01, eps=1e-8, weight_decay=1e-3, batch_size=200),
+    RunSpec(optimizer="adadelta", rho=0.5, lr=0.3, hidden=(256, 256), epochs=50),
+    RunSpec(optimizer="adam", beta1=0.5, beta2=0.9, eps=1e-7, lr=3e-3, order="classes", order_k=2),
+    RunSpec(optimizer="sgd", batch_size=1, order="consecutive", order_k=5, train_size=1000, test_size=500),
+], ids=lambda s: s.optimizer)
+def test_keys_of_the_four_original_optimizers_are_unchanged(spec):
+    assert spec.key == _old_key(spec)
+    assert not {"alpha", "k", "p", "momentum_decay"} & set(spec.to_dict())
+
+
+def test_new_hyperparameters_are_in_the_keys_of_the_optimizers_that_read_them():
+    a, b = RunSpec(optimizer="adagrad_p", p=1.0), RunSpec(optimizer="adagrad_p", p=2.0)
+    assert a.to_dict()["p"] == 1.0 and a.to_dict()["k"] == 1.0 and a.key != b.key
+    assert RunSpec(optimizer="rmsprop").to_dict()["alpha"] == 0.99
+    assert RunSpec.from_dict(b.to_dict()) == b and RunSpec.from_dict(RunSpec(optimizer="nadam").to_dict()).momentum_decay == 4e-3
+    # a new optimizer at its defaults is still its own run, apart from the optimizer it generalises
+    assert RunSpec(optimizer="adagrad_p").key != RunSpec(optimizer="adagrad").key
+    assert RunSpec(optimizer="adagrad_p", p=2.0).replace(optimizer="adam").hp == O.BASELINE["adam"]

@@ -151,8 +151,7 @@ def test_epoch_order_of_the_class_orders(order, draw):
 
 def old_key(spec):
     """The key as it was before ORDER_VERSIONS (the spec's fields alone)."""
-    d = dataclasses.asdict(spec)
-    d["hidden"] = list(spec.hidden)
+    d = {k: v for k, v in spec.to_dict().items() if k != "order_version"}
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
