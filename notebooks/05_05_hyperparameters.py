@@ -111,8 +111,6 @@ glue("mom_dir", summary.direction(m.at[0.9, "sparsity"], m.at[0.0, "sparsity"]))
 # stands in for none.
 
 # %%
-import numpy as np
-
 pairs = [
     ("SGD: weight decay 1e-5 vs 0.01", "sgd weight_decay=1e-05", "sgd weight_decay=0.01"),
     ("Adagrad: weight decay 1e-5 vs 0.01", "adagrad weight_decay=1e-05", "adagrad weight_decay=0.01"),
@@ -122,15 +120,8 @@ pairs = [
     ("Adadelta: rho 0.9 vs 0", "adadelta rho=0.9", "adadelta rho=0"),
 ]
 effects = summary.effect_table(last, pairs)
-ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index]
-sign = lambda m: np.sign([last.at[a, m] - last.at[b, m] for a, b in ran])  # noqa: E731
-glue("eff_n", len(ran))
-glue("eff_agree_sparsity", int((sign("sparsity") == sign("gini")).sum()))
-glue("eff_agree_selectivity", int((sign("selectivity_avg") == sign("informedness")).sum()))
-shown = next((l for l, a, b in pairs if (a, b) in ran), pairs[0][0])  # the first effect that was run
-glue("eff_label", shown)
-for m, col in summary.ROBUSTNESS.items():
-    glue(f"eff_{m}", effects.at[shown, col])
+for key, words in summary.effect_words(last, pairs, effects).items():
+    glue(f"eff_{key}", words)
 effects
 
 # %% [markdown]

@@ -80,8 +80,6 @@ for b in (1, 50):
 # AUROC, which do not share these dependences.
 
 # %%
-import numpy as np
-
 pairs = [
     ("Adagrad, batch 50: 768 vs 64 units", "adagrad bs=50 width=768", "adagrad bs=50 width=64"),
     ("Adadelta, batch 50: 768 vs 64 units", "adadelta bs=50 width=768", "adadelta bs=50 width=64"),
@@ -91,15 +89,8 @@ pairs = [
     ("Adam, batch 1: 768 vs 64 units", "adam bs=1 width=768", "adam bs=1 width=64"),
 ]
 effects = summary.effect_table(last, pairs)
-ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index]
-sign = lambda m: np.sign([last.at[a, m] - last.at[b, m] for a, b in ran])  # noqa: E731
-glue("eff_n", len(ran))
-glue("eff_agree_sparsity", int((sign("sparsity") == sign("gini")).sum()))
-glue("eff_agree_selectivity", int((sign("selectivity_avg") == sign("informedness")).sum()))
-shown = next((l for l, a, b in pairs if (a, b) in ran), pairs[0][0])  # the first effect that was run
-glue("eff_label", shown)
-for m, col in summary.ROBUSTNESS.items():
-    glue(f"eff_{m}", effects.at[shown, col])
+for key, words in summary.effect_words(last, pairs, effects).items():
+    glue(f"eff_{key}", words)
 effects
 
 # %% [markdown]

@@ -94,7 +94,6 @@ for o in ("sgd", "adam"):
 # the shaded batches are the last ones before the measurement.
 
 # %%
-import numpy as np
 import pandas as pd
 
 from sparsel import orders
@@ -183,8 +182,6 @@ for o in opts:
 # AUROC, which do not share these dependences.
 
 # %%
-import numpy as np
-
 pairs = [
     ("SGD: single vs original", "sgd single", "sgd original"),
     ("Adam: single vs original", "adam single", "adam original"),
@@ -194,15 +191,8 @@ pairs = [
     ("Adam: B (con 10, batch 1) vs A (single, batch 10)", "adam B: con 10 bs=1", "adam A: single bs=10"),
 ]
 effects = summary.effect_table(last, pairs)
-ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index]
-sign = lambda m: np.sign([last.at[a, m] - last.at[b, m] for a, b in ran])  # noqa: E731
-glue("eff_n", len(ran))
-glue("eff_agree_sparsity", int((sign("sparsity") == sign("gini")).sum()))
-glue("eff_agree_selectivity", int((sign("selectivity_avg") == sign("informedness")).sum()))
-shown = next((l for l, a, b in pairs if (a, b) in ran), pairs[0][0])  # the first effect that was run
-glue("eff_label", shown)
-for m, col in summary.ROBUSTNESS.items():
-    glue(f"eff_{m}", effects.at[shown, col])
+for key, words in summary.effect_words(last, pairs, effects).items():
+    glue(f"eff_{key}", words)
 effects
 
 # %% [markdown]

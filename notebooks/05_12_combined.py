@@ -74,8 +74,6 @@ glue("sgd_vs_bs1", summary.direction(c["sgd bs=1 + momentum=0.9"], c["sgd bs=1"]
 # AUROC, which do not share these dependences.
 
 # %%
-import numpy as np
-
 pairs = [
     ("Adam: combined vs 768 units alone", "adam single + 768 units", "adam 768 units"),
     ("Adam: combined vs single-class alone", "adam single + 768 units", "adam single"),
@@ -83,15 +81,8 @@ pairs = [
     ("SGD: momentum 0.9 alone vs combined", "sgd momentum=0.9", "sgd bs=1 + momentum=0.9"),
 ]
 effects = summary.effect_table(last, pairs)
-ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index]
-sign = lambda m: np.sign([last.at[a, m] - last.at[b, m] for a, b in ran])  # noqa: E731
-glue("eff_n", len(ran))
-glue("eff_agree_sparsity", int((sign("sparsity") == sign("gini")).sum()))
-glue("eff_agree_selectivity", int((sign("selectivity_avg") == sign("informedness")).sum()))
-shown = next((l for l, a, b in pairs if (a, b) in ran), pairs[0][0])  # the first effect that was run
-glue("eff_label", shown)
-for m, col in summary.ROBUSTNESS.items():
-    glue(f"eff_{m}", effects.at[shown, col])
+for key, words in summary.effect_words(last, pairs, effects).items():
+    glue(f"eff_{key}", words)
 effects
 
 # %% [markdown]

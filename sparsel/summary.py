@@ -175,6 +175,21 @@ def provenance(store: Store, scale: str = "full") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def effect_words(last: pd.DataFrame, pairs, effects: pd.DataFrame) -> dict:
+    """What a chapter's prose says about its ``effect_table``: how many effects were run
+    (``n``), in how many Hoyer and Gini agree in sign (``agree_sparsity``) and CCMAS and max
+    informedness (``agree_selectivity``), the first effect that was run (``label``) and its
+    cells (one key per metric of ``ROBUSTNESS``)."""
+    ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index]
+
+    def sign(m):
+        return np.sign([last.at[a, m] - last.at[b, m] for a, b in ran])
+    shown = next((label for label, a, b in pairs if (a, b) in ran), pairs[0][0])
+    return dict(n=len(ran), agree_sparsity=int((sign("sparsity") == sign("gini")).sum()),
+                agree_selectivity=int((sign("selectivity_avg") == sign("informedness")).sum()),
+                label=shown, **{m: effects.at[shown, col] for m, col in ROBUSTNESS.items()})
+
+
 def direction(a: float, b: float) -> str:
     """'higher', 'lower' or 'the same' (a relative to b), for prose that is computed, not typed."""
     if not (np.isfinite(a) and np.isfinite(b)):
