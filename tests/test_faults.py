@@ -266,13 +266,18 @@ def _wait_for(cond, timeout, what, every=0.1):
 @pytest.mark.slow  # 4 real smoke runs and 4 process starts: 60-140 s on 2 shared cores
 def test_killed_cli_runs_resume_and_lose_nothing(tmp_path):
     """`sparsel run baseline --scale smoke --no-engine` (4 real runs) SIGKILLed mid-run three
-    times: while its first run trains, then a random 0.2-3 s into the run after the 1st and
+    times: while its first run trains, then a random 0.2-1.2 s into the run after the 1st and
     after the 2nd finished run; a second `sparsel run` on the same store while one trains stops
     at once naming the first's pid (defect 9); every resume keeps each finished run and the
     last one completes the grid."""
     rng = random.Random(7)
     store, lock = tmp_path / "cli.sqlite", tmp_path / "cli.sqlite.lock"
-    cmd = [PY, "-m", "sparsel.cli", "run", "baseline", "--scale", "smoke", "--device", "cpu", "--store", str(store),
+    # Each evaluation is padded by 0.4 s so that a run lasts >= 1.6 s on any machine: on a fast one the
+    # smoke runs finish in well under the kill delay and the sweep would end before it can be killed.
+    paced = ("import sys, time, sparsel.train as t; f = t.evaluation_rows; "
+             "t.evaluation_rows = lambda *a, **k: (time.sleep(0.4), f(*a, **k))[1]; "
+             "from sparsel.cli import main; sys.exit(main(sys.argv[1:]))")
+    cmd = [PY, "-c", paced, "run", "baseline", "--scale", "smoke", "--device", "cpu", "--store", str(store),
            "--quiet", "--no-engine"]
     env = dict(os.environ, SPARSEL_DATA=os.environ.get("SPARSEL_DATA") or str(REPO.parent / "shared" / "data"))
     keys = {c.spec.key for c in E.cells("baseline", "smoke")}
@@ -294,11 +299,11 @@ def test_killed_cli_runs_resume_and_lose_nothing(tmp_path):
         if attempt == 0:
             second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90)
             assert second.returncode == 2 and f"pid {proc.pid}" in second.stderr, second.stderr
-            time.sleep(rng.uniform(0.2, 3.0))
+            time.sleep(rng.uniform(0.2, 1.2))
         else:
             _wait_for(lambda: proc.poll() is not None or n_done() >= attempt, 300,
                       f"run {attempt} to finish", every=0.5)
-            time.sleep(rng.uniform(0.2, 3.0))
+            time.sleep(rng.uniform(0.2, 1.2))
         assert proc.poll() is None, f"the sweep ended before it was killed: {err.read_text()}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
