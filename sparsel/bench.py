@@ -6,7 +6,9 @@ alone with torch.optim; the engine trains them as the sweep does, all optimizers
 Training steps are timed apart from the per-epoch evaluation, whose cost is measured once at
 full scale (10,000 test and 60,000 train images, every metric). From the measured rates the
 bench projects the hours of the ten dissertation experiments at full scale on this device,
-evaluation included. The last three lines are ``speedup-bs1 <ratio>``, ``speedup-bs50
+evaluation included. On a CPU the engine is timed eager and compiled (``torch.compile``,
+what full-scale groups use there); the ratio and projection are the compiled engine's.
+The last three lines are ``speedup-bs1 <ratio>``, ``speedup-bs50
 <ratio>`` and ``registry-hours <hours>`` (the engine's projection).
 """
 from __future__ import annotations
@@ -64,20 +66,26 @@ def _reference_steps(spec, data, device) -> float:
     return time.perf_counter() - t0
 
 
-def _engine_steps(specs, data, device) -> float:
-    """Seconds for one epoch of the engine's steps over a stack of ``specs`` (no evaluation)."""
+def _engine_steps(specs, data, device, compiled=False) -> tuple[float, float]:
+    """Seconds for one epoch of the engine's steps over a stack of ``specs`` (no evaluation),
+    and, with ``compiled``, the seconds torch.compile took (a first step, outside the timing)."""
     ordered = sorted(specs, key=lambda s: OPTIMIZERS.index(s.optimizer))
     stack = engine.Stack(ordered, device)
     opt = engine.StackedOptimizer(ordered, stack.params(), device)
     labels = data.y_train.cpu().numpy()
     orders = torch.stack([torch.from_numpy(epoch_order(s, labels, run_rng(s.seed))) for s in ordered]).to(device)
-    step = engine._Step(stack, opt, data, len(ordered), ordered[0].batch_size, ordered[0].hidden, device)
+    B = ordered[0].batch_size
+    step = engine._Step(stack, opt, data, len(ordered), B, ordered[0].hidden, device, compiled)
+    t0 = time.perf_counter()
+    if compiled:
+        step(orders[:, :B])
+    build = time.perf_counter() - t0
     _sync(device)
     t0 = time.perf_counter()
-    for i in range(0, orders.shape[1], ordered[0].batch_size):
-        step(orders[:, i: i + ordered[0].batch_size])
+    for i in range(0, orders.shape[1], B):
+        step(orders[:, i: i + B])
     _sync(device)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, build
 
 
 def measure(device, batch_size, train_size, runs, root=None) -> dict:
@@ -92,10 +100,14 @@ def measure(device, batch_size, train_size, runs, root=None) -> dict:
         if mine:
             per_opt[o] = len(mine) * steps_per_run / sum(_reference_steps(s, data, device) for s in mine)
     ref_s = sum(len([s for s in specs if s.optimizer == o]) * steps_per_run / r for o, r in per_opt.items())
-    eng_s = _engine_steps(specs, data, device)
+    eng_s = _engine_steps(specs, data, device)[0]
     steps = len(specs) * steps_per_run
-    return dict(batch_size=batch_size, runs=len(specs), steps=steps, ref_sps=steps / ref_s, eng_sps=steps / eng_s,
-                speedup=ref_s / eng_s, ref_by_optimizer=per_opt)
+    out = dict(batch_size=batch_size, runs=len(specs), steps=steps, ref_sps=steps / ref_s, eng_sps=steps / eng_s,
+               speedup=ref_s / eng_s, ref_by_optimizer=per_opt)
+    if device.type == "cpu":  # what full-scale CPU groups use (engine.use_compile)
+        cmp_s, out["compile_s"] = _engine_steps(specs, data, device, compiled=True)
+        out.update(cmp_sps=steps / cmp_s, speedup=ref_s / cmp_s, eager_speedup=ref_s / eng_s)
+    return out
 
 
 def evaluation_seconds(device, root=None, runs=8, quick=False) -> dict:
@@ -147,7 +159,7 @@ def project(rates: dict, eval_s: dict | None = None) -> tuple[float, float]:
             continue
         seen.add(s.key)
         n = s.steps_per_epoch * s.epochs
-        for i, key in enumerate(("ref_sps", "eng_sps")):
+        for i, key in enumerate(("ref_sps", "cmp_sps" if "cmp_sps" in rates[1] else "eng_sps")):
             totals[i] += n * _interp(rates, key, s.batch_size)
             if eval_s:
                 totals[i] += (s.epochs + 1) * eval_s["reference" if i == 0 else "engine"]
@@ -162,9 +174,10 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
     print(f"sparsel bench on {name}, torch {torch.__version__}; {runs} runs per measurement "
           "(4 optimizers x seeds), 1 epoch of training steps each")
     graphs = device.type == "cuda" and __import__("os").environ.get("SPARSEL_CUDA_GRAPHS", "1") != "0"
-    print("engine: eager stacked steps, all optimizers in one stack"
+    print("engine: stacked steps, all optimizers in one stack"
           + (" replayed from a CUDA graph (captured once per stack; capture time is inside the first epoch)"
-             if graphs else "; no compiler, so no compile time"))
+             if graphs else ", eager and compiled with torch.compile (the ratio is the compiled engine's,"
+             " what full-scale CPU groups use)" if device.type == "cpu" else ", eager"))
     cpu = device.type == "cpu"
     sizes = {1: 2000 if cpu else 10_000, 50: 20_000 if cpu else 60_000, 500: 60_000}
     if quick:
@@ -174,8 +187,12 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
         r = measure(device, bs, n, runs, root)
         rates[bs] = r
         per = "  ".join(f"{o} {v:.0f}" for o, v in r["ref_by_optimizer"].items())
-        print(f"batch {bs:>3}: {r['steps']:>7} run-steps  reference {r['ref_sps']:9.0f} run-steps/s ({per})  "
-              f"engine {r['eng_sps']:9.0f} run-steps/s  ratio {r['speedup']:.2f}x")
+        line = (f"batch {bs:>3}: {r['steps']:>7} run-steps  reference {r['ref_sps']:9.0f} run-steps/s ({per})  "
+                f"engine {r['eng_sps']:9.0f} run-steps/s")
+        if "cmp_sps" in r:
+            line += (f" ({r['eager_speedup']:.2f}x), compiled {r['cmp_sps']:9.0f} run-steps/s "
+                     f"(+{r['compile_s']:.0f} s to compile)")
+        print(f"{line}  ratio {r['speedup']:.2f}x")
     ev = evaluation_seconds(device, root, quick=quick)
     print(f"evaluation per run and epoch ({'smoke' if quick else 'full'} scale, every metric): "
           f"reference {ev['reference']:.2f} s, engine {ev['engine']:.2f} s")

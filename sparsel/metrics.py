@@ -123,7 +123,8 @@ def _gini_sorted(s):
 
 def _gini(a):
     a = a.abs()
-    if a.device.type == "cpu" and a.numel() > 100_000:  # numpy's sort is faster (see _argsort)
+    # numpy's sort is faster (see _argsort), but torch.compile cannot trace it
+    if a.device.type == "cpu" and a.numel() > 100_000 and not torch.compiler.is_compiling():
         return _gini_sorted(a.gather(-1, _argsort(a.contiguous())))
     return _gini_sorted(a.sort(dim=-1).values)
 

@@ -32,7 +32,7 @@ class RunResult:
     diverged_epoch: int | None = None
     seconds: float = 0.0
     device: str = "cpu"
-    trainer: str = "reference"  # 'reference' (train_run) or 'engine' (the stacked engine)
+    trainer: str = "reference"  # "reference" (train_run), "engine" or "engine+compile" (stacked)
     model: object = None  # the trained nn.Module, only with train_run(keep_model=True)
 
     def mark_diverged(self, epoch: int, n_layers: int) -> None:

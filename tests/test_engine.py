@@ -188,3 +188,30 @@ def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
             assert all(x[k] == y[k] or (x[k] != x[k] and y[k] != y[k]) for k in x), (x["epoch"], x["split"])
     engine.drop_checkpoint(group, tmp_path)
     assert not list(tmp_path.glob("group-*.pt"))
+
+
+def test_compiled_step_gives_the_eager_numbers(small):
+    """torch.compile fuses each step's kernels (the CPU engine's speed-up); the maths must not
+    change: a mixed four-optimizer group, compiled vs eager, within the alone-vs-stacked
+    tolerances, and the compiled runs say so in their trainer."""
+    group = [spec("sgd", 1, momentum=0.9), spec("adagrad", 2), spec("adadelta", 3), spec("adam", 4)]
+    eager = engine.train_group(group, "cpu", data=small, compile=False)
+    fused = engine.train_group(group, "cpu", data=small, compile=True)
+    for s, a, b in zip(group, eager, fused):
+        assert (a.trainer, b.trainer) == ("engine", "engine+compile")
+        for x, y in zip(a.rows, b.rows):
+            for m in ("loss", "accuracy", "sparsity", "selectivity_avg"):
+                t = max(TOL[s.optimizer], 1.001 / (s.test_size if x["split"] == "test" else s.train_size))
+                assert x[m] == pytest.approx(y[m], abs=t, nan_ok=True), (s.optimizer, x["epoch"], x["split"], m)
+
+
+def test_compile_is_chosen_for_long_cpu_groups_only(monkeypatch):
+    monkeypatch.delenv("SPARSEL_COMPILE", raising=False)
+    full = RunSpec(optimizer="sgd", seed=1, batch_size=50, epochs=30)  # 36,000 steps
+    smoke = RunSpec(optimizer="sgd", seed=1, batch_size=1, epochs=3, train_size=1000, test_size=500)
+    assert engine.use_compile([full], "cpu") and not engine.use_compile([smoke], "cpu")
+    assert not engine.use_compile([full], "cuda")  # CUDA graphs there
+    monkeypatch.setenv("SPARSEL_COMPILE", "1")
+    assert engine.use_compile([smoke], "cpu")
+    monkeypatch.setenv("SPARSEL_COMPILE", "0")
+    assert not engine.use_compile([full], "cpu")
