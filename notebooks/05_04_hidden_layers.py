@@ -55,18 +55,12 @@ last = summary.last_table(df)
 # %%
 fig = plots.versus(last, x="value", hue="optimizer", title="Last epoch vs number of hidden layers")
 print(last[["accuracy", "sparsity", "selectivity_avg", "n"]].round(4).to_string())
-for o in ("sgd", "adagrad", "adadelta", "adam"):
-    for n in (1, 5):
-        c = f"{o} HL{n}"
-        if c in last.index:
-            glue(f"{o}_hl{n}_sparsity", last.at[c, "sparsity"])
-    glue(f"{o}_depth_dir", summary.direction(last.at[f"{o} HL5", "sparsity"], last.at[f"{o} HL1", "sparsity"]))
+for o in ("adadelta", "adam"):
+    glue(f"{o}_depth", summary.compare(last, f"{o} HL5", f"{o} HL1"))
 
 # %% [markdown]
-# Going from one to five hidden layers, sparsity is {glue:text}`adadelta_depth_dir` for
-# Adadelta ({glue:text}`adadelta_hl1_sparsity:.3f` to {glue:text}`adadelta_hl5_sparsity:.3f`) and
-# {glue:text}`adam_depth_dir` for Adam ({glue:text}`adam_hl1_sparsity:.3f` to
-# {glue:text}`adam_hl5_sparsity:.3f`); the dissertation found both rising. For SGD and Adagrad the
+# Sparsity with five hidden layers against one: for Adadelta {glue:text}`adadelta_depth`; for
+# Adam {glue:text}`adam_depth`. The dissertation found both rising. For SGD and Adagrad the
 # deepest networks may not train at all at these settings, and their sparsity then says little.
 #
 # ## Curves over epochs (Fig 7.1)

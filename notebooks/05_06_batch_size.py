@@ -51,19 +51,13 @@ last = summary.last_table(df)
 # %%
 fig = plots.versus(last, hue="optimizer", logx=True, title="Last epoch vs batch size", marks={"baseline": 50})
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    if f"{o} bs=1" in last.index and f"{o} bs=50" in last.index:  # `only` may leave some out
-        glue(f"{o}_bs1_sparsity", last.at[f"{o} bs=1", "sparsity"])
-        glue(f"{o}_bs50_sparsity", last.at[f"{o} bs=50", "sparsity"])
-        glue(f"{o}_bs_dir", summary.direction(last.at[f"{o} bs=1", "sparsity"], last.at[f"{o} bs=50", "sparsity"]))
+    glue(f"{o}_bs_dir", summary.compare(last, f"{o} bs=1", f"{o} bs=50"))
     g = last[last.optimizer == o].dropna(subset=["sparsity"])
-    if len(g):
-        glue(f"{o}_bs_best", int(g.value[g.sparsity.idxmax()]))
+    glue(f"{o}_bs_best", int(g.value[g.sparsity.idxmax()]) if len(g) else "not run")
 
 # %% [markdown]
-# At batch 1, SGD's sparsity is {glue:text}`sgd_bs_dir` than at batch 50
-# ({glue:text}`sgd_bs1_sparsity:.3f` vs {glue:text}`sgd_bs50_sparsity:.3f`) and Adam's is
-# {glue:text}`adam_bs_dir` ({glue:text}`adam_bs1_sparsity:.3f` vs {glue:text}`adam_bs50_sparsity:.3f`).
-# The sparsest batch size is {glue:text}`sgd_bs_best` for SGD, {glue:text}`adagrad_bs_best` for
+# Sparsity at batch 1 against batch 50: for SGD {glue:text}`sgd_bs_dir`; for Adam
+# {glue:text}`adam_bs_dir`. The sparsest batch size is {glue:text}`sgd_bs_best` for SGD, {glue:text}`adagrad_bs_best` for
 # Adagrad, {glue:text}`adadelta_bs_best` for Adadelta and {glue:text}`adam_bs_best` for Adam; the
 # dissertation found 1, 200, 50 and 1.
 #

@@ -56,14 +56,13 @@ curves = summary.table(df)
 for o in ("sgd", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
 for o in ("sgd", "adam"):
-    glue(f"{o}_con1_dir", summary.direction(last.at[f"{o} con 1", "sparsity"], last.at[f"{o} baseline", "sparsity"]))
-    glue(f"{o}_con10_dir", summary.direction(last.at[f"{o} con 10", "sparsity"], last.at[f"{o} con 1", "sparsity"]))
+    glue(f"{o}_con1_dir", summary.compare(last, f"{o} con 1", f"{o} baseline"))
+    glue(f"{o}_con10_dir", summary.compare(last, f"{o} con 10", f"{o} con 1"))
 
 # %% [markdown]
-# For SGD, batch 1 (con 1) gives {glue:text}`sgd_con1_dir` sparsity than the batch-50 baseline,
-# and for Adam {glue:text}`adam_con1_dir`. Feeding ten same-class images in a row gives
-# {glue:text}`sgd_con10_dir` sparsity than con 1 for SGD and {glue:text}`adam_con10_dir` for Adam.
-# The dissertation concluded that the small batch, not the class runs, drives the increase.
+# Sparsity at batch 1 (con 1) against the batch-50 baseline: for SGD {glue:text}`sgd_con1_dir`; for
+# Adam {glue:text}`adam_con1_dir`. Ten same-class images in a row (con 10) against con 1: for SGD
+# {glue:text}`sgd_con10_dir`; for Adam {glue:text}`adam_con10_dir`. The dissertation concluded that the small batch, not the class runs, drives the increase.
 
 # %% [markdown]
 # ## Does the effect survive other metrics?

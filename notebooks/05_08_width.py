@@ -52,14 +52,13 @@ last["line"] = last.optimizer + " bs=" + last.batch_size.astype(str)
 fig = plots.versus(last, hue="line", title="Last epoch vs hidden units")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     for b in (1, 50):
-        hi, lo = last.at[f"{o} bs={b} width=768", "sparsity"], last.at[f"{o} bs={b} width=64", "sparsity"]
-        glue(f"{o}_bs{b}_width_dir", summary.direction(hi, lo))
+        glue(f"{o}_bs{b}_width_dir", summary.compare(last, f"{o} bs={b} width=768", f"{o} bs={b} width=64"))
 
 # %% [markdown]
-# From 64 to 768 units at batch 50, sparsity is {glue:text}`adagrad_bs50_width_dir` for Adagrad,
-# {glue:text}`adadelta_bs50_width_dir` for Adadelta, {glue:text}`adam_bs50_width_dir` for Adam and
-# {glue:text}`sgd_bs50_width_dir` for SGD; at batch 1 it is {glue:text}`sgd_bs1_width_dir` for SGD
-# and {glue:text}`adam_bs1_width_dir` for Adam. The dissertation found wider layers sparser except
+# Sparsity with 768 units against 64, at batch 50: Adagrad {glue:text}`adagrad_bs50_width_dir`;
+# Adadelta {glue:text}`adadelta_bs50_width_dir`; Adam {glue:text}`adam_bs50_width_dir`; SGD
+# {glue:text}`sgd_bs50_width_dir`. At batch 1: SGD {glue:text}`sgd_bs1_width_dir`; Adam
+# {glue:text}`adam_bs1_width_dir`. The dissertation found wider layers sparser except
 # SGD at batch 50.
 #
 # ## Curves over epochs (Figs 7.5-7.6)

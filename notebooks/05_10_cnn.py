@@ -55,12 +55,12 @@ print(last[["accuracy", "sparsity", "selectivity_avg", "n", "n_diverged"]].round
 curves = summary.table(df)
 fig = plots.curves(curves, hue="condition", title="MLP vs CNN")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_cnn_dir", summary.direction(last.at[f"{o} cnn", "sparsity"], last.at[f"{o} mlp", "sparsity"]))
+    glue(f"{o}_cnn_dir", summary.compare(last, f"{o} cnn", f"{o} mlp"))
 
 # %% [markdown]
-# With the conv layers, the FC layer's sparsity is {glue:text}`sgd_cnn_dir` for SGD,
-# {glue:text}`adadelta_cnn_dir` for Adadelta, {glue:text}`adam_cnn_dir` for Adam and
-# {glue:text}`adagrad_cnn_dir` for Adagrad than without. The dissertation found it higher
+# Sparsity of the fully connected hidden layer with the conv layers in front, against the MLP's
+# hidden layer: SGD {glue:text}`sgd_cnn_dir`; Adadelta {glue:text}`adadelta_cnn_dir`; Adam
+# {glue:text}`adam_cnn_dir`; Adagrad {glue:text}`adagrad_cnn_dir`. The dissertation found it higher
 # wherever the CNN kept its accuracy.
 
 # %% [markdown]

@@ -54,15 +54,15 @@ for o in ("sgd", "adam"):
 curves = summary.table(df)
 for o in ("sgd", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
-c = last.sparsity
-glue("adam_vs_768", summary.direction(c["adam single + 768 units"], c["adam 768 units"]))
-glue("adam_vs_single", summary.direction(c["adam single + 768 units"], c["adam single"]))
-glue("sgd_vs_bs1", summary.direction(c["sgd bs=1 + momentum=0.9"], c["sgd bs=1"]))
+glue("adam_vs_768", summary.compare(last, "adam single + 768 units", "adam 768 units"))
+glue("adam_vs_single", summary.compare(last, "adam single + 768 units", "adam single"))
+glue("sgd_vs_bs1", summary.compare(last, "sgd bs=1 + momentum=0.9", "sgd bs=1"))
 
 # %% [markdown]
-# Adam's combined network is {glue:text}`adam_vs_768` in sparsity than 768 units alone and
-# {glue:text}`adam_vs_single` than single-class batches alone; SGD's combination is
-# {glue:text}`sgd_vs_bs1` than batch 1 alone. The dissertation found the combination helped Adam
+# Sparsity of Adam's combined network (single-class batches and 768 units) against 768 units
+# alone: {glue:text}`adam_vs_768`; against single-class batches alone: {glue:text}`adam_vs_single`.
+# SGD's combination (batch 1 and momentum 0.9) against batch 1 alone: {glue:text}`sgd_vs_bs1`.
+# The dissertation found the combination helped Adam
 # and hurt SGD.
 
 # %% [markdown]

@@ -6,12 +6,94 @@ carries (scale, seeds, runs, code versions) so a reader knows what produced it.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
-LABELS = {"accuracy": "test accuracy", "sparsity": "sparsity (Hoyer)", "selectivity_avg": "selectivity (CCMAS)",
-          "loss": "loss", "selectivity_std": "selectivity std", "sparsity_std": "sparsity std"}
+LABELS = {"accuracy": "test accuracy (fraction)", "sparsity": "sparsity (Hoyer)",
+          "selectivity_avg": "selectivity (CCMAS)", "loss": "loss (cross-entropy)",
+          "selectivity_std": "selectivity std", "sparsity_std": "sparsity std", "gini": "sparsity (Gini)",
+          "informedness": "selectivity (max informedness)", "auroc": "selectivity (AUROC)",
+          "train_accuracy": "training accuracy (fraction)", "epoch": "epoch"}
+# what the grids' `param` means on an x axis
+XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)", "momentum": "SGD momentum",
+           "rho": "Adadelta rho", "beta1": "Adam beta1", "beta2": "Adam beta2", "batch_size": "batch size (images)",
+           "width": "hidden units", "layers": "hidden layers", "con": "consecutive same-class batches",
+           "optimizer": "optimizer", "model": "network", "order": "training order", "diversity": "classes per batch"}
 TRIO = ("accuracy", "sparsity", "selectivity_avg")
+
+# One colour per optimizer for the whole book; a chapter's conditions differ by line style.
+PALETTE = {"sgd": "#1f77b4", "adagrad": "#ff7f0e", "adadelta": "#2ca02c", "adam": "#d62728",
+           "rmsprop": "#9467bd", "nesterov": "#8c564b", "adamw": "#e377c2", "adamax": "#7f7f7f",
+           "nadam": "#bcbd22", "adagrad_mod": "#17becf", "adadelta_mod": "#aec7e8", "adagrad_p": "#ffbb78",
+           "adadelta_p": "#98df8a"}
+NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam", "rmsprop": "RMSprop",
+         "nesterov": "SGD (Nesterov)", "adamw": "AdamW", "adamax": "Adamax", "nadam": "NAdam"}
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+# Legible at the book's width: figures are drawn for a full-width cell (~1,000 px).
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 9,
+                     "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.dpi": 100, "savefig.dpi": 100})
+
+
+def _split(key) -> tuple[str | None, str]:
+    """(optimizer, the rest) of a condition label such as 'adam HL5'; (None, label) otherwise."""
+    text = str(key)
+    head, _, rest = text.partition(" ")
+    return (head, rest) if head in PALETTE else (None, text)
+
+
+class _Styles:
+    """Colour by optimizer (``PALETTE``), line style and marker by the rest of the condition,
+    assigned in order of appearance within one figure (labels without an optimizer get the
+    default colour cycle)."""
+
+    def __init__(self):
+        self.rests, self.others = {}, {}
+
+    def __call__(self, key) -> dict:
+        opt, rest = _split(key)
+        if opt is None:
+            i = self.others.setdefault(rest, len(self.others))
+            return dict(color=f"C{i % 10}", linestyle=LINESTYLES[(i // 10) % len(LINESTYLES)], marker=MARKERS[0])
+        j = self.rests.setdefault(rest, len(self.rests))
+        return dict(color=PALETTE[opt], linestyle=LINESTYLES[j % len(LINESTYLES)], marker=MARKERS[j % len(MARKERS)])
+
+
+def label(key) -> str:
+    """A condition or optimizer as a reader reads it: 'adam HL5' -> 'Adam HL5'."""
+    opt, rest = _split(key)
+    return str(key) if opt is None else " ".join(x for x in (NAMES.get(opt, opt), rest) if x)
+
+
+def _xlabel(summary, x):
+    if x == "value" and "param" in summary and len(summary):
+        return XLABELS.get(summary["param"].iloc[0], summary["param"].iloc[0])
+    return XLABELS.get(x, LABELS.get(x, x))
+
+
+def _empty(ax, what="no runs of this figure in this build"):
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend_below(fig, axes):
+    """One legend for the figure, below the panels, never over the data."""
+    handles, labels = [], []
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if not labels:
+        fig.tight_layout()
+        return
+    ncol = min(4, len(labels))
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, min(0.45, 0.075 * rows + 0.02), 1, 1))
 
 
 def provenance(df: pd.DataFrame, scale: str) -> str:
@@ -25,8 +107,9 @@ def provenance(df: pd.DataFrame, scale: str) -> str:
 
 
 def _band(ax, x, m, se, label, **kw):
+    kw = {k: v for k, v in kw.items() if k != "marker"}
     line, = ax.plot(x, m, label=label, **kw)
-    ax.fill_between(x, m - se, m + se, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.fill_between(x, m - se, m + se, color=line.get_color(), alpha=0.18, linewidth=0)
     return line
 
 
@@ -34,29 +117,33 @@ def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="
     """Metrics over epochs, one line per ``hue`` value, mean +/- SE bands (Fig 5.1 form).
 
     ``original``: the original runs' table in the same form (``original.curves``); each of its
-    ``hue`` values that is drawn here gets a dashed line of the same colour, "(original)".
+    ``hue`` values that is drawn here gets a thin dashed line of the same colour, "(original)".
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    style = _Styles()
     for ax, m in zip(axes[0], metrics):
+        if not len(summary):
+            _empty(ax)
+            continue
         for key, g in summary.groupby(hue, sort=False):
             g = g.sort_values(x)
-            line = _band(ax, g[x].to_numpy(float), g[m].to_numpy(float), g[f"{m}_se"].fillna(0).to_numpy(float),
-                         str(key))
+            st = style(key)
+            _band(ax, g[x].to_numpy(float), g[m].to_numpy(float), g[f"{m}_se"].fillna(0).to_numpy(float),
+                  label(key), **st)
             if original is not None and m in original and key in set(original[hue]):
                 o = original[original[hue] == key].sort_values(x)
                 if o[m].notna().any():
                     _band(ax, o[x].to_numpy(float), o[m].to_numpy(float), o[f"{m}_se"].fillna(0).to_numpy(float),
-                          f"{key} (original)", color=line.get_color(), linestyle="--", linewidth=1)
-        ax.set_xlabel(x)
+                          f"{label(key)} (original)", color=st["color"], linestyle=(0, (2, 1.5)), linewidth=1.2,
+                          alpha=0.8)
+        ax.set_xlabel(_xlabel(summary, x))
         ax.set_ylabel(LABELS.get(m, m))
+        if x == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    rows = -(-len(labels) // 4)
-    # below the panels, never over the data
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
+    _legend_below(fig, axes)
     return fig
 
 
@@ -64,29 +151,39 @@ def versus(summary: pd.DataFrame, x="value", hue="optimizer", metrics=TRIO, logx
            marks=None, categorical=False):
     """Last-epoch value against a condition, mean +/- SE error bars (Figs 5.8-5.14 form).
 
-    ``marks``: {hue value: x} draws a vertical line (the baseline setting).
+    ``marks``: {label: x} draws a vertical line (e.g. the baseline setting). ``categorical``:
+    x values are categories (e.g. mlp, cnn): points side by side, not joined by lines.
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
-    order = list(dict.fromkeys(summary[x])) if categorical else None
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    order = list(dict.fromkeys(summary[x])) if categorical and len(summary) else []
+    groups = list(dict.fromkeys(summary[hue])) if len(summary) else []
+    style = _Styles()
     for ax, m in zip(axes[0], metrics):
-        for key, g in summary.groupby(hue, sort=False):
-            xs = g[x].map(order.index).to_numpy(float) if categorical else g[x].to_numpy(float)
+        if not len(summary):
+            _empty(ax)
+            continue
+        for i, (key, g) in enumerate(summary.groupby(hue, sort=False)):
+            st = style(key)
+            if categorical:  # side by side within each category, no joining line
+                xs = g[x].map(order.index).to_numpy(float) + (i - (len(groups) - 1) / 2) * 0.8 / max(len(groups), 1)
+            else:
+                xs = g[x].to_numpy(float)
             idx = np.argsort(xs)
             ax.errorbar(xs[idx], g[m].to_numpy(float)[idx], yerr=g[f"{m}_se"].fillna(0).to_numpy(float)[idx],
-                        marker="o", ms=3.5, capsize=2, label=str(key))
+                        marker=st["marker"], ms=4.5, capsize=2.5, color=st["color"],
+                        linestyle="none" if categorical else st["linestyle"], label=label(key))
         if categorical:
-            ax.set_xticks(range(len(order)), [str(o) for o in order], rotation=30, fontsize=8)
+            ax.set_xticks(range(len(order)), [str(o) for o in order], rotation=20 if len(order) > 3 else 0)
         if logx:
             ax.set_xscale("log")
-        for xv in (marks or {}).values():
-            ax.axvline(xv, color="k", lw=0.8)
-        ax.set_xlabel(x if x != "value" else (summary["param"].iloc[0] if "param" in summary else x))
+        for name, xv in (marks or {}).items():
+            ax.axvline(xv, color="k", lw=0.8, linestyle=":", label=str(name))
+        ax.set_xlabel(_xlabel(summary, x))
         ax.set_ylabel(LABELS.get(m, m))
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    _legend_below(fig, axes)
     return fig
 
 
@@ -94,17 +191,22 @@ def scatter(summary: pd.DataFrame, x, y, hue="condition", title=None, diagonal=F
     """Scatter of two metrics (one point per epoch or condition), e.g. sparsity vs selectivity (Fig 5.4)."""
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.6, 3.8))
+        fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    style = _Styles()
+    if not len(summary):
+        _empty(ax)
     for key, g in summary.groupby(hue, sort=False):
-        ax.scatter(g[x], g[y], s=12, label=str(key))
-    if diagonal:
+        st = style(key)
+        ax.scatter(g[x], g[y], s=16, color=st["color"], marker=st["marker"], label=label(key))
+    if diagonal and len(summary):
         lo = np.nanmin([summary[x].min(), summary[y].min()])
         hi = np.nanmax([summary[x].max(), summary[y].max()])
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     ax.set_xlabel(LABELS.get(x, x))
     ax.set_ylabel(LABELS.get(y, y))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if len(summary):
+        ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     if fig is not None:
@@ -114,22 +216,25 @@ def scatter(summary: pd.DataFrame, x, y, hue="condition", title=None, diagonal=F
 
 def layer_bars(summary: pd.DataFrame, hue="optimizer", metrics=("sparsity", "selectivity_avg"), title=None):
     """Per-layer bars with SE (Fig 5.7 form): x = layer, one bar group per ``hue`` value."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.3), squeeze=False)
-    groups = list(dict.fromkeys(summary[hue]))
-    layers = sorted(summary.layer.unique(), key=int)
-    width = 0.8 / len(groups)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
+    groups = list(dict.fromkeys(summary[hue])) if len(summary) else []
+    layers = sorted(summary.layer.unique(), key=int) if len(summary) else []
+    width = 0.8 / max(len(groups), 1)
+    style = _Styles()
     for ax, m in zip(axes[0], metrics):
+        if not len(summary):
+            _empty(ax)
+            continue
         for i, key in enumerate(groups):
             g = summary[summary[hue] == key].set_index("layer").reindex(layers)
-            ax.bar(np.arange(len(layers)) + i * width, g[m], width, yerr=g[f"{m}_se"].fillna(0), label=str(key),
-                   capsize=2)
-        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, [f"HL{layer}" for layer in layers])
+            ax.bar(np.arange(len(layers)) + i * width, g[m], width, yerr=g[f"{m}_se"].fillna(0), label=label(key),
+                   capsize=2, color=style(key)["color"])
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, [f"hidden layer {layer}" for layer in layers])
         ax.set_ylabel(LABELS.get(m, m))
         ax.grid(alpha=0.3, axis="y")
-    axes[0][-1].legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    _legend_below(fig, axes)
     return fig
 
 
@@ -165,19 +270,24 @@ def batch_class_strip(classes: dict, last: int | None = 50, title=None):
 def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric="accuracy", title=None,
               x="epoch"):
     """One metric over epochs, one panel per ``panel`` value, one line per ``hue`` (mean +/- SE)."""
-    keys = list(dict.fromkeys(summary[panel]))
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.1), squeeze=False, sharey=True)
+    keys = list(dict.fromkeys(summary[panel])) if len(summary) else [None]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.9 * len(keys), 3.4), squeeze=False, sharey=True)
+    style = _Styles()
     for ax, k in zip(axes[0], keys):
+        if k is None:
+            _empty(ax)
+            continue
         for key, g in summary[summary[panel] == k].groupby(hue, sort=False):
             g = g.sort_values(x)
             _band(ax, g[x].to_numpy(float), g[metric].to_numpy(float),
-                  g[f"{metric}_se"].fillna(0).to_numpy(float), str(key))
-        ax.set_title(str(k), fontsize=9)
-        ax.set_xlabel(x)
+                  g[f"{metric}_se"].fillna(0).to_numpy(float), label(key), **style(key))
+        ax.set_title(label(k))
+        ax.set_xlabel(_xlabel(summary, x))
+        if x == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel(LABELS.get(metric, metric))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    _legend_below(fig, axes)
     return fig

@@ -190,6 +190,45 @@ def effect_words(last: pd.DataFrame, pairs, effects: pd.DataFrame) -> dict:
                 label=shown, **{m: effects.at[shown, col] for m, col in ROBUSTNESS.items()})
 
 
+CHANCE = 0.2  # test accuracy at or below this (chance is 0.1) marks a network that did not learn
+
+
+def value(last: pd.DataFrame, condition: str, column: str) -> float:
+    """``last.at[condition, column]``, or NaN when the condition was not run (a chapter built
+    with ``only`` or part of a grid): what prose glues, so a missing run reads 'nan', never a crash."""
+    if condition in last.index and column in last.columns:
+        return float(last.at[condition, column])
+    return float("nan")
+
+
+def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str:
+    """How condition ``a`` compares with ``b`` on ``metric`` at the last epoch, in words for
+    prose, with the rule every chapter and the findings use: 'higher' / 'lower' only when the
+    difference exceeds twice its combined SE over 2+ seeds each; 'not clearly different' within
+    that; a one-seed difference is named but marked as having no error bar; a missing
+    condition reads 'not run', a diverged one 'undefined'. When either network's accuracy is at
+    or below ``CHANCE`` the words say so, since an untrained network's metric says little.
+    ``last``: a ``last_table``. Example: 'higher (0.412 vs 0.398; +0.014 ± 0.003, 3 seeds)'."""
+    if a not in last.index or b not in last.index:
+        return "not run"
+    x, y = value(last, a, metric), value(last, b, metric)
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return "undefined (a run diverged)"
+    d = x - y
+    se = float(np.hypot(value(last, a, f"{metric}_se"), value(last, b, f"{metric}_se")))
+    n = min(int(last.at[a, "n"]), int(last.at[b, "n"]))
+    word = "higher" if d > 0 else "lower" if d < 0 else "the same"
+    if n < 2:
+        out = f"{word} ({x:.3f} vs {y:.3f}; one seed, no error bar)"
+    else:
+        word = word if abs(d) > 2 * se else "not clearly different"
+        out = f"{word} ({x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} seeds)"
+    chance = [c for c in (a, b) if value(last, c, "accuracy") <= CHANCE]
+    if chance:
+        out += f", but {' and '.join(chance)} {'is' if len(chance) == 1 else 'are'} at chance accuracy"
+    return out
+
+
 def direction(a: float, b: float) -> str:
     """'higher', 'lower' or 'the same' (a relative to b), for prose that is computed, not typed."""
     if not (np.isfinite(a) and np.isfinite(b)):

@@ -83,9 +83,9 @@ def site(built):
     return built[0]
 
 
-def _glued(chapter):
-    """The values a papermill-executed chapter glued: {name: text/plain}."""
-    nb = json.loads((ROOT / "book" / "chapters" / f"{chapter}.ipynb").read_text())
+def _glued(chapter, path=None):
+    """The values a papermill-executed chapter (or notebook ``path``) glued: {name: text/plain}."""
+    nb = json.loads((path or ROOT / "book" / "chapters" / f"{chapter}.ipynb").read_text())
     out = {}
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
@@ -186,3 +186,24 @@ def test_findings_never_decide_on_missing_data(tmp_path):
     table = findings.checks("smoke", Store(tmp_path / "empty.sqlite"))
     assert len(table) == 15
     assert not table.verdict.isin(["holds", "does not hold"]).any(), table[["claim", "verdict"]]
+
+
+@pytest.mark.parametrize("chapter", ["05_04_hidden_layers", "05_09_class_diversity"])
+def test_a_chapter_runs_with_part_of_its_grid(chapter, built, tmp_path):
+    """A researcher narrows a chapter with `only` (papermill, as on a GPU): it executes, glues a
+    'not run' where a comparison lost a side, and still draws every figure."""
+    import papermill as pm
+    out = tmp_path / f"{chapter}.ipynb"
+    pm.execute_notebook(str(ROOT / "notebooks" / f"{chapter}.ipynb"), str(out), kernel_name="python3",
+                        parameters=dict(scale="smoke", device="cpu", store=str(built[1]), train_missing=False,
+                                        only={"optimizer": ["sgd", "adam"]}), cwd=str(ROOT), progress_bar=False)
+    nb = json.loads(out.read_text())
+    glued = _glued(chapter, out)
+    figures = sum("image/png" in o.get("data", {}) for c in nb["cells"] if c["cell_type"] == "code"
+                  for o in c.get("outputs", []))
+    assert figures >= 3
+    if chapter == "05_04_hidden_layers":
+        assert "adadelta_depth" in glued and "not run" in glued["adadelta_depth"]
+        assert "not run" not in glued["adam_depth"]
+    else:
+        assert "not run" in glued["adagrad_single_dir"] and "not run" not in glued["sgd_single_dir"]

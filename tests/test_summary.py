@@ -1,0 +1,49 @@
+"""summary.compare / value: the words a chapter glues beside its numbers, on hand-made tables."""
+import math
+
+import pandas as pd
+import pytest
+
+from sparsel import summary
+
+
+def last(rows):
+    """A last_table-shaped frame from {condition: (sparsity, sparsity_se, accuracy, n)}."""
+    df = pd.DataFrame([dict(condition=c, sparsity=s, sparsity_se=se, accuracy=acc, accuracy_se=0.0, n=n)
+                       for c, (s, se, acc, n) in rows.items()])
+    return df.set_index("condition", drop=False)
+
+
+def test_a_difference_beyond_two_standard_errors_has_a_direction():
+    t = last({"a": (0.50, 0.01, 0.9, 3), "b": (0.40, 0.01, 0.9, 3)})
+    # d = 0.10, se = hypot(0.01, 0.01) = 0.0141: 7 SE
+    assert summary.compare(t, "a", "b") == "higher (0.500 vs 0.400; +0.100 ± 0.014, 3 seeds)"
+    assert summary.compare(t, "b", "a").startswith("lower (0.400 vs 0.500; -0.100 ± 0.014")
+
+
+def test_within_two_standard_errors_is_not_clearly_different():
+    t = last({"a": (0.50, 0.03, 0.9, 3), "b": (0.45, 0.03, 0.9, 3)})  # d = 0.05, 2 SE = 0.085
+    assert summary.compare(t, "a", "b").startswith("not clearly different (0.500 vs 0.450; +0.050 ± 0.042")
+
+
+def test_one_seed_is_named_as_having_no_error_bar():
+    t = last({"a": (0.50, 0.0, 0.9, 1), "b": (0.40, 0.0, 0.9, 3)})
+    assert summary.compare(t, "a", "b") == "higher (0.500 vs 0.400; one seed, no error bar)"
+
+
+def test_missing_diverged_and_chance_level_conditions():
+    t = last({"a": (0.50, 0.01, 0.9, 3), "nan": (math.nan, math.nan, math.nan, 3), "dumb": (0.2, 0.01, 0.11, 3)})
+    assert summary.compare(t, "a", "zzz") == "not run"
+    assert summary.compare(t, "nan", "a") == "undefined (a run diverged)"
+    assert summary.compare(t, "a", "dumb").endswith(", but dumb is at chance accuracy")
+    assert math.isnan(summary.value(t, "zzz", "sparsity")) and summary.value(t, "a", "sparsity") == 0.5
+    assert summary.compare(t, "a", "dumb", "accuracy").startswith("higher (0.900 vs 0.110")
+
+
+@pytest.mark.parametrize("metric", ["sparsity", "accuracy"])
+def test_compare_agrees_with_effect_table(metric):
+    t = last({"a": (0.50, 0.01, 0.9, 3), "b": (0.40, 0.05, 0.5, 3)})
+    t["accuracy_se"] = 0.1
+    word = summary.compare(t, "a", "b", metric).split(" (")[0]
+    cell = summary.effect_table(t, [("e", "a", "b")], metrics={metric: "m"}).at["e", "m"]
+    assert (word == "not clearly different") == cell.endswith("no clear difference")
