@@ -235,11 +235,15 @@ def _dispatch(args) -> int:
         if args.json:
             print(json.dumps(report, indent=2))
         else:
-            print(f"{'experiment':16} {'runs':>5} {'done':>5} {'missing':>7} {'diverged':>8} {'old metrics':>11} "
+            print(f"{'experiment':19} {'runs':>5} {'done':>5} {'missing':>7} {'diverged':>8} {'old metrics':>11} "
                   f"{'est. left':>10}")
             for n, st in report.items():
-                print(f"{n:16} {st['runs']:5d} {st['done']:5d} {st['missing']:7d} {st['diverged']:8d} "
-                      f"{st['old_metrics']:11d} {st['eta_seconds'] / 60:9.1f}m")
+                print(f"{n:19} {st['runs']:5d} {st['done']:5d} {st['missing']:7d} {st['diverged']:8d} "
+                      f"{st['old_metrics']:11d} {st['eta_seconds'] / 3600:8.1f} h")
+            if len(report) > 1:
+                tot = {k: sum(st[k] for st in report.values()) for k in ("runs", "done", "missing", "eta_seconds")}
+                print(f"{'all':19} {tot['runs']:5d} {tot['done']:5d} {tot['missing']:7d} {'':8} {'':11} "
+                      f"{tot['eta_seconds'] / 3600:8.1f} h  (on this device, from measured rates)")
             if len(names) == 1:  # one experiment: name its missing and diverged conditions too
                 cells = experiments.cells(names[0], args.scale, args.seeds, **only)
                 runs = store.runs([c.spec.key for c in cells])

@@ -170,6 +170,15 @@ def adadelta_step(theta, grad, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_de
                                 weight_decay=weight_decay, k=1.0, p=0.0)
 
 
+def adagrad_p_rate(p, t, g2=1e-4, lr=0.1, k=1.0, eps=1e-10):
+    """The Adagrad p-family's effective learning rate at step(s) ``t`` on a constant gradient
+    of square ``g2``: the factor eta k G^p / (sqrt(G) + eps) that multiplies g, with G = t g2.
+    It grows like t^(p - 1/2): falls for Adagrad (p = 0), is constant for p = 1/2 (plain SGD at
+    rate eta k), grows as t^1.5 for Eq. 6.1 (p = 2). ``t``: array of step counts (>= 1)."""
+    G = torch.as_tensor(t, dtype=torch.float64) * g2
+    return lr * k * G ** p / (G.sqrt() + eps)
+
+
 @rule("eg2", "edx2")
 def adadelta_p_step(theta, grad, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, k=1.0, p=0.0):
     """Adadelta's step times k E[g^2]^p, generalising section 6.3.1's modified Adadelta (Eq. 6.2):

@@ -14,12 +14,14 @@ LABELS = {"accuracy": "test accuracy (fraction)", "sparsity": "sparsity (Hoyer)"
           "selectivity_avg": "selectivity (CCMAS)", "loss": "loss (cross-entropy)",
           "selectivity_std": "selectivity std", "sparsity_std": "sparsity std", "gini": "sparsity (Gini)",
           "informedness": "selectivity (max informedness)", "auroc": "selectivity (AUROC)",
-          "train_accuracy": "training accuracy (fraction)", "epoch": "epoch"}
+          "train_accuracy": "training accuracy (fraction)", "epoch": "epoch",
+          "acc_x_sparsity": "accuracy × sparsity (Hoyer)", "acc_x_selectivity": "accuracy × selectivity (CCMAS)"}
 # what the grids' `param` means on an x axis
 XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)", "momentum": "SGD momentum",
            "rho": "Adadelta rho", "beta1": "Adam beta1", "beta2": "Adam beta2", "batch_size": "batch size (images)",
            "width": "hidden units", "layers": "hidden layers", "con": "consecutive same-class batches",
-           "optimizer": "optimizer", "model": "network", "order": "training order", "diversity": "classes per batch"}
+           "optimizer": "optimizer", "model": "network", "order": "training order", "diversity": "classes per batch",
+           "p": "p (power of the squared-gradient sum)", "alpha": "RMSprop alpha"}
 TRIO = ("accuracy", "sparsity", "selectivity_avg")
 
 # One colour per optimizer for the whole book; a chapter's conditions differ by line style.
@@ -102,7 +104,9 @@ def provenance(df: pd.DataFrame, scale: str) -> str:
     versions = sorted(df.code_version.unique()) if "code_version" in df else []
     n_train = df.train_size.iloc[0] if "train_size" in df and len(df) else None
     data = "all 60,000 training images" if n_train is None or n_train != n_train else f"{int(n_train):,} training images"
-    return (f"{scale.upper()} SCALE: {data}, seeds {', '.join(map(str, seeds))}, "
+    epochs = sorted(df.epochs.unique()) if "epochs" in df and len(df) else []
+    span = "?" if not epochs else str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}"
+    return (f"{scale.upper()} SCALE: {data}, {span} epochs, seeds {', '.join(map(str, seeds))}, "
             f"{df.run_key.nunique() if 'run_key' in df else '?'} runs, code {', '.join(versions)}")
 
 

@@ -111,7 +111,7 @@ def table(df: pd.DataFrame, split="test", layer="mean", by=("condition", "epoch"
     """``mean_se`` of one split and layer, keeping the grid columns (optimizer, param, value...)."""
     sub = df[(df.split == split) & (df.layer == layer)]
     keep = [c for c in ("experiment", "condition", "param", "value", "optimizer", "batch_size", "hidden",
-                        "order", "order_k", "epochs", "model") if c in sub.columns and c not in by]
+                        "order", "order_k", "epochs", "model", "k", "p") if c in sub.columns and c not in by]
     ms = mean_se(sub, by)
     info = sub.drop_duplicates(list(by))[list(by) + keep]
     return ms.merge(info, on=list(by), how="left")

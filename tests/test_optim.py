@@ -294,3 +294,21 @@ def test_new_hyperparameters_are_in_the_keys_of_the_optimizers_that_read_them():
     # a new optimizer at its defaults is still its own run, apart from the optimizer it generalises
     assert RunSpec(optimizer="adagrad_p").key != RunSpec(optimizer="adagrad").key
     assert RunSpec(optimizer="adagrad_p", p=2.0).replace(optimizer="adam").hp == O.BASELINE["adam"]
+
+
+def test_adagrad_p_rate_matches_the_rule_on_a_constant_gradient():
+    """The family's effective rate (what the modified-optimizers chapter plots) is the step the
+    registered rule takes divided by the gradient, at every step."""
+    from sparsel.optim import REGISTRY, adagrad_p_rate
+    g = 0.01
+    for p in (0.0, 0.5, 2.0):
+        theta = torch.zeros(1, dtype=torch.float64)
+        state = {n: torch.zeros_like(theta) for n in REGISTRY["adagrad_p"].state}
+        steps = []
+        for t in range(1, 6):
+            before = theta.clone()
+            REGISTRY["adagrad_p"].step(theta, torch.full_like(theta, g), state, t, lr=0.1, k=3.0, p=p)
+            steps.append(((before - theta) / g).item())
+        want = adagrad_p_rate(p, torch.arange(1, 6), g2=g * g, lr=0.1, k=3.0).tolist()
+        assert steps == pytest.approx(want, rel=1e-12)
+    assert adagrad_p_rate(0.5, [1, 100], g2=1e-4).tolist() == pytest.approx([0.1, 0.1])

@@ -67,7 +67,9 @@ def test_smoke_has_the_same_grid_shape():
     for name in E.EXPERIMENTS:
         full = {c.condition for c in E.cells(name, "full", seeds=(1,))}
         smoke = {c.condition for c in E.cells(name, "smoke")}
-        assert full == smoke, name
+        # the one stated exception: batch 2,000 is larger than smoke's 1,000 images
+        gone = {f"{o} bs=2000" for o in E.OPTIMIZERS} if name == "wider_grids" else set()
+        assert full - gone == smoke and gone <= full, name
 
 
 def test_narrowing():
