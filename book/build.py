@@ -82,6 +82,39 @@ def chapter_scale(name, params, store, log):
     return "smoke", note
 
 
+def present(path: Path) -> None:
+    """The site's view of an executed chapter (the notebook itself stays as Jupyter shows it):
+    parameter cells removed (they hold the builder's paths), code folded behind a toggle, and
+    each figure of a cell that declares a caption (``mystnb.figure``) moved into a cell of its
+    own, so every figure gets the caption and a number (two figures of one cell: name-1, name-2)
+    and nothing else in the cell (printed tables, glued values) is wrapped as a figure."""
+    nb = json.loads(path.read_text())
+    cells = []
+    for c in nb["cells"]:
+        cells.append(c)
+        if c["cell_type"] != "code":
+            continue
+        meta = c.setdefault("metadata", {})
+        tags = meta.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags):
+            tags.append("remove-cell")
+            continue
+        if not {"remove-input", "remove-cell"} & set(tags):
+            tags.append("hide-input")
+        fig = meta.get("mystnb", {}).pop("figure", None)
+        if not fig:
+            continue
+        images = [o for o in c["outputs"] if "image/png" in o.get("data", {})]
+        c["outputs"] = [o for o in c["outputs"] if "image/png" not in o.get("data", {})]
+        for j, image in enumerate(images, 1):
+            name = fig["name"] + (f"-{j}" if len(images) > 1 else "")
+            cells.append({"cell_type": "code", "id": f"{c.get('id', 'cell')}-fig{j}", "execution_count": None,
+                          "metadata": {"tags": ["remove-input"], "mystnb": {"figure": {"classes": "full-width", **fig, "name": name}}},
+                          "outputs": [image], "source": ""})
+    nb["cells"] = cells
+    path.write_text(json.dumps(nb, indent=1))
+
+
 def execute(names, params, log, store) -> list[dict]:
     import papermill as pm
     CHAPTERS.mkdir(parents=True, exist_ok=True)
@@ -100,6 +133,7 @@ def execute(names, params, log, store) -> list[dict]:
         pm.execute_notebook(str(src), str(dst), parameters=given, kernel_name="python3",
                             cwd=str(ROOT), progress_bar=False, log_output=False)
         seconds = time.perf_counter() - t0
+        present(dst)
         nb = json.loads(dst.read_text())
         figures = sum(1 for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
         report.append(dict(chapter=name, scale=scale, figures=figures, seconds=round(seconds, 1), missing=note))

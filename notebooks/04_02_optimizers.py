@@ -85,7 +85,7 @@ glue("optim_worst", max(worst.values()))
 # as $\eta/\sqrt{t}$ because its accumulator only grows; Adadelta's starts near
 # $\sqrt{\epsilon}$ and grows as its running average of past steps fills; Adam's stays near $\eta$.
 
-# %%
+# %% mystnb={"figure": {"caption": "Our update rules against torch.optim on the same gradients.", "name": "fig-optimizers-6"}}
 signs = torch.where(torch.rand(steps, generator=g) < 0.5, -1.0, 1.0).double()
 fig, ax = plt.subplots(figsize=(6, 3.3))
 for name in optim.OPTIMIZERS:
@@ -164,7 +164,7 @@ glue("optim_new_worst", max(worst_new.values()))
 # rescales Adadelta's step by a constant. Every value of $p$ runs as one stack, as the engine
 # runs many runs: the rule gets $p$ as a per-run tensor.
 
-# %%
+# %% mystnb={"figure": {"caption": "Effective step sizes of the four optimizers over training.", "name": "fig-optimizers-13"}}
 def effective_rates(name, ps, t_max, g):
     """|step| / |g| of ``name`` at each step for a constant gradient ``g``, one row per p."""
     opt = optim.REGISTRY[name]

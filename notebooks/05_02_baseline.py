@@ -41,11 +41,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from sparsel.glue import glue
-from sparsel import data, experiments, metrics, plots, summary, train
+from sparsel import data, experiments, metrics, original, plots, summary, train
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 scale_line = plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else "")
 glue("scale_line", scale_line)
+glue("n_seeds", plots.seeds_words(df))
 t = summary.table(df)
 
 # %% [markdown]
@@ -55,8 +56,9 @@ t = summary.table(df)
 #
 # ## Test accuracy, sparsity and selectivity over epochs (Fig 5.1)
 
-# %%
-fig = plots.curves(t, hue="condition", title="Baseline: mean ± SE over seeds")
+# %% mystnb={"figure": {"caption": "The four optimizers at Table 5.1's settings (Fig 5.1). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-baseline-4"}}
+fig = plots.curves(t, hue="condition", title="Baseline: ours (solid) and the original runs (dashed)",
+                   original=original.curves("baseline"))
 
 # %%
 last = t[t.epoch == t.epoch.max()].set_index("condition")
@@ -79,7 +81,7 @@ print(last[["accuracy", "accuracy_se", "sparsity", "sparsity_se", "selectivity_a
 #
 # ## Training vs test (Figs 5.2-5.3)
 
-# %%
+# %% mystnb={"figure": {"caption": "Sparsity and selectivity measured during training against on the test set (Fig 5.2). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-baseline-7"}}
 splits = summary.table(df, split="train_during").assign(split="train (during training)")
 clean = summary.table(df, split="train").assign(split="train (clean pass)")
 test = t.assign(split="test")
@@ -88,7 +90,7 @@ both["line"] = both.condition + " / " + both.split
 fig = plots.curves(both[both.epoch > 0], hue="line", metrics=("sparsity", "selectivity_avg"),
                    title="Train vs test")
 
-# %%
+# %% mystnb={"figure": {"caption": "Train (during training) against test values, one point per epoch (Fig 5.3). One point per condition and epoch, means over {glue:text}`n_seeds`.", "name": "fig-baseline-8"}}
 pair = test.merge(splits, on=["condition", "epoch"], suffixes=("_test", "_train"))
 pair = pair[pair.epoch > 0]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
@@ -106,6 +108,19 @@ glue("gap_last", gap.iloc[-1])
 # {glue:text}`gap_last:.4f` after the last: as in the dissertation, the two converge as training
 # settles. The clean post-epoch pass agrees with the test set more closely than the
 # during-training capture, whose first epochs mix activations of very different weights.
+
+# %% [markdown]
+# ## The original runs beside ours
+#
+# The dissertation's own per-seed numbers (read from its result files into `results/original/`),
+# at each condition's last epoch: ours, the original's, and ours minus the original's in units of
+# the combined standard error. By the usual rule a difference beyond about 3 SE is more than
+# run-to-run noise: {glue:text}`orig_words`.
+
+# %%
+vs = original.compare(last, "baseline")
+glue("orig_words", original.compare_words(vs, scale))
+vs.round(3)
 
 # %% [markdown]
 # ## Does the effect survive other metrics?

@@ -42,6 +42,7 @@ from sparsel import plots, summary
 
 df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -52,7 +53,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch against depth (Fig 5.6, Table 5.3)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against the number of hidden layers (Fig 5.6). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-hidden-layers-5"}}
 fig = plots.versus(last, x="value", hue="optimizer", title="Last epoch vs number of hidden layers")
 print(last[["accuracy", "sparsity", "selectivity_avg", "n"]].round(4).to_string())
 for o in ("adadelta", "adam"):
@@ -65,7 +66,7 @@ for o in ("adadelta", "adam"):
 #
 # ## Curves over epochs (Fig 7.1)
 
-# %%
+# %% mystnb={"figure": {"caption": "Curves over epochs for each depth, one optimizer per figure (Fig 7.1). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-hidden-layers-7"}}
 curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     sub = curves[curves.optimizer == o]
@@ -78,7 +79,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # One dot per epoch and depth (means over seeds). The dissertation reads these as "sparsity and
 # selectivity usually rise together, but not always".
 
-# %%
+# %% mystnb={"figure": {"caption": "Sparsity against selectivity, and accuracy against each (Figs 5.4-5.5). One point per condition and epoch, means over {glue:text}`n_seeds`.", "name": "fig-hidden-layers-9"}}
 ep = curves[curves.epoch > 0]
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
 plots.scatter(ep, "sparsity", "selectivity_avg", hue="optimizer", ax=axes[0])
@@ -93,7 +94,7 @@ glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg))
 #
 # ## Each layer of the 4-layer networks (Fig 5.7) and Eq. 5.2
 
-# %%
+# %% mystnb={"figure": {"caption": "Each layer of the 4-layer networks at the last epoch (Fig 5.7). Bars: means over {glue:text}`n_seeds`; whiskers: \u00b11 standard error.", "name": "fig-hidden-layers-11"}}
 four = summary.last_epoch(df[df.value == 4])
 per_layer = summary.mean_se(four[(four.split == "test") & four.layer.str.isdigit()], by=("optimizer", "layer"))
 fig = plots.layer_bars(per_layer, hue="optimizer", title="4 hidden layers, last epoch")

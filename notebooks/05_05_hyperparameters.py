@@ -42,6 +42,7 @@ from sparsel import plots, summary
 
 df = summary.load("hyperparameters", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -58,7 +59,7 @@ base = {"sgd": 0.1, "adagrad": 0.1, "adadelta": 1.0, "adam": 1e-3}
 # %% [markdown]
 # ## Learning rate (Fig 5.9)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against the learning rate (Fig 5.9). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-hyperparameters-6"}}
 lr = grid("lr")
 fig = plots.versus(lr, hue="optimizer", logx=True, title="Last epoch vs learning rate")
 diverged = lr[lr.n_diverged > 0]
@@ -81,7 +82,7 @@ glue("n_diverged_lr", int((lr.n_diverged > 0).sum()))
 #
 # ## Weight decay (Fig 5.8)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against weight decay (Fig 5.8). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-hyperparameters-8"}}
 fig = plots.versus(grid("weight_decay"), hue="optimizer", logx=True, title="Last epoch vs weight decay")
 
 # %% [markdown]
@@ -90,7 +91,7 @@ fig = plots.versus(grid("weight_decay"), hue="optimizer", logx=True, title="Last
 #
 # ## Momentum, rho, beta1, beta2 (Fig 5.10)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against the past-gradient hyper-parameters: SGD momentum, Adadelta rho, Adam beta1 and beta2 (Fig 5.10); the vertical line marks the default. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-hyperparameters-10"}}
 fig = plots.versus(grid("momentum"), hue="optimizer", title="SGD momentum", marks={"default": 0.0})
 fig = plots.versus(grid("rho"), hue="optimizer", title="Adadelta rho", marks={"default": 0.9})
 fig = plots.versus(grid("beta1"), hue="optimizer", title="Adam beta1 (beta2 = 0.999)", marks={"default": 0.9})

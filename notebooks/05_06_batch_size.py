@@ -38,6 +38,7 @@ from sparsel import plots, summary
 
 df = summary.load("batch_size", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -48,7 +49,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch against batch size (Fig 5.11)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against batch size (Fig 5.11); the vertical line marks the baseline. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-batch-size-5"}}
 fig = plots.versus(last, hue="optimizer", logx=True, title="Last epoch vs batch size", marks={"baseline": 50})
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_bs_dir", summary.compare(last, f"{o} bs=1", f"{o} bs=50"))
@@ -63,7 +64,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 #
 # ## Curves over epochs (Fig 7.3)
 
-# %%
+# %% mystnb={"figure": {"caption": "Curves over epochs for each batch size, one optimizer per figure (Fig 7.3). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-batch-size-7"}}
 curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     sub = curves[curves.optimizer == o]

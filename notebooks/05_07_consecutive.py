@@ -40,6 +40,7 @@ from sparsel import plots, summary
 
 df = summary.load("consecutive", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -50,7 +51,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch (Fig 5.12) and curves (Fig 7.4)
 
-# %%
+# %% mystnb={"figure": {"caption": "Batch 1 with k consecutive same-class images against the batch-50 baseline: last epoch (Fig 5.12), then curves (Fig 7.4). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-consecutive-5"}}
 fig = plots.versus(last, hue="optimizer", categorical=True, title="Last epoch: baseline vs con k")
 curves = summary.table(df)
 for o in ("sgd", "adam"):

@@ -37,6 +37,7 @@ from sparsel import plots, summary
 
 df = summary.load("width", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -47,7 +48,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch against width (Fig 5.13)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against the number of hidden units, batch 1 and 50 (Fig 5.13). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-width-5"}}
 last["line"] = last.optimizer + " bs=" + last.batch_size.astype(str)
 fig = plots.versus(last, hue="line", title="Last epoch vs hidden units")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
@@ -63,7 +64,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 #
 # ## Curves over epochs (Figs 7.5-7.6)
 
-# %%
+# %% mystnb={"figure": {"caption": "Curves over epochs for each width, one optimizer and batch size per figure (Figs 7.5-7.6). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-width-7"}}
 curves = summary.table(df)
 for b in (1, 50):
     for o in ("sgd", "adam"):

@@ -40,10 +40,11 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import plots, summary
+from sparsel import original, plots, summary
 
 df = summary.load("class_diversity", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -54,7 +55,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch (Fig 5.14)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against the classes per batch (Fig 5.14). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-class-diversity-5"}}
 div = last[last.param == "diversity"]
 fig = plots.versus(div, hue="optimizer", categorical=True, title="Last epoch vs classes per batch")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
@@ -71,9 +72,10 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 #
 # ## Small batch or few classes? (Fig 5.15)
 
-# %%
+# %% mystnb={"figure": {"caption": "A: single-class batches of 10 against B: 10 same-class images in a row at batch 1 (Fig 5.15). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-class-diversity-7"}}
 ab = summary.table(df[df.param == "fig5_15"])
-fig = plots.curves(ab, hue="condition", title="A: single-class batches of 10  vs  B: con 10 at batch 1")
+fig = plots.curves(ab, hue="condition", title="A: single-class batches of 10  vs  B: con 10 at batch 1",
+                   original=original.curves("class_diversity"))
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_b_vs_a", summary.compare(last, f"{o} B: con 10 bs=1", f"{o} A: single bs=10"))
 
@@ -93,7 +95,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # class of every batch of one epoch of single-class batches on all the training images (seed 1);
 # the shaded batches are the last ones before the measurement.
 
-# %%
+# %% mystnb={"figure": {"caption": "The class of every batch of one epoch under each sampler; the shaded end is what the network sees just before it is measured.", "name": "fig-class-diversity-10"}}
 import pandas as pd
 
 from sparsel import orders
@@ -135,7 +137,7 @@ glue("page_batches", -(-len(page_labels) // BATCH))
 # {glue:text}`tail_page_uniform_final_run:.2f` (uniform) and {glue:text}`tail_page_even_final_run:.2f`
 # (even) batches.
 
-# %%
+# %% mystnb={"figure": {"caption": "The uniform draw (the original's) against the even drain: last epoch, then single-class test accuracy after each epoch. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-class-diversity-12"}}
 both = last[last.param.isin(["diversity", "diversity_even"])].copy()
 both["draw"] = both.param.map({"diversity": "uniform", "diversity_even": "even"})
 both = pd.concat([both, both[both.value == "original"].assign(draw="even")])  # the shuffled reference in both
@@ -167,6 +169,19 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # class mix did. A per-epoch curve that dips for the uniform draw but not for the even drain points
 # the same way. At smoke scale (equal class sizes, few batches) the tails are short and the
 # comparison says little; the full-scale runs are the test.
+
+# %% [markdown]
+# ## The original runs beside ours
+#
+# The dissertation's own per-seed numbers (read from its result files into `results/original/`),
+# at each condition's last epoch: ours, the original's, and ours minus the original's in units of
+# the combined standard error. By the usual rule a difference beyond about 3 SE is more than
+# run-to-run noise: {glue:text}`orig_words`.
+
+# %%
+vs = original.compare(last, "class_diversity")
+glue("orig_words", original.compare_words(vs, scale))
+vs.round(3)
 
 # %% [markdown]
 # ## Does the effect survive other metrics?

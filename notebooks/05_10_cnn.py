@@ -35,10 +35,11 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import plots, summary
+from sparsel import original, plots, summary
 
 df = summary.load("cnn", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -49,11 +50,12 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch (Fig 5.17) and curves (Fig 7.9)
 
-# %%
+# %% mystnb={"figure": {"caption": "The conv network's fully connected layer against the MLP's hidden layer: last epoch (Fig 5.17), then curves (Fig 7.9). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-cnn-5"}}
 fig = plots.versus(last, x="model", hue="optimizer", categorical=True, title="After 5 epochs: MLP vs CNN")
 print(last[["accuracy", "sparsity", "selectivity_avg", "n", "n_diverged"]].round(4).to_string())
 curves = summary.table(df)
-fig = plots.curves(curves, hue="condition", title="MLP vs CNN")
+fig = plots.curves(curves, hue="condition", title="MLP vs CNN: ours (solid), original runs (dashed)",
+                   original=original.curves("cnn"))
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_cnn_dir", summary.compare(last, f"{o} cnn", f"{o} mlp"))
 
@@ -62,6 +64,19 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # hidden layer: SGD {glue:text}`sgd_cnn_dir`; Adadelta {glue:text}`adadelta_cnn_dir`; Adam
 # {glue:text}`adam_cnn_dir`; Adagrad {glue:text}`adagrad_cnn_dir`. The dissertation found it higher
 # wherever the CNN kept its accuracy.
+
+# %% [markdown]
+# ## The original runs beside ours
+#
+# The dissertation's own per-seed numbers (read from its result files into `results/original/`),
+# at each condition's last epoch: ours, the original's, and ours minus the original's in units of
+# the combined standard error. By the usual rule a difference beyond about 3 SE is more than
+# run-to-run noise: {glue:text}`orig_words`.
+
+# %%
+vs = original.compare(last, "cnn")
+glue("orig_words", original.compare_words(vs, scale))
+vs.round(3)
 
 # %% [markdown]
 # ## Does the effect survive other metrics?

@@ -38,6 +38,7 @@ from sparsel import plots, summary
 
 df = summary.load("sorted", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -48,7 +49,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Curves (Fig 7.10) and last epoch (Fig 5.18)
 
-# %%
+# %% mystnb={"figure": {"caption": "Sorted against shuffled training data: curves per optimizer (Fig 7.10), then the last epoch (Fig 5.18). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-sorted-5"}}
 curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=o)

@@ -38,6 +38,7 @@ from sparsel import plots, summary
 
 df = summary.load("combined", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
@@ -48,7 +49,7 @@ last = summary.last_table(df)
 # %% [markdown]
 # ## Last epoch and curves (Fig 5.19)
 
-# %%
+# %% mystnb={"figure": {"caption": "Each combination against its parts: last epoch, then curves (Fig 5.19). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-combined-5"}}
 for o in ("sgd", "adam"):
     plots.versus(last[last.optimizer == o], x="value", hue="optimizer", categorical=True, title=o)
 curves = summary.table(df)

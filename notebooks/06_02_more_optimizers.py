@@ -46,6 +46,7 @@ from sparsel.experiments import KNOB
 
 df = summary.load("more_optimizers", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 last["past"] = 1 - last.value.astype(float)  # 1 - knob: a log axis that resolves 0.9 to 0.999
 
@@ -58,7 +59,7 @@ last["past"] = 1 - last.value.astype(float)  # 1 - knob: a log axis that resolve
 #
 # The x axis is 1 − knob on a log scale, reversed, so the further right the more past gradient.
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against 1 \u2212 knob (log scale, reversed: right is more past gradient). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-more-optimizers-4"}}
 fig = plots.versus(last, x="past", hue="optimizer", logx=True, metrics=("accuracy", "sparsity", "selectivity_avg"),
                    title="Last epoch vs past-gradient weight")
 for ax in fig.axes:
@@ -100,7 +101,7 @@ summary.effect_table(last, pairs)
 # %% [markdown]
 # ## Curves over epochs
 
-# %%
+# %% mystnb={"figure": {"caption": "Curves over epochs for each knob value, one optimizer per figure. Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-more-optimizers-10"}}
 curves = summary.table(df)
 for o in KNOB:
     sub = curves[curves.optimizer == o]

@@ -46,6 +46,7 @@ from sparsel import plots, summary
 
 new = summary.load("wider_grids", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(new, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(new))
 old = {e: summary.load(e, scale, store, seeds, device, train_missing)
        for e in ("width", "hidden_layers", "batch_size", "class_diversity")}
 last = summary.last_table(pd.concat([new, *old.values()]))
@@ -62,7 +63,7 @@ def part(param):
 #
 # ## Width from 16 to 2,048 units (extends Fig 5.13)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against hidden units, 16 to 2,048, batch 1 and 50 (extends Fig 5.13). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-wider-grids-4"}}
 w = part("width").copy()
 w["line"] = w.optimizer + " bs=" + w.batch_size.astype(str)
 fig = plots.versus(w, x="value", hue="line", logx=True, metrics=("accuracy", "sparsity", "gini", "selectivity_avg"),
@@ -76,7 +77,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 #
 # ## Depth from 1 to 8 hidden layers (extends Fig 5.6)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against hidden layers, 1 to 8 (extends Fig 5.6). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-wider-grids-6"}}
 fig = plots.versus(part("layers"), x="value", hue="optimizer", title="Last epoch vs hidden layers (50 epochs)")
 for o in ("adadelta", "adam"):
     glue(f"{o}_hl8", summary.compare(last, f"{o} HL8", f"{o} HL5"))
@@ -88,7 +89,7 @@ for o in ("adadelta", "adam"):
 #
 # ## Batch size from 1 to 2,000 (extends Fig 5.11)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against batch size, 1 to 2,000 (extends Fig 5.11). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-wider-grids-8"}}
 fig = plots.versus(part("batch_size"), x="value", hue="optimizer", logx=True, title="Last epoch vs batch size")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     g = part("batch_size")[lambda t: t.optimizer == o].dropna(subset=["sparsity"])
@@ -101,7 +102,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 #
 # ## Classes per batch: 1, 2, 3, 4, 5 and shuffled (extends Fig 5.14)
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against classes per batch, 1 to 5 and shuffled (extends Fig 5.14). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-wider-grids-10"}}
 order = ["single", "pair", "3nums", "4nums", "5nums", "original"]
 d = part("diversity").copy()
 d = d[d.value.isin(order)].assign(rank=lambda t: t.value.map(order.index)).sort_values("rank")

@@ -39,6 +39,7 @@ from sparsel import plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 test = df[(df.split == "test") & (df.layer == "mean")].assign(
     acc_x_sparsity=lambda t: t.accuracy * t.sparsity, acc_x_selectivity=lambda t: t.accuracy * t.selectivity_avg)
 products = ("acc_x_sparsity", "acc_x_selectivity")
@@ -51,7 +52,7 @@ t = summary.mean_se(test, by=("condition", "epoch"), metrics=("accuracy", "spars
 #
 # ## The products over epochs (Fig 6.2) beside the plain metrics (Fig 5.1)
 
-# %%
+# %% mystnb={"figure": {"caption": "Accuracy \u00d7 sparsity and accuracy \u00d7 selectivity over epochs (Fig 6.2), then the plain metrics (Fig 5.1). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-accuracy-products-4"}}
 fig = plots.curves(t, hue="condition", metrics=products, title="Baseline: accuracy-weighted metrics")
 fig = plots.curves(t, hue="condition", metrics=("sparsity", "selectivity_avg"), title="Baseline: plain metrics")
 

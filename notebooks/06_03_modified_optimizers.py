@@ -51,6 +51,7 @@ from sparsel import optim, plots, summary
 
 df = summary.load("modified_optimizers", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 last["family"] = last.optimizer.str.replace("_mod", "").str.replace("_p", "")
 # one line per family and k (Adagrad) or c = k / 1e4^p (Adadelta), across p
@@ -71,7 +72,7 @@ last["line"] = last.family + np.where(last.family == "adadelta", " c=", " k=") +
 # of Adagrad's premise, and any $k > 0$ eventually diverges. (Scaling the loss by $c$ scales an
 # Eq. 6.1 step by $c^4$; Adagrad and Adadelta are scale-free.)
 
-# %%
+# %% mystnb={"figure": {"caption": "The Adagrad family's effective learning rate on a constant gradient, from the update rule (no runs).", "name": "fig-modified-optimizers-4"}}
 t = np.unique(np.logspace(0, np.log10(36_000), 200).astype(int))  # 36,000 steps = 30 epochs at batch 50
 fig, ax = plt.subplots(figsize=(6.4, 4.0))
 for p in (0.0, 0.25, 0.5, 1.0, 2.0):
@@ -89,7 +90,7 @@ fig.tight_layout()
 # One line per family and $k$, last epoch, against $p$. A diverged run leaves its point out
 # (the table below gives the epoch it diverged at); a network at 0.1 accuracy did not learn.
 
-# %%
+# %% mystnb={"figure": {"caption": "Last epoch against p, one line per family and k (Adadelta: c = k / 1e4^p). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-modified-optimizers-6"}}
 fig = plots.versus(last, x="value", hue="line", title="Last epoch vs p (p = 2: Eqs 6.1 and 6.2)")
 div = df.drop_duplicates("run_key").groupby("condition", sort=False).agg(
     runs=("run_key", "size"), diverged=("diverged", "sum"), first_diverged_epoch=("diverged_epoch", "min"))
@@ -122,7 +123,7 @@ for fam in ("adagrad", "adadelta"):
 # The hypothesis behind the equations is that a larger $p$ (more weight on the past gradient)
 # raises sparsity and selectivity. Only networks above chance accuracy say anything about it.
 
-# %%
+# %% mystnb={"figure": {"caption": "As above, networks above chance accuracy only, in four metrics. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-modified-optimizers-10"}}
 learnt = last[last.accuracy > summary.CHANCE]
 fig = plots.versus(learnt, x="value", hue="line", metrics=("sparsity", "gini", "selectivity_avg", "informedness"),
                    title="Networks above chance accuracy only")

@@ -99,3 +99,21 @@ def compare(ours_last: pd.DataFrame, experiment: str, metrics=tuple(METRICS.valu
             row[f"{m} diff / SE"] = (a - b) / se if se > 0 else np.nan
         rows.append(row)
     return pd.DataFrame(rows).set_index("condition") if rows else pd.DataFrame()
+
+
+def compare_words(table: pd.DataFrame, scale: str) -> str:
+    """One sentence on a ``compare`` table for a chapter's prose: the largest |ours - original|
+    in SE units, where, and how many cells lie beyond 3 SE; at smoke scale it says the numbers
+    are not comparable (a 1,000-image, one-seed network against the original's full runs)."""
+    cols = [c for c in table.columns if c.endswith("diff / SE")]
+    z = table[cols].abs() if cols else pd.DataFrame()
+    if z.empty or not np.isfinite(z.to_numpy(float)).any():
+        return "no condition with an error bar in common with the original runs"
+    where = z.stack().idxmax()
+    out = (f"the largest difference is {z.to_numpy(float)[np.isfinite(z.to_numpy(float))].max():.1f} combined SE "
+           f"({where[0]}, {where[1].replace(' diff / SE', '')}); {int((z > 3).to_numpy().sum())} of "
+           f"{int(np.isfinite(z.to_numpy(float)).sum())} values differ by more than 3 SE")
+    if scale != "full":
+        out = (f"at {scale} scale the two are not comparable (our networks saw 1,000 images with one seed), "
+               f"so this only exercises the comparison: {out}")
+    return out

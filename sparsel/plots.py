@@ -110,6 +110,12 @@ def provenance(df: pd.DataFrame, scale: str) -> str:
             f"{df.run_key.nunique() if 'run_key' in df else '?'} runs, code {', '.join(versions)}")
 
 
+def seeds_words(df: pd.DataFrame) -> str:
+    """'1 seed' or 'N seeds': what a caption says the means and error bars are over."""
+    n = int(df.seed.nunique()) if "seed" in df and len(df) else 0
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
 def _band(ax, x, m, se, label, **kw):
     kw = {k: v for k, v in kw.items() if k != "marker"}
     line, = ax.plot(x, m, label=label, **kw)
@@ -123,7 +129,7 @@ def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="
     ``original``: the original runs' table in the same form (``original.curves``); each of its
     ``hue`` values that is drawn here gets a thin dashed line of the same colour, "(original)".
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.9 * len(metrics), 3.4), squeeze=False)
     style = _Styles()
     for ax, m in zip(axes[0], metrics):
         if not len(summary):
@@ -158,7 +164,7 @@ def versus(summary: pd.DataFrame, x="value", hue="optimizer", metrics=TRIO, logx
     ``marks``: {label: x} draws a vertical line (e.g. the baseline setting). ``categorical``:
     x values are categories (e.g. mlp, cnn): points side by side, not joined by lines.
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.9 * len(metrics), 3.4), squeeze=False)
     order = list(dict.fromkeys(summary[x])) if categorical and len(summary) else []
     groups = list(dict.fromkeys(summary[hue])) if len(summary) else []
     style = _Styles()

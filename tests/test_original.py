@@ -45,3 +45,14 @@ def test_compare_gives_differences_in_se_units():
 def test_missing_experiment_is_named():
     with pytest.raises(LookupError, match="no original runs for 'sorted'"):
         original.load("sorted")
+
+
+def test_compare_words_names_the_largest_difference_and_the_scale():
+    from sparsel.original import compare_words
+    t = pd.DataFrame({"accuracy diff / SE": [0.5, -4.0], "sparsity diff / SE": [1.0, float("nan")]},
+                     index=pd.Index(["sgd", "adam"], name="condition"))
+    words = compare_words(t, "full")
+    assert words == ("the largest difference is 4.0 combined SE (adam, accuracy); 1 of 3 values differ by "
+                     "more than 3 SE")
+    assert compare_words(t, "smoke").startswith("at smoke scale the two are not comparable")
+    assert compare_words(pd.DataFrame(), "full").startswith("no condition")
