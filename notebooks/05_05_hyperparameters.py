@@ -65,12 +65,9 @@ fig = plots.versus(lr, hue="optimizer", logx=True, title="Last epoch vs learning
 diverged = lr[lr.n_diverged > 0]
 print("conditions with diverged seeds:", ", ".join(diverged.index) or "none")
 for o in base:  # NaN for an optimizer this build did not run
-    glue(f"{o}_lr_best_acc", float("nan"))
-    glue(f"{o}_lr_best_sparsity", float("nan"))
-for o, g in lr.groupby("optimizer"):
-    g = g.dropna(subset=["accuracy", "sparsity"])
-    glue(f"{o}_lr_best_acc", g.value[g.accuracy.idxmax()])
-    glue(f"{o}_lr_best_sparsity", g.value[g.sparsity.idxmax()])
+    g = lr[lr.optimizer == o].dropna(subset=["accuracy", "sparsity"])
+    glue(f"{o}_lr_best_acc", g.value[g.accuracy.idxmax()] if len(g) else float("nan"))
+    glue(f"{o}_lr_best_sparsity", g.value[g.sparsity.idxmax()] if len(g) else float("nan"))
 glue("n_diverged_lr", int((lr.n_diverged > 0).sum()))
 
 # %% [markdown]

@@ -29,8 +29,9 @@ from .train import RunResult, extra_idx, nan_rows, rows_for
 
 
 def supports(spec) -> bool:
-    """The engine trains MLPs; the CNN (12 runs of the study) uses the reference loop."""
-    return spec.model == "mlp"
+    """The engine trains MLPs on one task; the CNN and the two-task forgetting protocol use the
+    reference loop."""
+    return spec.model == "mlp" and spec.protocol is None
 
 
 def group_key(spec):

@@ -219,17 +219,63 @@ def wider_grids(scale, seeds):
     return _grid("wider_grids", scale, seeds, 30, rows)
 
 
+SPLIT_SEEDS = {"full": (1, 2, 3), "smoke": (1,)}  # random 5/5 digit splits per seed
+
+
+def forgetting(scale, seeds):
+    """6.3.2: phase A on five random digits, phase B on the other five (5 + 5 epochs), each
+    condition on ``SPLIT_SEEDS`` splits per seed; see ``sparsel.forgetting``.
+
+    The literal protocol (one shared 10-way head) and a masked head (each task scored on its own
+    five classes); the dissertation's pair, SGD at batch 1 vs 50, compared at equal epochs (equal
+    images) and at equal phase-B updates (batch 1 stops B after as many updates as batch 50
+    makes) and with phase A ended at a training-accuracy criterion; past-gradient settings,
+    width, sorted data, and the optimizer's state carried into phase B vs reset.
+    Meta: param 'variant' (what the condition varies), value its label.
+    """
+    n_task = (SCALES[scale]["train_size"] or 60_000) // 2  # about half the images are S's
+    eb = epochs_at(scale, 5)
+    base = dict(protocol="forget", epochs=5, epochs_b=eb, carry_state=True)
+    rows = []
+
+    def add(label, variant, **fields):
+        rows.append((label, {**base, **fields}, dict(param="variant", value=variant)))
+    for head in ("shared", "masked"):
+        for o in OPTIMIZERS:
+            add(f"{o} {head}", "optimizer", optimizer=o, head=head)
+        add(f"sgd bs=1 {head}", "batch 1", optimizer="sgd", batch_size=1, head=head)
+        add(f"sgd bs=1 {head} equal updates", "batch 1, equal updates", optimizer="sgd", batch_size=1, head=head,
+            steps_b=eb * -(-n_task // 50))
+    for bs in (50, 1):
+        add(f"sgd bs={bs} masked criterion 0.9", "A until 90% on S", optimizer="sgd", batch_size=bs, head="masked",
+            criterion=0.9)
+    add("sgd momentum=0.9 masked", "past gradient", optimizer="sgd", momentum=0.9, head="masked")
+    add("adadelta rho=0.5 masked", "past gradient", optimizer="adadelta", rho=0.5, head="masked")
+    add("adam beta1=0.5 masked", "past gradient", optimizer="adam", beta1=0.5, head="masked")
+    for w in (64, 768):
+        add(f"adam width={w} masked", "width", optimizer="adam", hidden=(w,), head="masked")
+    for o in ("sgd", "adam"):
+        add(f"{o} sorted masked", "sorted", optimizer=o, order="sorted", head="masked")
+    for o in ("adagrad", "adam"):
+        add(f"{o} masked reset", "state reset", optimizer=o, head="masked", carry_state=False)
+    out = []
+    for split in SPLIT_SEEDS[scale]:
+        out += _grid("forgetting", scale, seeds, 5, [(c, {**f, "split_seed": split}, m) for c, f, m in rows])
+    return out
+
+
 # The campaign's order (issue 15): cheap and informative first; batch-size-1 runs come last;
 # the further work of chapter 6 after the ten dissertation experiments.
 CAMPAIGN_ORDER = ("baseline", "cnn", "combined", "class_diversity", "sorted", "hidden_layers",
                   "hyperparameters", "batch_size", "width", "consecutive",
-                  "modified_optimizers", "more_optimizers", "wider_grids")
+                  "modified_optimizers", "more_optimizers", "forgetting", "wider_grids")
 
 EXPERIMENTS = {
     "baseline": baseline, "hidden_layers": hidden_layers, "hyperparameters": hyperparameters,
     "batch_size": batch_size, "consecutive": consecutive, "width": width,
     "class_diversity": class_diversity, "cnn": cnn, "sorted": sorted_, "combined": combined,
     "modified_optimizers": modified_optimizers, "more_optimizers": more_optimizers, "wider_grids": wider_grids,
+    "forgetting": forgetting,
 }
 DISSERTATION = CAMPAIGN_ORDER[:10]  # the ten experiments of chapter 5
 

@@ -472,7 +472,7 @@ def layer_metrics(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_E
 
 
 def layer_summary(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_EPS,
-                  extra_idx: torch.Tensor | None = None) -> dict:
+                  extra_idx: torch.Tensor | None = None, num_classes: int = 10) -> dict:
     """The epoch values of one layer: {field: float} for every field of ``FIELDS``.
 
     As the dissertation reports them: sparsity = mean Hoyer over samples; sparsity_std =
@@ -480,8 +480,8 @@ def layer_summary(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_E
     population std (ddof 0) of CCMAS over units. The other metrics follow the same rule
     (per-sample: ddof 1 over samples; per-unit: ddof 0 over units).
     """
-    _check_labels(acts, labels, 10)
-    return {k: v.item() for k, v in layer_metrics(acts, labels, eps, extra_idx).items()}
+    _check_labels(acts, labels, num_classes)
+    return {k: v.item() for k, v in layer_metrics(acts, labels, eps, extra_idx, num_classes).items()}
 
 
 def combine_layers(summaries: list[dict], activity: list[float] | None = None) -> dict:
@@ -516,9 +516,10 @@ def layers_dict(per: list[dict], activity: list[float]) -> dict:
 
 
 def layer_records(acts: list[torch.Tensor], labels: torch.Tensor, eps: float = CCMAS_EPS,
-                  extra_idx: torch.Tensor | None = None) -> dict:
-    """``layers_dict`` of one [samples, units] activation tensor per hidden layer."""
-    return layers_dict([layer_summary(a, labels, eps, extra_idx) for a in acts],
+                  extra_idx: torch.Tensor | None = None, num_classes: int = 10) -> dict:
+    """``layers_dict`` of one [samples, units] activation tensor per hidden layer
+    (``labels`` in 0..num_classes-1)."""
+    return layers_dict([layer_summary(a, labels, eps, extra_idx, num_classes) for a in acts],
                        [a.double().sum().item() for a in acts])
 
 

@@ -15,7 +15,11 @@ LABELS = {"accuracy": "test accuracy (fraction)", "sparsity": "sparsity (Hoyer)"
           "selectivity_std": "selectivity std", "sparsity_std": "sparsity std", "gini": "sparsity (Gini)",
           "informedness": "selectivity (max informedness)", "auroc": "selectivity (AUROC)",
           "train_accuracy": "training accuracy (fraction)", "epoch": "epoch",
-          "acc_x_sparsity": "accuracy × sparsity (Hoyer)", "acc_x_selectivity": "accuracy × selectivity (CCMAS)"}
+          "acc_x_sparsity": "accuracy × sparsity (Hoyer)", "acc_x_selectivity": "accuracy × selectivity (CCMAS)",
+          "forgetting": "forgetting (best − final accuracy on S)", "retention": "accuracy on S after phase B",
+          "sparsity_A": "sparsity (Hoyer) after phase A", "gini_A": "sparsity (Gini) after phase A",
+          "selectivity_A": "selectivity (CCMAS) after phase A",
+          "informedness_A": "selectivity (informedness) after phase A", "overlap_end": "overlap of S and T codes"}
 # what the grids' `param` means on an x axis
 XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)", "momentum": "SGD momentum",
            "rho": "Adadelta rho", "beta1": "Adam beta1", "beta2": "Adam beta2", "batch_size": "batch size (images)",
@@ -301,3 +305,34 @@ def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric=
         fig.suptitle(title)
     _legend_below(fig, axes)
     return fig
+
+
+def fit_scatter(df: pd.DataFrame, x: str, y: str, hue="condition", ax=None, title=None):
+    """``y`` against ``x``, one point per row (run), with the least-squares line and its 95%
+    confidence band (for the mean of ``y`` at each ``x``; t quantile ~ 2)."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    style = _Styles()
+    for key, g in df.groupby(hue, sort=False):
+        st = style(key)
+        ax.scatter(g[x], g[y], s=14, color=st["color"], marker=st["marker"], label=label(key))
+    d = df[[x, y]].astype(float).dropna()
+    if len(d) > 2 and d[x].nunique() > 1:
+        X = np.column_stack([np.ones(len(d)), d[x]])
+        beta, *_ = np.linalg.lstsq(X, d[y], rcond=None)
+        resid = d[y] - X @ beta
+        cov = resid @ resid / (len(d) - 2) * np.linalg.inv(X.T @ X)
+        xs = np.linspace(d[x].min(), d[x].max(), 50)
+        Xs = np.column_stack([np.ones(50), xs])
+        half = 2 * np.sqrt(np.einsum("ij,jk,ik->i", Xs, cov, Xs))
+        ax.plot(xs, Xs @ beta, "k-", lw=1)
+        ax.fill_between(xs, Xs @ beta - half, Xs @ beta + half, color="k", alpha=0.12, linewidth=0)
+    ax.set_xlabel(LABELS.get(x, x))
+    ax.set_ylabel(LABELS.get(y, y))
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if fig is not None:
+        _legend_below(fig, [ax])
+    return fig or ax.figure

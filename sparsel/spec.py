@@ -30,6 +30,10 @@ _LATER_HP = ("alpha", "k", "p", "momentum_decay")
 _HP = ("lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay") + _LATER_HP
 
 
+# fields of the forgetting protocol: left out of a key while None, so other runs' keys never change
+_PROTOCOL = ("protocol", "split_seed", "epochs_b", "head", "carry_state", "steps_b", "criterion")
+
+
 class SpecError(ValueError):
     """A run spec that cannot be built; the message names the field."""
 
@@ -69,6 +73,14 @@ class RunSpec:
     k: float | None = None               # section 6.3.1's factor (modified Adagrad/Adadelta, p-family)
     p: float | None = None               # the p-family's power of the accumulator
     momentum_decay: float | None = None  # NAdam's psi
+    # the two-task protocol of section 6.3.2 (sparsel.forgetting); None for every other run
+    protocol: str | None = None          # "forget": phase A on digits S, then phase B on the rest
+    split_seed: int | None = None        # which 5 digits are S (sparsel.forgetting.split_digits)
+    epochs_b: int | None = None          # phase-B epochs (phase A: ``epochs``)
+    head: str | None = None              # "shared" (one 10-way softmax) or "masked" (each task's 5 classes)
+    carry_state: bool | None = None      # the optimizer's state carried into phase B (False: reset)
+    steps_b: int | None = None           # at most this many phase-B updates (equal-updates comparisons)
+    criterion: float | None = None       # end phase A early at this training accuracy on S
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -123,11 +135,27 @@ class RunSpec:
                 bad("order_k", f"{self.order_k} classes do not divide batch size {self.batch_size}")
         if self.order == "consecutive" and self.order_k > n_train // 10:
             bad("order_k", f"chunks of {self.order_k} exceed a class's {n_train // 10} images")
+        if self.protocol is None:
+            given = [f for f in _PROTOCOL[1:] if getattr(self, f) is not None]
+            if given:
+                bad(given[0], "belongs to the forgetting protocol: set protocol='forget' too")
+        elif self.protocol != "forget":
+            bad("protocol", f"unknown {self.protocol!r}; the one protocol is 'forget' (section 6.3.2)")
+        else:
+            if self.model != "mlp" or self.order not in ("shuffled", "sorted"):
+                bad("protocol", "the forgetting protocol trains the MLP on shuffled or sorted images")
+            if self.split_seed is None or self.epochs_b is None or self.head not in ("shared", "masked") \
+                    or self.carry_state is None:
+                bad("protocol", "'forget' needs split_seed, epochs_b, head ('shared' or 'masked') and carry_state")
+            if self.epochs_b < 1 or (self.steps_b is not None and self.steps_b < 1):
+                bad("epochs_b", "phase B needs at least one epoch and one step")
+            if self.criterion is not None and not 0 < self.criterion <= 1:
+                bad("criterion", f"an accuracy in (0, 1]; got {self.criterion}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
-        for k in _LATER_HP:
+        for k in _LATER_HP + _PROTOCOL:
             if d[k] is None:
                 del d[k]
         if self.order in ORDER_VERSIONS:

@@ -119,6 +119,9 @@ def train_run(spec, data: MNIST | None = None, device="auto", root=None,
     device = resolve_device(device)
     if data is None:
         data = load_mnist(root, device, spec.train_size, spec.test_size)
+    if spec.protocol == "forget":  # two tasks in sequence (section 6.3.2)
+        from . import forgetting
+        return forgetting.train(spec, data, device)
     chunk = 1000 if spec.model == "cnn" else 10_000
     model = build_model(spec).to(device)
     opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hp)
