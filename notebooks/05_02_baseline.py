@@ -57,7 +57,7 @@ t = summary.table(df)
 # ## Test accuracy, sparsity and selectivity over epochs (Fig 5.1)
 
 # %% mystnb={"figure": {"caption": "The four optimizers at Table 5.1's settings (Fig 5.1). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-baseline-4"}}
-fig = plots.curves(t, hue="condition", title="Baseline: ours (solid) and the original runs (dashed)",
+fig = plots.curves(t, hue="condition", title="Baseline: ours (thin) and the original runs (wide, pale)",
                    original=original.curves("baseline"))
 
 # %%
@@ -101,13 +101,25 @@ fig.tight_layout()
 gap = (pair.sparsity_train - pair.sparsity_test).abs().groupby(pair.epoch).mean()
 glue("gap_first", gap.iloc[0])
 glue("gap_last", gap.iloc[-1])
+glue("gap_words", "smaller than after the first, as in the dissertation" if gap.iloc[-1] < gap.iloc[0]
+     else "not smaller than after the first, unlike the dissertation")
 
 # %% [markdown]
 # Each dot is one epoch of one optimizer; the dashed line is train = test. The mean absolute
 # train/test sparsity gap is {glue:text}`gap_first:.4f` after the first epoch and
-# {glue:text}`gap_last:.4f` after the last: as in the dissertation, the two converge as training
-# settles. The clean post-epoch pass agrees with the test set more closely than the
+# {glue:text}`gap_last:.4f` after the last: {glue:text}`gap_words`. The clean post-epoch pass agrees with the test set more closely than the
 # during-training capture, whose first epochs mix activations of very different weights.
+
+# %% [markdown]
+# ## Training and test loss (Fig 6.1)
+#
+# Section 6.2 worries that the networks might over-fit; the loss of the training pass (during
+# each epoch) beside the test loss after it shows whether and when they part.
+
+# %% mystnb={"figure": {"caption": "Cross-entropy loss during each epoch's training pass (dashed) and on the test set after it (solid), per optimizer (Fig 6.1). Lines: means over {glue:text}`n_seeds`; bands: \u00b11 standard error.", "name": "fig-baseline-loss"}}
+loss = pd.concat([t.assign(split="test"), splits.assign(split="train (during training)")])
+loss["line"] = loss.condition + " " + loss.split
+fig = plots.curves(loss[loss.epoch > 0], hue="line", metrics=("loss",), title="Training and test loss")
 
 # %% [markdown]
 # ## The original runs beside ours

@@ -79,12 +79,12 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # One dot per epoch and depth (means over seeds). The dissertation reads these as "sparsity and
 # selectivity usually rise together, but not always".
 
-# %% mystnb={"figure": {"caption": "Sparsity against selectivity, and accuracy against each (Figs 5.4-5.5). One point per condition and epoch, means over {glue:text}`n_seeds`.", "name": "fig-hidden-layers-9"}}
+# %% mystnb={"figure": {"caption": "Sparsity against selectivity, and accuracy against each (Figs 5.4-5.5): colour is the optimizer, marker the number of hidden layers. One point per condition and epoch, means over {glue:text}`n_seeds`.", "name": "fig-hidden-layers-9"}}
 ep = curves[curves.epoch > 0]
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-plots.scatter(ep, "sparsity", "selectivity_avg", hue="optimizer", ax=axes[0])
-plots.scatter(ep, "accuracy", "sparsity", hue="optimizer", ax=axes[1])
-plots.scatter(ep, "accuracy", "selectivity_avg", hue="optimizer", ax=axes[2])
+plots.scatter(ep, "sparsity", "selectivity_avg", hue="condition", ax=axes[0])
+plots.scatter(ep, "accuracy", "sparsity", hue="condition", ax=axes[1])
+plots.scatter(ep, "accuracy", "selectivity_avg", hue="condition", ax=axes[2])
 fig.tight_layout()
 glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg))
 
@@ -103,6 +103,16 @@ weighted = summary.table(four, layer="weighted", by=("optimizer",)).set_index("o
 print("sparsity, plain mean (Eq. 5.1) vs activation-weighted (Eq. 5.2):")
 print((plain[["sparsity"]].rename(columns={"sparsity": "Eq. 5.1"})
        .join(weighted[["sparsity"]].rename(columns={"sparsity": "Eq. 5.2"}))).round(4))
+
+# %% [markdown]
+# ### Each layer over epochs (Fig 7.2)
+
+# %% mystnb={"figure": {"caption": "Each hidden layer of the 4-layer networks after every epoch, one panel per optimizer (Fig 7.2): sparsity, then selectivity. Lines: means over {glue:text}`n_seeds`; bands: \u00b11 standard error.", "name": "fig-hidden-layers-per-layer"}}
+deep = df[(df.value == 4) & (df.split == "test") & df.layer.str.isdigit()]
+by_layer = summary.mean_se(deep, by=("optimizer", "layer", "epoch")).assign(layer=lambda d: "hidden layer " + d.layer)
+fig = plots.curves_by(by_layer, panel="optimizer", hue="layer", metric="sparsity", title="4 hidden layers: sparsity")
+fig = plots.curves_by(by_layer, panel="optimizer", hue="layer", metric="selectivity_avg",
+                      title="4 hidden layers: selectivity")
 
 # %% [markdown]
 # The weighted form leans towards the layers that are most active overall; where one layer is

@@ -70,6 +70,16 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # {glue:text}`adam_single_acc_dir`. The dissertation saw the rise in sparsity for SGD and Adam only,
 # at a cost in accuracy.
 #
+# ### Over epochs (Fig 7.7)
+
+# %% mystnb={"figure": {"caption": "Single, pair and 5nums batches against shuffled ones after every epoch, one figure per optimizer (Fig 7.7); wide pale lines: the original runs where they exist. Lines: means over {glue:text}`n_seeds`; bands: \u00b11 standard error.", "name": "fig-class-diversity-curves"}}
+cd = summary.table(df[df.param == "diversity"])
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    sub = cd[cd.optimizer == o]
+    if len(sub):
+        plots.curves(sub, hue="condition", title=plots.label(o), original=original.curves("class_diversity"))
+
+# %% [markdown]
 # ## Small batch or few classes? (Fig 5.15)
 
 # %% mystnb={"figure": {"caption": "A: single-class batches of 10 against B: 10 same-class images in a row at batch 1 (Fig 5.15). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-class-diversity-7"}}

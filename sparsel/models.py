@@ -61,3 +61,31 @@ def build_model(spec) -> nn.Module:
         torch.manual_seed(spec.seed)
         cls = CNN if spec.model == "cnn" else MLP
         return cls(hidden=spec.hidden, activation=spec.activation)
+
+
+def describe(spec) -> list[dict]:
+    """The layers of ``spec``'s network with their output shapes and parameter counts (the
+    dissertation's Fig 5.16 and Table 5.8), traced on one image: [{layer, output, parameters}]."""
+    model = build_model(spec)
+    rows, x = [], torch.zeros(1, 784)
+
+    def add(name, module, out):
+        n = sum(p.numel() for p in module.parameters())
+        rows.append(dict(layer=name, output=" x ".join(map(str, out.shape[1:])), parameters=n))
+    with torch.no_grad():
+        if isinstance(model, CNN):
+            x = x.view(-1, 1, 28, 28)
+            rows.append(dict(layer="input", output="1 x 28 x 28", parameters=0))
+            for m in model.features:
+                x = m(x)
+                add(type(m).__name__, m, x)
+            x = model.act(model.fc(x.flatten(1)))
+            add(f"Linear + {type(model.act).__name__} (FC{x.shape[1]}, measured)", model.fc, x)
+        else:
+            rows.append(dict(layer="input", output="784", parameters=0))
+            for i, layer in enumerate(model.hidden, 1):
+                x = model.act(layer(x))
+                add(f"Linear + {type(model.act).__name__} (HL{i}, measured)", layer, x)
+        add("Linear (output logits)", model.out, model.out(x))
+    rows.append(dict(layer="total", output="", parameters=sum(r["parameters"] for r in rows)))
+    return rows

@@ -376,7 +376,6 @@ OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: 
 ALL_OPTIMIZERS = tuple(REGISTRY)
 BASELINE = {name: dict(opt.defaults) for name, opt in REGISTRY.items()}
 # The hyper-parameters each optimizer reads; anything else set away from its default is an error.
-HYPERPARAMETERS = {name: tuple(hp) for name, hp in BASELINE.items()}
 REFERENCE_STEPS = {name: REGISTRY[name].step for name in OPTIMIZERS}
 
 

@@ -131,7 +131,7 @@ def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="
     """Metrics over epochs, one line per ``hue`` value, mean +/- SE bands (Fig 5.1 form).
 
     ``original``: the original runs' table in the same form (``original.curves``); each of its
-    ``hue`` values that is drawn here gets a thin dashed line of the same colour, "(original)".
+    ``hue`` values that is drawn here gets a wide, pale line of the same colour and style, "(original)".
     """
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.9 * len(metrics), 3.4), squeeze=False)
     style = _Styles()
@@ -148,8 +148,8 @@ def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="
                 o = original[original[hue] == key].sort_values(x)
                 if o[m].notna().any():
                     _band(ax, o[x].to_numpy(float), o[m].to_numpy(float), o[f"{m}_se"].fillna(0).to_numpy(float),
-                          f"{label(key)} (original)", color=st["color"], linestyle=(0, (2, 1.5)), linewidth=1.2,
-                          alpha=0.8)
+                          f"{label(key)} (original)", color=st["color"], linestyle=st["linestyle"], linewidth=4,
+                          alpha=0.3)
         ax.set_xlabel(_xlabel(summary, x))
         ax.set_ylabel(LABELS.get(m, m))
         if x == "epoch":

@@ -57,3 +57,15 @@ def test_cnn_runs(small):
     from sparsel.spec import RunSpec
     r = train_run(RunSpec(model="cnn", epochs=1, train_size=200, test_size=100), None, "cpu")
     assert {x["layer"] for x in r.rows} == {"1", "mean", "weighted"}
+
+
+def test_describe_counts_the_parameters_by_hand():
+    from sparsel.models import describe
+    from sparsel.spec import RunSpec
+    mlp = describe(RunSpec())
+    assert [r["parameters"] for r in mlp] == [0, 784 * 256 + 256, 256 * 10 + 10, 784 * 256 + 256 + 2570]
+    cnn = describe(RunSpec(model="cnn"))
+    conv1, conv2 = 32 * 9 + 32, 64 * 32 * 9 + 64
+    fc, out = 64 * 7 * 7 * 256 + 256, 2570
+    assert cnn[-1]["parameters"] == conv1 + conv2 + fc + out
+    assert [r["output"] for r in cnn][:4] == ["1 x 28 x 28", "32 x 28 x 28", "32 x 28 x 28", "32 x 14 x 14"]
