@@ -110,7 +110,8 @@ def present(path: Path) -> None:
             name = fig["name"] + (f"-{j}" if len(images) > 1 else "")
             cells.append({"cell_type": "code", "id": f"{c.get('id', 'cell')}-fig{j}", "execution_count": None,
                           "metadata": {"tags": ["remove-input"], "mystnb": {"figure": {"classes": "full-width", **fig, "name": name}}},
-                          "outputs": [image], "source": ""})
+                          # myst-nb skips a cell without source; remove-input hides this one
+                          "outputs": [image], "source": f"# figure {j} of the code cell above"})
     nb["cells"] = cells
     path.write_text(json.dumps(nb, indent=1))
 

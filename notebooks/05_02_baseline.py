@@ -216,3 +216,14 @@ def unit(rank=0):
 
 
 widgets.interact(unit, rank=widgets.IntSlider(value=0, min=0, max=len(ranked) - 1));
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`05_02_baseline.csv <data/05_02_baseline.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("baseline", df))
+summary.page_csv(summary.table(df), "05_02_baseline")
+

@@ -129,3 +129,14 @@ def explore(optimizer="sgd", batch_size=1):
 
 widgets.interact(explore, optimizer=["sgd", "adagrad", "adadelta", "adam"],
                  batch_size=sorted(per_seed.batch_size.unique()));
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`05_06_batch_size.csv <data/05_06_batch_size.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("batch_size", df))
+summary.page_csv(summary.table(df), "05_06_batch_size")
+

@@ -105,3 +105,14 @@ effects
 # the effect depends on the metric chosen, not only on the network. Here every row compares layers
 # of different widths, so Hoyer's dependence on the number of units acts on all of them: the Gini
 # column is the width-fair reading.
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`05_08_width.csv <data/05_08_width.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("width", df))
+summary.page_csv(summary.table(df), "05_08_width")
+

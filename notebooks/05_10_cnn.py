@@ -126,3 +126,14 @@ effects
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
 # the effect depends on the metric chosen, not only on the network.
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`05_10_cnn.csv <data/05_10_cnn.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("cnn", df))
+summary.page_csv(summary.table(df), "05_10_cnn")
+

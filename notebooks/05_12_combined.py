@@ -98,3 +98,14 @@ effects
 # the effect depends on the metric chosen, not only on the network. Adam's combined network has
 # three times the units of its single-class part (768 against 256), so Hoyer's dependence on the
 # number of units enters the second row: the Gini column is the width-fair reading there.
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`05_12_combined.csv <data/05_12_combined.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("combined", df))
+summary.page_csv(summary.table(df), "05_12_combined")
+

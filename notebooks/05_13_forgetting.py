@@ -162,3 +162,14 @@ verdicts.round(3)
 #
 # **Not measured yet.** Relearning savings (how much faster S is relearnt after B) need a third
 # phase and are left for a later version of this protocol.
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition, task (split)
+# and epoch (means and standard errors over runs): {download}`05_13_forgetting.csv <data/05_13_forgetting.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("forgetting", df))
+summary.page_csv(summary.mean_se(df[df.layer == "mean"], by=("condition", "split", "epoch")), "05_13_forgetting")
+

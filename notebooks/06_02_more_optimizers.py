@@ -107,3 +107,14 @@ for o in KNOB:
     sub = curves[curves.optimizer == o]
     if len(sub):
         plots.curves(sub, hue="condition", title=plots.label(o))
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`06_02_more_optimizers.csv <data/06_02_more_optimizers.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("more_optimizers", df))
+summary.page_csv(summary.table(df), "06_02_more_optimizers")
+

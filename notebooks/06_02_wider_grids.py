@@ -107,3 +107,14 @@ order = ["single", "pair", "3nums", "4nums", "5nums", "original"]
 d = part("diversity").copy()
 d = d[d.value.isin(order)].assign(rank=lambda t: t.value.map(order.index)).sort_values("rank")
 fig = plots.versus(d, x="value", hue="optimizer", categorical=True, title="Last epoch vs classes per batch")
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`06_02_wider_grids.csv <data/06_02_wider_grids.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("wider_grids", new))
+summary.page_csv(summary.table(new), "06_02_wider_grids")
+

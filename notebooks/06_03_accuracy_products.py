@@ -74,3 +74,14 @@ ep[["condition", "epoch", "accuracy", "sparsity", "acc_x_sparsity", "selectivity
 # Correlation of sparsity with accuracy × sparsity: {glue:text}`r_sparsity:.3f`; of selectivity
 # with accuracy × selectivity: {glue:text}`r_selectivity:.3f`. The lowest test accuracy among
 # these epochs is {glue:text}`acc_min:.3f`: the higher it is, the less the weighting can change.
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`06_03_accuracy_products.csv <data/06_03_accuracy_products.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("baseline", df))
+summary.page_csv(summary.table(df), "06_03_accuracy_products")
+

@@ -127,3 +127,14 @@ for fam in ("adagrad", "adadelta"):
 learnt = last[last.accuracy > summary.CHANCE]
 fig = plots.versus(learnt, x="value", hue="line", metrics=("sparsity", "gini", "selectivity_avg", "informedness"),
                    title="Networks above chance accuracy only")
+
+# %% [markdown]
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# (means and standard errors over seeds): {download}`06_03_modified_optimizers.csv <data/06_03_modified_optimizers.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce("modified_optimizers", df))
+summary.page_csv(summary.table(df), "06_03_modified_optimizers")
+

@@ -234,3 +234,27 @@ def direction(a: float, b: float) -> str:
     if not (np.isfinite(a) and np.isfinite(b)):
         return "undefined (a run diverged)"
     return "higher" if a > b else "lower" if a < b else "the same"
+
+
+def reproduce(experiment: str, df: pd.DataFrame) -> str:
+    """The 'reproduce this page' line: the commands, the number of runs at each scale, and the
+    compute the runs behind ``df`` (this page's ``results``) measured: run-hours (each run's
+    share of its stack's wall time), devices and trainers, from the store."""
+    n = {s: len({c.spec.key for c in grid_cells(experiment, s)}) for s in ("smoke", "full")}
+    runs = df.drop_duplicates("run_key") if len(df) else df
+    seconds = float(runs.seconds.sum()) if len(runs) else float("nan")
+    cost = f"{seconds / 3600:.1f} run-hours" if seconds >= 360 else f"{seconds:.0f} run-seconds"
+    devices = ", ".join(sorted(set(runs.device))) if len(runs) else "none"
+    return (f"`sparsel run {experiment} --scale smoke` ({n['smoke']} runs) or `--scale full` ({n['full']} runs, "
+            f"`--device cuda` on a GPU), then `make book SCALE=full`. The {len(runs)} runs on this page took "
+            f"{cost} to train on {devices}.")
+
+
+def page_csv(table: pd.DataFrame, chapter: str) -> str:
+    """Write a chapter's summary table to ``book/chapters/data/<chapter>.csv`` (the data behind
+    its figures, downloadable from the page) and return that path relative to the page."""
+    from pathlib import Path
+    folder = Path(__file__).resolve().parents[1] / "book" / "chapters" / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / f"{chapter}.csv", index=False, float_format="%.6g")
+    return f"data/{chapter}.csv"

@@ -47,3 +47,13 @@ def test_compare_agrees_with_effect_table(metric):
     word = summary.compare(t, "a", "b", metric).split(" (")[0]
     cell = summary.effect_table(t, [("e", "a", "b")], metrics={metric: "m"}).at["e", "m"]
     assert (word == "not clearly different") == cell.endswith("no clear difference")
+
+
+def test_reproduce_counts_runs_and_their_measured_cost(tmp_path):
+    from sparsel import experiments
+    df = pd.DataFrame({"run_key": ["a", "a", "b"], "seconds": [3000.0, 3000.0, 1500.0], "device": "cpu"})
+    words = summary.reproduce("baseline", df)
+    assert "(4 runs)" in words and "(12 runs," in words  # smoke: 4 optimizers x 1 seed; full: x 3 seeds
+    assert "The 2 runs on this page took 1.2 run-hours to train on cpu." in words
+    assert "took 45 run-seconds" in summary.reproduce("baseline", df.assign(seconds=[30.0, 30.0, 15.0]))
+    assert len({c.spec.key for c in experiments.cells("baseline", "full")}) == 12
