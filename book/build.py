@@ -84,7 +84,7 @@ def chapter_scale(name, params, store, log):
 
 def present(path: Path) -> None:
     """The site's view of an executed chapter (the notebook itself stays as Jupyter shows it):
-    parameter cells removed (they hold the builder's paths), code folded behind a toggle, and
+    parameter and widget cells removed (paths; controls that cannot work), code folded, and
     each figure of a cell that declares a caption (``mystnb.figure``) moved into a cell of its
     own, so every figure gets the caption and a number (two figures of one cell: name-1, name-2)
     and nothing else in the cell (printed tables, glued values) is wrapped as a figure."""
@@ -96,7 +96,9 @@ def present(path: Path) -> None:
             continue
         meta = c.setdefault("metadata", {})
         tags = meta.setdefault("tags", [])
-        if {"parameters", "injected-parameters"} & set(tags):
+        # parameters hold the builder's paths; a widget's controls would move on the static site
+        # but its output could not (each widget cell is followed by a view of all its choices)
+        if {"parameters", "injected-parameters", "widget"} & set(tags):
             tags.append("remove-cell")
             continue
         if not {"remove-input", "remove-cell"} & set(tags):

@@ -116,7 +116,7 @@ fig.tight_layout()
 # multiplies each active unit's response to its preferred class. The plot shows one image's
 # pattern; the readout gives that pattern's Hoyer sparsity and the mean CCMAS over units.
 
-# %%
+# %% tags=["widget"]
 import ipywidgets as widgets
 
 
@@ -144,8 +144,12 @@ widgets.interact(pattern_figure,
                  floor=widgets.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01),
                  preference=widgets.FloatSlider(value=3.0, min=1.0, max=10.0, step=0.5));
 
+# %% mystnb={"figure": {"caption": "The same pattern with 1, 8, 32 and 64 of 64 units active (level 0.9, floor 0.05, preference 3): what the slider shows in Jupyter.", "name": "fig-metrics-patterns"}}
+for active in (1, 8, 32, 64):
+    pattern_figure(active=active)
+
 # %% [markdown]
-# In the static book the widget shows its saved state; run the notebook to move it. Raising the
+# In Jupyter the sliders above move the pattern; the book shows four settings of `active`. Raising the
 # `floor` lowers both measures at once; `preference` moves selectivity while leaving sparsity
 # almost where it was, which is why the study reports both.
 

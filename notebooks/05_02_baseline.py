@@ -167,10 +167,14 @@ effects
 # %% [markdown]
 # ## Explore
 #
-# Pick an optimizer and a metric to see its curve with per-seed lines (run the notebook to use
-# the controls; the static book shows their saved state).
+# Every seed's own curve, for each optimizer. In Jupyter the controls below pick one optimizer
+# and metric; the book shows all of them at once.
 
-# %%
+# %% mystnb={"figure": {"caption": "Each seed's own curve (no averaging), one column per optimizer.", "name": "fig-baseline-per-seed"}}
+per_seed = df[(df.split == "test") & (df.layer == "mean")]
+fig = plots.per_seed(per_seed, panel="condition", hue="condition")
+
+# %% tags=["widget"]
 import ipywidgets as widgets
 
 per_seed = df[(df.split == "test") & (df.layer == "mean")]
@@ -195,7 +199,7 @@ widgets.interact(explore, optimizer=sorted(per_seed.condition.unique()),
 # seed give the same network) and shows its units sorted by selectivity, each with its mean
 # activation per digit.
 
-# %%
+# %% tags=["widget"]
 cell = [c for c in experiments.cells("baseline", scale, seeds) if c.condition == browse_optimizer][0]
 run = train.train_run(cell.spec, device=device, keep_model=True, record_during=False)
 mnist = data.load_mnist(device=run.device, train_size=cell.spec.train_size, test_size=cell.spec.test_size)
@@ -216,6 +220,10 @@ def unit(rank=0):
 
 
 widgets.interact(unit, rank=widgets.IntSlider(value=0, min=0, max=len(ranked) - 1));
+
+# %% mystnb={"figure": {"caption": "Mean activation per digit of the four most and the four least selective units (CCMAS) of one run; in Jupyter the slider above shows any unit.", "name": "fig-baseline-units"}}
+fig = plots.unit_profiles(means.cpu().numpy(), sel.cpu().numpy(), ranks=[0, 1, 2, 3, -4, -3, -2, -1],
+                          title=f"{plots.label(browse_optimizer)}: the most and the least selective units")
 
 # %% [markdown]
 # ## Reproduce this page

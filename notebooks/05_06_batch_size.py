@@ -103,11 +103,15 @@ effects
 # %% [markdown]
 # ## Explore
 #
-# Pick an optimizer and a batch size to see that condition's curves, one line per seed, with
-# the batch-50 baseline dashed (run the notebook to use the controls; the static book shows
-# their saved state).
+# Each seed's own curves at batch 1 and at the batch-50 baseline, for every optimizer. In
+# Jupyter the controls below pick any optimizer and batch size; the book shows this view.
 
-# %%
+# %% mystnb={"figure": {"caption": "Each seed's own curve (no averaging) at batch 1 and batch 50, one column per optimizer.", "name": "fig-batch-size-per-seed"}}
+per_seed = df[(df.split == "test") & (df.layer == "mean")]
+pair = per_seed[per_seed.batch_size.isin([1, 50])].assign(batch=lambda d: "batch " + d.batch_size.astype(str))
+fig = plots.per_seed(pair, panel="optimizer", hue="batch")
+
+# %% tags=["widget"]
 import ipywidgets as widgets
 
 per_seed = df[(df.split == "test") & (df.layer == "mean")]

@@ -105,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=_path, default=None,
                    help="MNIST root (default $SPARSEL_DATA or ~/.cache/sparsel/data)")
     p.add_argument("--no-engine", action="store_true", help="train run by run with the reference loop")
+    p.add_argument("--recompute", choices=["other-code"], default=None,
+                   help="other-code: train again the stored runs made by other code than this (see status)")
     p.add_argument("--executor", choices=["local", "processes", "ray"], default="local",
                    help="local: this process; processes: --workers processes on disjoint groups; ray: a Ray cluster")
     p.add_argument("--workers", type=_positive, default=2, help="worker processes (with --executor processes)")
@@ -210,11 +212,12 @@ def _dispatch(args) -> int:
                   + ("replaced (--force)" if args.force else "kept the archive's copy (--force replaces it)"))
         return 0
     if args.cmd == "run":
-        from .sweep import run_cells
+        from .sweep import other_code_keys, run_cells
         cells = experiments.cells(args.experiment, args.scale, args.seeds, **only)
+        again = other_code_keys(store, [c.spec.key for c in cells]) if args.recompute == "other-code" else ()
         stats = run_cells(cells, store, device=args.device, root=args.data, use_engine=not args.no_engine,
                           executor=args.executor, address=args.address, progress=not args.quiet,
-                          workers=args.workers)
+                          workers=args.workers, recompute=again)
         print(f"{args.experiment} ({args.scale}): {stats['total']} runs, {stats['cached']} already stored, "
               f"{stats['trained']} trained, {stats['diverged']} diverged -> {store.path}")
         return 0
@@ -236,10 +239,10 @@ def _dispatch(args) -> int:
             print(json.dumps(report, indent=2))
         else:
             print(f"{'experiment':19} {'runs':>5} {'done':>5} {'missing':>7} {'diverged':>8} {'old metrics':>11} "
-                  f"{'est. left':>10}")
+                  f"{'other code':>10} {'est. left':>10}")
             for n, st in report.items():
                 print(f"{n:19} {st['runs']:5d} {st['done']:5d} {st['missing']:7d} {st['diverged']:8d} "
-                      f"{st['old_metrics']:11d} {st['eta_seconds'] / 3600:8.1f} h")
+                      f"{st['old_metrics']:11d} {st['other_code']:10d} {st['eta_seconds'] / 3600:8.1f} h")
             if len(report) > 1:
                 tot = {k: sum(st[k] for st in report.values()) for k in ("runs", "done", "missing", "eta_seconds")}
                 print(f"{'all':19} {tot['runs']:5d} {tot['done']:5d} {tot['missing']:7d} {'':8} {'':11} "

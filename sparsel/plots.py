@@ -336,3 +336,63 @@ def fit_scatter(df: pd.DataFrame, x: str, y: str, hue="condition", ax=None, titl
     if fig is not None:
         _legend_below(fig, [ax])
     return fig or ax.figure
+
+
+def per_seed(df: pd.DataFrame, panel="condition", hue=None, metrics=TRIO, x="epoch", title=None):
+    """Every seed's own curve (no averaging): one row of panels per metric, one column per
+    ``panel`` value; with ``hue``, lines coloured/styled by it. ``df``: rows of ``results``
+    (one split and layer). The static book's stand-in for a widget that picks one condition."""
+    keys = list(dict.fromkeys(df[panel])) if len(df) else [None]
+    fig, axes = plt.subplots(len(metrics), len(keys), figsize=(3.4 * len(keys), 2.6 * len(metrics)),
+                             squeeze=False, sharex=True, sharey="row")
+    style = _Styles()
+    for j, k in enumerate(keys):
+        for i, m in enumerate(metrics):
+            ax = axes[i][j]
+            if k is None:
+                _empty(ax)
+                continue
+            sub = df[df[panel] == k]
+            for key, g in sub.groupby([hue, "seed"] if hue else ["seed"], sort=False):
+                name = key[0] if hue else k
+                st = style(name)
+                g = g.sort_values(x)
+                ax.plot(g[x], g[m], color=st["color"], linestyle=st["linestyle"], lw=0.9, alpha=0.8,
+                        label=label(name) if hue else None)
+            if i == 0:
+                ax.set_title(label(k))
+            if j == 0:
+                ax.set_ylabel(LABELS.get(m, m))
+            if i == len(metrics) - 1:
+                ax.set_xlabel(_xlabel(df, x))
+                if x == "epoch":
+                    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    _legend_below(fig, axes)
+    return fig
+
+
+def unit_profiles(means, selectivity, ranks, title=None):
+    """Mean activation per digit of single units, small multiples: ``means`` [10, units] (class
+    means), ``selectivity`` [units] (CCMAS), ``ranks``: positions in the order of decreasing
+    selectivity (0 = most selective; -1 = least)."""
+    means, selectivity = np.asarray(means), np.asarray(selectivity)
+    order = np.argsort(-selectivity, kind="stable")
+    fig, axes = plt.subplots(2, -(-len(ranks) // 2), figsize=(2.3 * -(-len(ranks) // 2), 4.6), sharey=True,
+                             squeeze=False)
+    for ax, r in zip(axes.flat, ranks):
+        u = int(order[r])
+        ax.bar(range(10), means[:, u], color="0.35")
+        ax.set_title(f"rank {r % len(order)}: unit {u}\nCCMAS {selectivity[u]:.2f}", fontsize=9)
+        ax.set_xticks(range(10))
+        ax.tick_params(labelsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean activation")
+    for ax in axes[-1]:
+        ax.set_xlabel("digit")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -51,7 +51,7 @@ def checkpoint_dir(store: Store):
 
 def run_cells(cells, store: Store | None = None, device="auto", root=None, use_engine=True,
               executor="local", address=None, progress=True, max_group=None, workers=1,
-              deadline=None, log=None) -> dict:
+              deadline=None, log=None, recompute=()) -> dict:
     """Make sure every cell's run is in ``store``; returns counts (total, cached, trained,
     diverged, stopped).
 
@@ -59,11 +59,13 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     groups; on one GPU they overlap each other's kernel launches) or 'ray'. ``deadline`` (a
     ``time.time()``): start no group after it and stop running ones at an epoch boundary;
     with the engine their checkpoints keep the work, and the next call resumes it.
-    ``log(message)``: called as each group is stored.
+    ``log(message)``: called as each group is stored. ``recompute``: keys to train again
+    although they are stored (e.g. ``other_code_keys``); the new run replaces the stored one.
     """
     store = store or Store()
     specs = unique_specs(cells)
-    done = store.done_keys()
+    recompute = set(recompute)
+    done = store.done_keys() - recompute
     todo = [s for s in specs if s.key not in done]
     stats = dict(total=len(specs), cached=len(specs) - len(todo), trained=0, diverged=0, stopped=0)
     if not todo:
@@ -76,7 +78,7 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
 
     def keep(group, results):
         for r in results:
-            store.put(r)
+            store.put(r, replace=r.spec.key in recompute)
             stats["trained"] += 1
             stats["diverged"] += int(r.diverged)
         engine.drop_checkpoint(group, ckpt)
@@ -144,6 +146,16 @@ def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def other_code_keys(store: Store, keys) -> set:
+    """Of the stored runs ``keys``, those made by other code than this: their recorded source
+    hash (``store.code_version``) differs from the current sources'. Their numbers may still be
+    right (most edits change no number), but nothing here says so: ``sparsel run --recompute``."""
+    from .store import code_version
+    mine = code_version().split("+")[-1].split(".")[1]
+    runs = store.runs(list(keys))
+    return {k for k, v in zip(runs.key, runs.code_version) if v.split("+")[-1].split(".")[1:2] != [mine]}
+
+
 def status(cells, store: Store, device: str | None = None) -> dict:
     """Done / missing / diverged counts of ``cells``, the done runs that lack the current
     metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
@@ -177,5 +189,6 @@ def status(cells, store: Store, device: str | None = None) -> dict:
                or rates.get((False, s.model, n, s.batch_size)) or rates.get((False, s.model, n)) or [5e-4])
         eta += statistics.median(per) * s.steps_per_epoch * s.epochs
     return dict(cells=len(cells), runs=len(specs), done=len(done), missing=len(missing),
-                diverged=len(diverged), old_metrics=len(old), eta_seconds=round(eta, 1),
+                diverged=len(diverged), old_metrics=len(old), other_code=len(other_code_keys(store, done)),
+                eta_seconds=round(eta, 1),
                 missing_keys=[s.key for s in missing])

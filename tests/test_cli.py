@@ -190,3 +190,27 @@ def test_bench_needs_at_least_one_run(capsys):
     zero = dict(ref_sps=0.0, eng_sps=0.0)
     with pytest.raises(ValueError, match="0 steps/s"):  # was a bare ZeroDivisionError
         bench.project({1: zero, 50: zero, 500: zero})
+
+
+def test_status_flags_runs_of_other_code_and_run_recomputes_them(tmp_path, capsys, monkeypatch):
+    """A run stored by other sources is counted under 'other code'; `run --recompute other-code`
+    trains it again and replaces it, leaving runs of this code alone."""
+    import json as _json
+    from sparsel import store as S
+    db = tmp_path / "s.sqlite"
+    args = ["--scale", "smoke", "--store", str(db)]
+    assert main(["run", "baseline", *args, "--device", "cpu", "--quiet", "--only", "optimizer=sgd,adam"]) == 0
+    st = S.Store(db)
+    runs = st.runs()
+    sgd = runs.key[runs.optimizer == "sgd"].iloc[0]
+    st.db.execute("UPDATE runs SET code_version='0.0.1+src.0000000000.gdeadbee' WHERE key=?", (sgd,))
+    st.db.commit()
+    st.close()
+    capsys.readouterr()
+    assert main(["status", "baseline", *args, "--only", "optimizer=sgd,adam", "--json"]) == 0
+    assert _json.loads(capsys.readouterr().out)["baseline"]["other_code"] == 1
+    assert main(["run", "baseline", *args, "--device", "cpu", "--quiet", "--only", "optimizer=sgd,adam",
+                 "--recompute", "other-code"]) == 0
+    assert "2 runs, 1 already stored, 1 trained" in capsys.readouterr().out
+    with S.Store(db, readonly=True) as st:
+        assert S.code_version() == st.runs([sgd]).code_version.iloc[0]
