@@ -53,7 +53,10 @@ last = summary.last_table(df)
 
 # %% mystnb={"figure": {"caption": "The conv network's fully connected layer against the MLP's hidden layer: last epoch (Fig 5.17), then curves (Fig 7.9). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-cnn-5"}}
 fig = plots.versus(last, x="model", hue="optimizer", categorical=True, title="After 5 epochs: MLP vs CNN")
-print(last[["accuracy", "sparsity", "selectivity_avg", "n", "n_diverged"]].round(4).to_string())
+shown = last[["accuracy", "sparsity", "selectivity_avg", "dead_fraction", "n", "n_diverged"]].round(4)
+# a network at chance with (nearly) every unit dead has no defined selectivity: its 0 means "none"
+shown["note"] = ["did not learn (chance accuracy)" if a <= summary.CHANCE else "" for a in last.accuracy]
+print(shown.to_string())
 curves = summary.table(df)
 fig = plots.curves(curves, hue="condition", title="MLP vs CNN: ours (thin), original runs (wide, pale)",
                    original=original.curves("cnn"))
