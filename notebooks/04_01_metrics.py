@@ -94,7 +94,7 @@ glue("sel_twice", sel[1].item())
 # off, or at a small floor as a sigmoid would leave them), and CCMAS of a unit whose preferred
 # class drives it $r$ times as strongly as the other nine.
 
-# %% mystnb={"figure": {"caption": "Hoyer sparsity and CCMAS selectivity of hand-made activation patterns.", "name": "fig-metrics-8"}}
+# %% mystnb={"figure": {"caption": "Hoyer sparsity of an image against the number of units on, and CCMAS of a unit against how strongly its preferred class drives it (hand-made activations).", "name": "fig-metrics-8"}}
 ks = torch.arange(1, n_units + 1)
 on = (torch.arange(n_units)[None, :] < ks[:, None]).float()
 ratios = torch.linspace(1, 20, 60)
@@ -346,7 +346,7 @@ glue("active_meets", listed(met["active fraction, as 1 - f"]))
 # distribution at every width; on the right `images` images of $N$ units drawn independently
 # from that Beta distribution. The shaded band spans the widths of section 5.8.
 
-# %% mystnb={"figure": {"caption": "The width artefact: the same code cloned into more units.", "name": "fig-metrics-20"}}
+# %% mystnb={"figure": {"caption": "The width artefact: Hoyer sparsity falls with the number of units for a pattern cloned to more units (left) and for independent draws (right); the shaded band spans section 5.8's widths.", "name": "fig-metrics-20"}}
 from sparsel.experiments import WIDTHS
 
 rng = np.random.default_rng(seed)
@@ -411,7 +411,7 @@ glue("hoyer_width_ratio", (1 - 1 / np.sqrt(hi)) / (1 - 1 / np.sqrt(lo)))
 # image of digit 3 and sits at the baseline otherwise, so it separates digit 3 perfectly at
 # every offset; the offset moves its baseline from 0 to near the top of a sigmoid's range.
 
-# %% mystnb={"figure": {"caption": "How each metric responds to a monotone transform of the activations.", "name": "fig-metrics-22"}}
+# %% mystnb={"figure": {"caption": "A unit that separates digit 3 perfectly, with its baseline moved from 0 towards the top of the sigmoid's range: each selectivity metric against the offset.", "name": "fig-metrics-22"}}
 unit_height = 0.1    # the unit's response to digit 3 above its baseline
 offsets = torch.linspace(0, 1 - unit_height, 91, dtype=torch.float64)
 unit = (labels == 3).double()[:, None] * unit_height + offsets[None, :]   # [images, one unit per offset]

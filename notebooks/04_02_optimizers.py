@@ -85,9 +85,10 @@ glue("optim_worst", max(worst.values()))
 # as $\eta/\sqrt{t}$ because its accumulator only grows; Adadelta's starts near
 # $\sqrt{\epsilon}$ and grows as its running average of past steps fills; Adam's stays near $\eta$.
 
-# %% mystnb={"figure": {"caption": "Our update rules against torch.optim on the same gradients.", "name": "fig-optimizers-6"}}
+# %% mystnb={"figure": {"caption": "The size of each rule's step when every gradient has size 1 and a random sign, at Table 5.1's settings (log-log axes).", "name": "fig-optimizers-steps"}}
 signs = torch.where(torch.rand(steps, generator=g) < 0.5, -1.0, 1.0).double()
 fig, ax = plt.subplots(figsize=(6, 3.3))
+size = {}
 for name in optim.OPTIMIZERS:
     theta, state, sizes = torch.zeros(1, dtype=torch.float64), {}, []
     for s in signs:
@@ -95,15 +96,20 @@ for name in optim.OPTIMIZERS:
         optim.REFERENCE_STEPS[name](theta, s.reshape(1), state, **optim.hyperparameters(name))
         sizes.append((theta - before).abs().item())
     ax.plot(range(1, steps + 1), sizes, label=f"{name} (lr {optim.BASELINE[name]['lr']:g})")
+    size[name] = sizes
 ax.set_xscale("log"); ax.set_yscale("log")
 ax.set_xlabel("step"); ax.set_ylabel("|step| for |g| = 1"); ax.legend(fontsize=8); ax.grid(alpha=0.3)
 fig.tight_layout()
+for when, i in (("first", 0), ("tenth", 9), ("last", -1)):
+    glue(f"step_{when}", ", ".join(f"{n} {size[n][i]:.2g}" for n in sorted(size, key=lambda n: -size[n][i])))
+glue("adadelta_growth", size["adadelta"][-1] / size["adadelta"][0])
 
 # %% [markdown]
-# The picture explains a pattern seen throughout chapter 5: at Table 5.1's settings Adagrad
-# takes by far the largest early steps (lr 0.1 divided by a still-small accumulator), then
-# freezes, while Adadelta's effective rate keeps rising. The momentum, rho and beta grids of
-# section 5.5 move these curves; chapter 5.5 measures what that does to sparsity.
+# Step sizes, largest first: at step 1 {glue:text}`step_first`; at step 10 {glue:text}`step_tenth`;
+# at the last step {glue:text}`step_last`. Adadelta's step grows by a factor of
+# {glue:text}`adadelta_growth:.0f` over these steps as its average of past steps fills, while
+# Adagrad's shrinks as its accumulator only grows. The momentum, rho and beta grids of section
+# 5.5 move these curves; chapter 5.5 measures what that does to sparsity.
 
 # %% [markdown]
 # ## More optimizers
@@ -164,7 +170,7 @@ glue("optim_new_worst", max(worst_new.values()))
 # rescales Adadelta's step by a constant. Every value of $p$ runs as one stack, as the engine
 # runs many runs: the rule gets $p$ as a per-run tensor.
 
-# %% mystnb={"figure": {"caption": "Effective step sizes of the four optimizers over training.", "name": "fig-optimizers-13"}}
+# %% mystnb={"figure": {"caption": "The p-family's effective learning rate on a constant gradient, over one full-scale run's steps: the Adagrad family (left) and the Adadelta family (right), k = 1.", "name": "fig-optimizers-pfamily"}}
 def effective_rates(name, ps, t_max, g):
     """|step| / |g| of ``name`` at each step for a constant gradient ``g``, one row per p."""
     opt = optim.REGISTRY[name]
