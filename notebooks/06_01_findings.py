@@ -16,12 +16,12 @@
 # %% [markdown]
 # # Findings, checked (section 6.1)
 #
-# Each row is a claim from the dissertation's summary of findings, the test our runs make of it,
-# the numbers, and a verdict computed from the store by `sparsel.findings.checks`: **holds** or
-# **does not hold** when every part of the claim points the same way by more than twice the
-# combined standard error over seeds, **inconclusive** otherwise. With one seed (smoke scale)
-# there is no error bar and every comparison is **inconclusive at this scale**; the evidence
-# column still says which way the numbers point.
+# Each of the 23 bullets of the dissertation's summary of findings is a row below (a bullet
+# that joins a testable claim to a speculation, or claims of different kinds, is split: 7a and
+# 7b, ...): the claim in short, the section and figure that show it with a link to our chapter,
+# the test our runs make of it, the numbers that test used (means with their standard error
+# over seeds and the number of seeds n) and the verdict, computed from the store by
+# `sparsel.findings.checks`. Every verdict follows one rule:
 
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" or "full"
@@ -29,45 +29,86 @@ seeds = None             # None: the scale's seeds
 store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 
 # %%
+import html
+
 import pandas as pd
+from IPython.display import Markdown, display
 
 from sparsel.glue import glue
 from sparsel import findings
 from sparsel.store import Store
 
-table = findings.checks(scale, Store(store), seeds)
+display(Markdown(findings.rule()))
+
+# %%
+ev = findings.Evidence(scale, Store(store), seeds)
+table = findings.checks(scale, Store(store), seeds, ev=ev)
 counts = table.verdict.value_counts()
-glue("n_claims", len(table))
+glue("n_rows", len(table))
+glue("n_bullets", table.bullet.nunique())
 glue("verdicts", ", ".join(f"{n} {v}" for v, n in counts.items()))
 glue("findings_scale", scale.upper())
 
 # %% [markdown]
 # ```{note}
-# Verdicts on this page come from {glue:text}`findings_scale` scale runs.
+# Verdicts on this page come from {glue:text}`findings_scale` scale runs. Smoke scale has one
+# seed per run, so no check there reaches a verdict: those rows say which way the numbers point.
 # ```
 #
-# Of {glue:text}`n_claims` claims: {glue:text}`verdicts`.
+# The {glue:text}`n_bullets` bullets make {glue:text}`n_rows` rows: {glue:text}`verdicts`.
+# The chapter column links to the chapter that draws the figure; "numbers" opens the values
+# each verdict rests on.
 
 # %%
-with pd.option_context("display.max_colwidth", None):
-    display(table[["section", "claim", "test", "evidence", "verdict"]].style.hide(axis="index"))
+COLOURS = {findings.HOLDS: "background-color: #d4edda", findings.FAILS: "background-color: #f8d7da",
+           findings.UNSURE: "background-color: #e2e3e5", findings.ONE_SEED: "background-color: #eeeeee",
+           findings.NOT_RUN: "background-color: #fff3cd", findings.NOT_CHECKABLE: "font-style: italic"}
+
+
+def chapter_links(stems: str) -> str:
+    """'05_04_hidden_layers, 05_08_width' -> links to those chapters, named by their section."""
+    links = []
+    for stem in stems.split(", "):
+        major, minor = stem.split("_")[:2]
+        links.append(f'<a href="{stem}.html">{int(major)}.{int(minor)}</a>')
+    return ", ".join(links)
+
+
+def numbers(text: str) -> str:
+    """The evidence, folded: its first words, the rest on click."""
+    if len(text) < 160:
+        return html.escape(text)
+    return f"<details><summary>{html.escape(text[:120])}...</summary>{html.escape(text)}</details>"
+
+
+def colour(v):
+    return COLOURS.get(v, "")
+
+
+shown = pd.DataFrame({"#": table.id, "claim": table.claim.map(html.escape),
+                      "dissertation": (table.section + "; " + table.figure).str.strip("; ").map(html.escape),
+                      "chapter": table.chapter.map(chapter_links), "test": table.test.map(html.escape),
+                      "numbers": table.evidence.map(numbers), "verdict": table.verdict})
+LEFT = [{"selector": "td, th", "props": "text-align: left; vertical-align: top"}]
+shown.style.hide(axis="index").map(colour, subset=["verdict"]).set_table_styles(LEFT)
 
 # %% [markdown]
 # ## Claim x metric
 #
-# The same claims, each re-tested on one metric alone: the sparsity part of a claim under Hoyer
-# or Gini, the selectivity part under CCMAS, maximum informedness or AUROC. The verdicts follow
-# the rules above; **not run** also marks a claim a metric cannot test (relating sparsity to
-# selectivity needs two metrics, and the during-training capture that the train/test claim reads
-# records no informedness or AUROC).
+# The same checks, each run on one metric alone: the sparsity part of a claim under Hoyer or
+# Gini, the selectivity part under CCMAS, maximum informedness or AUROC. The verdicts follow the
+# rule above; **not run** also marks a check a metric cannot make (relating sparsity to
+# selectivity needs one metric of each, and the during-training capture that the train/test
+# check reads records no informedness or AUROC).
 
 # %%
-per_metric = findings.by_metric(scale, Store(store), seeds)
+per_metric = findings.by_metric(scale, Store(store), seeds, ev=ev)
 
 
 def changed(a, b):
     """(claims whose verdict differs between metrics a and b, claims tested under both)."""
-    both = per_metric[(per_metric[a] != "not run") & (per_metric[b] != "not run")]
+    tested = ~per_metric[[a, b]].isin([findings.NOT_RUN, findings.NOT_CHECKABLE]).any(axis=1)
+    both = per_metric[tested]
     return int((both[a] != both[b]).sum()), len(both)
 
 
@@ -75,8 +116,7 @@ for name, (a, b) in {"sparsity": ("Hoyer", "Gini"), "selectivity": ("CCMAS", "in
     n_changed, n_both = changed(a, b)
     glue(f"n_changed_{name}", n_changed)
     glue(f"n_both_{name}", n_both)
-with pd.option_context("display.max_colwidth", None):
-    display(per_metric)
+per_metric.style.map(colour).set_table_styles(LEFT)
 
 # %% [markdown]
 # Each column is one metric's test of every claim. Of the {glue:text}`n_both_sparsity` claims

@@ -1,253 +1,989 @@
-"""Chapter 6.1's findings as checks computed from the store.
+"""Chapter 6.1's findings as checks computed from the stored runs.
 
-Each check compares two last-epoch values (mean over seeds) or reads a trend, and gives a
-verdict: 'holds' / 'does not hold' when every part of the claim agrees and differences
-exceed twice their combined standard error, 'inconclusive' otherwise. With a single seed
-there is no error bar, so the verdict is 'inconclusive at this scale' and the evidence
-says which way the numbers point.
+``checks()`` gives one row per bullet of the dissertation's section 6.1 (a bullet with parts
+of different kinds is split into rows 7a, 7b, ...): the claim in short, where the dissertation
+shows it (section, figure, our chapter), the test our runs make of it, the numbers the test
+used (with their SE and number of seeds) and a verdict. ``by_metric()`` repeats every check on
+one metric at a time. Every check follows the one rule below.
+
+Verdict rule
+------------
+1. *Numbers.* A condition's value is its mean over seeds at the runs' last epoch (unless the
+   test names an epoch or layer); its SE is ``np.std(ddof=0) / sqrt(n)`` over the ``n`` seeds
+   with a finite value, as ``summary.mean_se`` computes it. Two conditions are compared by
+   the difference of their means with the combined SE ``sqrt(SE_a^2 + SE_b^2)``. A statistic
+   computed within each seed -- a Spearman rank correlation over a grid (momentum, rho,
+   beta, batch size, width, depth, layer), over epochs or between two metrics; a change
+   between two epochs of the same run; a grid offset -- is computed per seed, and its mean
+   over the seeds has SE ``np.std(ddof=0) / sqrt(n)``. No fixed cut-off on a correlation
+   decides anything: only the 2-SE band does.
+2. *Parts.* A claim is split into parts, each written ``x > 0`` in the direction the
+   dissertation claims. A part *clears* when ``x > 2 SE`` and is *against* when
+   ``x < -2 SE``; in between it is undecided.
+3. *Verdict.* **not run** when a condition a part needs is not in the store (a chapter built
+   with part of its grid, an experiment not run) or has no finite value (diverged); else
+   **inconclusive (one seed)** when any part rests on fewer than 2 seeds -- the evidence then
+   says which verdict the bare numbers point to; else **holds** when every part clears,
+   **does not hold** when any part is against, **inconclusive** otherwise. Where the
+   dissertation says "sometimes", "there are exceptions" or "one optimizer ... another", the
+   part is a set of alternatives (the evidence says "any of"): it clears when one alternative
+   clears and is against only when all are.
+4. *Claims of no effect* ("do not show such tendency", "cannot predict", "unaffected") are
+   tested against a stated tolerance: ``x = tolerance - |effect|``, so "holds" needs the effect
+   inside the tolerance by 2 SE, and "does not hold" needs it outside by 2 SE. The tolerances
+   are the constants below.
+5. **not checkable**: the bullet (or that part of it) is a speculation or names no criterion
+   that stored runs can test; the evidence says why.
+
+Correlation claims (sparsity with selectivity, accuracy with sparsity) use the per-seed
+Spearman correlation and its mean and SE over seeds (rule 1), not a bootstrap.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .summary import results, table
+from .experiments import BATCH_SIZES, BETAS, LEARNING_RATES, MOMENTA, WEIGHT_DECAYS, WIDTHS
+from .summary import CHANCE, results
+
+HOLDS, FAILS, UNSURE, ONE_SEED = "holds", "does not hold", "inconclusive", "inconclusive (one seed)"
+NOT_RUN, NOT_CHECKABLE = "not run", "not checkable"
+VERDICTS = (HOLDS, FAILS, UNSURE, ONE_SEED, NOT_RUN, NOT_CHECKABLE)
+
+OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")
+# Tolerances of the no-effect claims (rule 4) and of the claims' own qualifiers.
+NO_TREND = 0.5       # "no (clear) tendency": mean per-seed Spearman rho inside +-0.5 (or above -0.5)
+NO_PREDICT = 0.5     # "cannot predict": |mean per-seed Spearman rho| below 0.5
+SAME_ACCURACY = 0.005  # "accuracy unaffected": |accuracy difference| below 0.005 (Table 5.3: 0.981 vs 0.980)
+SLIGHT = 0.1         # "slight difference" train vs test: below 10% of the test value
+CNN_KEEPS = 0.02     # a CNN "maintains" accuracy: at most 0.02 below its MLP
+COLLAPSE = 0.1       # accuracy "very poor": at least 0.1 below the same optimizer's normal run
+KEEPS_SPARSITY = 0.5  # "maintains a certain degree": at least half the normal run's value
+LR_STEPS = (1, 2)    # "slightly above": 1 or 2 grid steps (x3.7 or x13.9, at most ~one decade)
+WELL_TRAINED = 0.9   # points used by "cannot predict": accuracy >= 0.9 x the seed's best
+TOLERANCES = {"NO_TREND": NO_TREND, "NO_PREDICT": NO_PREDICT, "SAME_ACCURACY": SAME_ACCURACY, "SLIGHT": SLIGHT,
+              "CNN_KEEPS": CNN_KEEPS, "COLLAPSE": COLLAPSE, "KEEPS_SPARSITY": KEEPS_SPARSITY,
+              "WELL_TRAINED": WELL_TRAINED}
+
+# Metrics of sparsity (every other metric measures selectivity); claims that treat the two
+# differently (width at batch 1, the exceptions to "together") read a metric's kind from here.
+SPARSITY_METRICS = frozenset({"sparsity", "gini", "treves_rolls", "active_fraction", "lifetime_gini",
+                              "lifetime_kurtosis", "dead_fraction"})
+SHORT = {"sparsity": "Hoyer", "selectivity_avg": "CCMAS", "gini": "Gini", "informedness": "informedness",
+         "auroc": "AUROC", "accuracy": "accuracy"}
+
+
+def kind(metric: str) -> str:
+    return "sparsity" if metric in SPARSITY_METRICS else "selectivity"
+
+
+class NotRun(LookupError):
+    """An experiment the check needs has no runs in the store."""
 
 
 class Evidence:
-    """Loads and caches last-epoch tables of experiments for the checks."""
+    """The stored runs the checks read, per experiment, in the shape ``summary.results`` returns.
 
-    def __init__(self, scale, store, seeds=None):
-        self.scale, self.store, self.seeds, self._cache = scale, store, seeds, {}
+    ``frames``: {experiment: DataFrame} to use instead of a store (tests build synthetic
+    runs this way); an experiment absent from it counts as not run.
+    """
 
-    def df(self, exp):
+    def __init__(self, scale="smoke", store=None, seeds=None, frames: dict | None = None):
+        self.scale, self.store, self.seeds = scale, store, seeds
+        self._frames = dict(frames) if frames is not None else None
+        self._cache, self._subs = {}, {}
+
+    def df(self, exp: str) -> pd.DataFrame:
         if exp not in self._cache:
-            self._cache[exp] = results(exp, self.scale, self.store, self.seeds, missing="drop")
+            if self._frames is not None:
+                d = self._frames.get(exp, pd.DataFrame())
+            else:
+                d = results(exp, self.scale, self.store, self.seeds, missing="drop")
+            self._cache[exp] = d
         if self._cache[exp].empty:
-            raise LookupError(f"no {self.scale}-scale runs of {exp} in the store")
+            raise NotRun(f"no {self.scale}-scale runs of {exp} in the store")
         return self._cache[exp]
 
-    def last(self, exp, split="test", layer="mean"):
-        d = self.df(exp)
-        d = d[d.epoch == d.epochs]
-        return table(d, split, layer, by=("condition",)).set_index("condition")
+    def _sub(self, exp, split, layer):
+        key = (exp, split, layer)
+        if key not in self._subs:
+            d = self.df(exp)
+            self._subs[key] = d[(d.split == split) & (d.layer == str(layer))]
+        return self._subs[key]
 
-    def at(self, exp, epoch, split="test", layer="mean"):
-        d = self.df(exp)
-        return table(d[d.epoch == epoch], split, layer, by=("condition",)).set_index("condition")
+    def table(self, exp, metric, split="test", layer="mean", epoch="last") -> pd.DataFrame:
+        """seeds x conditions: ``metric`` at each run's last epoch (or at ``epoch``)."""
+        key = ("table", exp, metric, split, layer, epoch)
+        if key not in self._subs:
+            d = self._sub(exp, split, layer)
+            d = d[d.epoch == d.epochs] if epoch == "last" else d[d.epoch == epoch]
+            if metric not in d.columns:
+                d = d.assign(**{metric: np.nan})
+            self._subs[key] = d.pivot(index="seed", columns="condition", values=metric).astype(float)
+        return self._subs[key]
+
+    def curves(self, exp, cond, metric, split="test", layer="mean") -> pd.DataFrame | None:
+        """epochs (1..last) x seeds of ``metric`` for one condition; None when it was not run."""
+        d = self._sub(exp, split, layer)
+        d = d[(d.condition == cond) & (d.epoch >= 1)]
+        if d.empty:
+            return None
+        if metric not in d.columns:
+            d = d.assign(**{metric: np.nan})
+        return d.pivot(index="epoch", columns="seed", values=metric).sort_index().astype(float)
 
 
-def _cmp(t, a, b, metric):
-    """(a - b, 2 x combined SE, n seeds) for conditions a and b of a mean_se table."""
-    if a not in t.index or b not in t.index:
+# --- parts and how they combine (rules 2 and 3) ---------------------------------------
+@dataclass
+class Part:
+    """One part of a claim: the claim says ``d > 0``. ``why`` set: it could not be computed."""
+    label: str
+    d: float = math.nan
+    se: float = math.nan
+    n: int = 0
+    text: str = ""
+    why: str = ""
+
+
+@dataclass
+class All:
+    """Every part must clear."""
+    parts: list
+    label: str = ""
+
+
+@dataclass
+class Any:
+    """Alternatives: one clearing is enough; all against makes the group against."""
+    parts: list
+    label: str = ""
+
+
+@dataclass
+class Empty:
+    """A claim with nothing to test in these runs (e.g. no optimizer lost accuracy, too few
+    well-trained points): inconclusive, with the reason."""
+    text: str
+    one_seed: bool = False
+    label: str = ""
+    parts: list = field(default_factory=list)
+
+
+def judge(node, lean=False) -> str:
+    """The verdict of a part or group by rule 3; ``lean``: ignore SE and seeds (the direction
+    the bare numbers point to, said for one-seed data)."""
+    if isinstance(node, Empty):
+        return ONE_SEED if node.one_seed and not lean else UNSURE
+    if isinstance(node, Part):
+        if node.why:
+            return NOT_RUN
+        if node.n < 2 and not lean:
+            return ONE_SEED
+        z = 0.0 if lean else 2 * node.se
+        return HOLDS if node.d > z else FAILS if node.d < -z else UNSURE
+    vs = [judge(p, lean) for p in node.parts]
+    if not vs:
+        return UNSURE
+    if NOT_RUN in vs:
+        return NOT_RUN
+    if ONE_SEED in vs:
+        return ONE_SEED
+    if isinstance(node, All):
+        return HOLDS if all(v == HOLDS for v in vs) else FAILS if FAILS in vs else UNSURE
+    return HOLDS if HOLDS in vs else FAILS if all(v == FAILS for v in vs) else UNSURE
+
+
+def describe(node) -> str:
+    """The numbers of every part, in claim order."""
+    if isinstance(node, Empty):
+        return f"{node.label} {node.text}" if node.label else node.text
+    if isinstance(node, Part):
+        return f"{node.label}: {node.why or node.text}"
+    inner = "; ".join(describe(p) for p in node.parts)
+    if isinstance(node, Any):
+        inner = f"any of ({inner})"
+    elif node.label:
+        inner = f"({inner})"
+    return f"{node.label} {inner}" if node.label else inner
+
+
+def missing(node) -> list[str]:
+    """The reasons of every part that could not be computed."""
+    if isinstance(node, Part):
+        return [node.why] if node.why else []
+    return [w for p in node.parts for w in missing(p)]
+
+
+# --- numbers -> parts ------------------------------------------------------------------
+def _mse(values) -> tuple[float, float, int]:
+    """Mean, SE (np.std(ddof=0)/sqrt(n), as summary.mean_se) and n of the finite values."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
         return math.nan, math.nan, 0
-    d = t.at[a, metric] - t.at[b, metric]
-    noise = 2 * math.hypot(t.at[a, f"{metric}_se"], t.at[b, f"{metric}_se"])
-    return d, noise, int(min(t.at[a, "n"], t.at[b, "n"]))
+    return float(v.mean()), float(v.std(ddof=0) / np.sqrt(len(v))), len(v)
 
 
-def _verdict(parts):
-    """parts: list of (diff, noise, n) where the claim says diff > 0."""
-    if not parts or any(math.isnan(d) for d, _, _ in parts):
-        return "not run"
-    if min(n for _, _, n in parts) < 2:
-        return "inconclusive at this scale"
-    if all(d > z for d, z, _ in parts):
-        return "holds"
-    if any(d < -z for d, z, _ in parts):
-        return "does not hold"
-    return "inconclusive"
+def _pm(mean, se, n, digits=3) -> str:
+    if n < 2:
+        return f"{mean:+.{digits}f}, n=1 (no SE)"
+    return f"{mean:+.{digits}f} ± {se:.{digits}f} SE, n={n}"
 
 
-def _fmt(label, d, z, n):
-    if math.isnan(d):
-        return f"{label}: not run"
-    return f"{label}: {d:+.3f}" + (f" (±{z / 2:.3f} SE)" if n >= 2 else "")
+def _col(t: pd.DataFrame, cond: str):
+    """A condition's per-seed values from a seeds x conditions table, or a reason it has none."""
+    if cond not in t.columns:
+        return None, f"not run ({cond} is not in the store)"
+    v = t[cond]
+    if not np.isfinite(v.to_numpy(dtype=float)).any():
+        return None, f"not run ({cond} diverged or lacks this metric)"
+    return v, ""
 
 
-def _greater(ev, exp, pairs, metrics=("sparsity", "selectivity_avg"), table_fn=None):
-    """Claim 'a > b' for each (label, a, b) pair and metric; returns (evidence, verdict)."""
-    t = table_fn() if table_fn else ev.last(exp)
-    parts, text = [], []
-    for label, a, b in pairs:
-        for m in metrics:
-            d, z, n = _cmp(t, a, b, m)
-            parts.append((d, z, n))
-            text.append(_fmt(f"{label} {m.replace('_avg', '')}", d, z, n))
-    return "; ".join(text), _verdict(parts)
+def higher(label, t_a, a, t_b, b, scale=1.0) -> Part:
+    """Condition ``a`` above ``scale`` x condition ``b`` (means over seeds, combined SE)."""
+    va, why_a = _col(t_a, a)
+    vb, why_b = _col(t_b, b)
+    if why_a or why_b:
+        return Part(label, why=why_a or why_b)
+    ma, sa, na = _mse(va)
+    mb, sb, nb = _mse(vb)
+    d, se, n = ma - scale * mb, math.hypot(sa, scale * sb), min(na, nb)
+    shown = f"{scale:g} x {b}" if scale != 1 else b
+    return Part(label, d, se, n, f"{a} {ma:.3f} vs {shown} {scale * mb:.3f}: {_pm(d, se, n)}")
 
 
-def _trend(ev, exp, cond_fmt, values, optimizer_list, metric="sparsity", sign=+1):
-    """Spearman-like check: is ``metric`` increasing (sign=+1) over ``values`` for each optimizer?"""
-    t = ev.last(exp)
-    text, parts = [], []
-    for o in optimizer_list:
-        conds = [cond_fmt(o, v) for v in values]
-        ys = [t.at[c, metric] if c in t.index else math.nan for c in conds]
-        if any(math.isnan(y) for y in ys):
-            text.append(f"{o}: not run or diverged")
-            parts.append((math.nan, 0, 0))
+def within(label, t_a, a, t_b, b, tol) -> Part:
+    """|mean(a) - mean(b)| below ``tol`` (rule 4)."""
+    p = higher(label, t_a, a, t_b, b)
+    if p.why:
+        return p
+    return Part(label, tol - abs(p.d), p.se, p.n, f"{p.text}; |difference| vs tolerance {tol:g}")
+
+
+def stat(label, per_seed, name="rho", sign=+1, threshold=0.0, why="", digits=2) -> Part:
+    """A per-seed statistic whose mean the claim puts above (sign +1) or below (sign -1)
+    ``threshold``; ``why``: the reason there is none."""
+    if why:
+        return Part(label, why=why)
+    m, se, n = _mse(per_seed)
+    if n == 0:
+        return Part(label, why="not run (no seed has a finite value: diverged or not recorded)")
+    claim = f"claim {'>' if sign > 0 else '<'} {threshold:g}"
+    return Part(label, sign * (m - threshold), se, n, f"{name} {_pm(m, se, n, digits)} ({claim})")
+
+
+def stat_of(label, result, **kw) -> Part:
+    """``stat`` of a (per-seed Series, reason it is missing) pair."""
+    per_seed, why = result
+    return stat(label, per_seed, why=why, **kw)
+
+
+def bounded(label, per_seed, tol, name="rho", why="") -> Part:
+    """A per-seed statistic whose mean lies within +-``tol`` (rule 4)."""
+    p = stat(label, per_seed, name, why=why)
+    if p.why:
+        return p
+    return Part(label, tol - abs(p.d), p.se, p.n, p.text.replace("(claim > 0)", f"(claim |mean| < {tol:g})"))
+
+
+def spearman(x, y) -> float:
+    """Rank correlation of two equal-length sequences; 0 when either is constant (no trend),
+    NaN when either has a non-finite value (a diverged run, an unrecorded metric)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return math.nan
+    r = pd.Series(x).rank().corr(pd.Series(y).rank())
+    return 0.0 if not np.isfinite(r) else float(r)
+
+
+def grid_rho(tables: list, items: list, xs: list):
+    """Per-seed Spearman rho of a metric over a grid. ``items``: (table index, condition) per
+    grid point, ``xs``: the grid values. Seeds missing a point or with a non-finite value
+    there are left out. Returns (Series seed -> rho, reason when there is none)."""
+    cols = []
+    for (i, cond) in items:
+        v, why = _col(tables[i], cond)
+        if why:
+            return None, why
+        cols.append(v.rename(cond))
+    y = pd.concat(cols, axis=1)
+    y = y[np.isfinite(y.to_numpy(dtype=float)).all(axis=1)]
+    if y.empty:
+        return None, "not run (no seed has every point: a run diverged)"
+    return pd.Series({s: spearman(xs, row) for s, row in y.iterrows()}), ""
+
+
+def trend(ev, exp, conds_xs, metric, label, sign=+1, split="test", layer="mean") -> Part:
+    """Per-seed Spearman rho of ``metric`` over (condition, x) pairs of one experiment."""
+    t = ev.table(exp, metric, split, layer)
+    rho, why = grid_rho([t], [(0, c) for c, _ in conds_xs], [x for _, x in conds_xs])
+    return stat(label, rho, why=why, sign=sign)
+
+
+def epoch_rho(ev, exp, cond, metric, split="test"):
+    """Per-seed Spearman rho of ``metric`` over epochs 1..last of one condition."""
+    c = ev.curves(exp, cond, metric, split)
+    if c is None:
+        return None, f"not run ({cond} is not in the store)"
+    c = c.loc[:, np.isfinite(c.to_numpy(dtype=float)).all(axis=0)]
+    if c.empty:
+        return None, f"not run ({cond} diverged)"
+    return pd.Series({s: spearman(c.index, c[s]) for s in c.columns}), ""
+
+
+def epoch_change(ev, exp, cond, metric, split="test", first=1):
+    """Per seed: ``metric`` at the last epoch minus at epoch ``first`` (one run each)."""
+    c = ev.curves(exp, cond, metric, split)
+    if c is None:
+        return None, f"not run ({cond} is not in the store)"
+    return c.iloc[-1] - c.loc[first], ""
+
+
+def rises(ev, exp, cond, metric, label, sign=+1):
+    v, why = epoch_change(ev, exp, cond, metric)
+    return stat(label, v, name="last - epoch 1", sign=sign, why=why, digits=3)
+
+
+def each(metrics, fn):
+    """A claim about "sparsity and selectivity": its parts for every metric under test."""
+    nodes = [fn(m) for m in metrics]
+    if len(nodes) == 1:
+        return nodes[0]
+    for m, node in zip(metrics, nodes):
+        node.label = f"[{SHORT.get(m, m)}]" + (f" {node.label}" if node.label else "")
+    return All(nodes)
+
+
+def pair_of_kinds(metrics):
+    """(a sparsity metric, a selectivity metric) from ``metrics``, or None."""
+    sp = next((m for m in metrics if kind(m) == "sparsity"), None)
+    sel = next((m for m in metrics if kind(m) == "selectivity"), None)
+    return (sp, sel) if sp and sel else None
+
+
+def needs_two(metrics):
+    pair = pair_of_kinds(metrics)
+    return pair, Part("metrics", why="not run (needs a sparsity and a selectivity metric; "
+                                     f"got {', '.join(metrics)})")
+
+
+# --- the checks, one per row ------------------------------------------------------------
+def c_epoch_tendency(ev, metrics):
+    """baseline: per-seed rho over epochs 1..last: > 0 for SGD, Adadelta, Adam; < 0 for Adagrad."""
+    return each(metrics, lambda m: All([stat_of(o, epoch_rho(ev, "baseline", o, m), sign=-1 if o == "adagrad" else +1)
+                                        for o in OPTIMIZERS]))
+
+
+def c_condition_changes_tendency(ev, metrics):
+    """batch_size: SGD at batch 50 rises over epochs (rho > 0), SGD at batch 1 falls (rho < 0)."""
+    return each(metrics, lambda m: All([stat_of("sgd bs=50", epoch_rho(ev, "batch_size", "sgd bs=50", m)),
+                                        stat_of("sgd bs=1", epoch_rho(ev, "batch_size", "sgd bs=1", m), sign=-1)]))
+
+
+def c_optimizer_responses(ev, metrics):
+    """batch_size: per optimizer, per-seed rho of the metric over batch size; one optimizer
+    rises (rho > 0) and another falls (rho < 0)."""
+    def one(m):
+        parts = {o: trend(ev, "batch_size", [(f"{o} bs={b}", b) for b in BATCH_SIZES], m, o) for o in OPTIMIZERS}
+        falls = [Part(p.label, -p.d, p.se, p.n, "as above", p.why) for p in parts.values()]
+        return All([Any(list(parts.values()), "rises with batch size"), Any(falls, "falls with batch size")])
+    return each(metrics, one)
+
+
+def settling(ev, exp, conds, metric):
+    """Per seed, averaged over ``conds``: mean |epoch-to-epoch change| in the first half of
+    training minus that in the second half (epochs 1..last; > 0: the values settle)."""
+    per = []
+    for cond in conds:
+        c = ev.curves(exp, cond, metric)
+        if c is None:
+            return None, f"not run ({cond} is not in the store)"
+        steps = c.diff().iloc[1:].abs()
+        if len(steps) < 2:
+            return None, f"not run (needs 3 or more epochs; {cond} has {len(c)})"
+        h = len(steps) // 2
+        per.append(steps.iloc[:h].mean() - steps.iloc[-h:].mean())
+    return pd.concat(per, axis=1).mean(axis=1, skipna=False), ""
+
+
+def c_settles(ev, metrics):
+    """width, SGD at batch 1 (Fig 7.6), every width: per seed, mean |change| per epoch in the
+    first half minus the second half, averaged over widths; > 0 (they settle)."""
+    conds = [f"sgd bs=1 width={w}" for w in WIDTHS]
+    return each(metrics, lambda m: stat_of("sgd bs=1, widths 64-768", settling(ev, "width", conds, m),
+                                           name="early - late |change|", digits=4))
+
+
+def c_train_test(ev, metrics):
+    """baseline, per optimizer, per seed: |train_during - test| at epoch 1 minus at the last epoch
+    > 0 (shrinks), and at the last epoch |train_during - test| / |test| < SLIGHT (slight)."""
+    def one(m):
+        parts = []
+        for o in OPTIMIZERS:
+            te, tr = ev.curves("baseline", o, m, "test"), ev.curves("baseline", o, m, "train_during")
+            if te is None or tr is None:
+                parts.append(Part(o, why=f"not run ({o} is not in the store)"))
+                continue
+            gap = (tr - te).abs()
+            parts.append(stat(f"{o} gap shrinks", gap.loc[1] - gap.iloc[-1], name="gap epoch 1 - last", digits=4))
+            rel = gap.iloc[-1] / te.iloc[-1].abs()
+            parts.append(stat(f"{o} gap slight", rel, name="last gap / test", sign=-1, threshold=SLIGHT))
+        return All(parts)
+    return each(metrics, one)
+
+
+def c_together(ev, metrics):
+    """Needs a sparsity and a selectivity metric. hidden_layers (Fig 5.4): per seed, the mean
+    over runs of Spearman(sparsity, selectivity) over epochs > 0; exceptions exist: any of
+    Adadelta batch 1 at some width (Fig 7.6: sparsity up, selectivity down from epoch 1 to the
+    last), Adam beta2 0.4 vs 0.7 and SGD momentum 0.9 vs 0.999 (Fig 5.10: the two move in
+    opposite directions between the grid points)."""
+    pair, missing = needs_two(metrics)
+    if not pair:
+        return missing
+    sp, sel = pair
+    d = ev._sub("hidden_layers", "test", "mean")
+    d = d[d.epoch >= 1]
+    if d.empty:
+        together = Part("hidden_layers runs", why="not run (no hidden_layers runs)")
+    else:
+        r = d.groupby(["seed", "condition"]).apply(lambda g: spearman(g[sp], g[sel]), include_groups=False)
+        together = stat("hidden_layers, mean over runs", r.groupby("seed").mean(), name=f"rho({sp}, {sel})")
+    alts = []
+    for w in WIDTHS:
+        cond = f"adadelta bs=1 width={w}"
+        alts.append(All([rises(ev, "width", cond, sp, f"{sp} rises"),
+                         rises(ev, "width", cond, sel, f"{sel} falls", sign=-1)], cond))
+    hp = {m: ev.table("hyperparameters", m) for m in pair}
+    alts.append(All([higher(f"{sp} falls", hp[sp], "adam beta2=0.4", hp[sp], "adam beta2=0.7"),
+                     higher(f"{sel} rises", hp[sel], "adam beta2=0.7", hp[sel], "adam beta2=0.4")],
+                    "adam beta2 0.4 -> 0.7"))
+    alts.append(All([higher(f"{sp} rises", hp[sp], "sgd momentum=0.999", hp[sp], "sgd momentum=0.9"),
+                     higher(f"{sel} falls", hp[sel], "sgd momentum=0.9", hp[sel], "sgd momentum=0.999")],
+                    "sgd momentum 0.9 -> 0.999"))
+    return All([together, Any(alts, "exception:")])
+
+
+def c_accuracy_together(ev, metrics):
+    """(a) batch_size (Fig 7.3): per seed, the mean over runs of Spearman(accuracy, metric) over
+    epochs > 0; (b) any of SGD bs=1, Adadelta bs=1/5/10, Adam bs=1: from epoch 1 to the last the
+    accuracy rises and the metric falls; (c) class_diversity (Fig 5.14), SGD and Adam: single
+    above original in the metric and below it in accuracy."""
+    def one(m):
+        d = ev._sub("batch_size", "test", "mean")
+        d = d[d.epoch >= 1]
+        r = d.groupby(["seed", "condition"]).apply(lambda g: spearman(g["accuracy"], g[m]), include_groups=False)
+        usually = stat("usually together (batch_size runs)", r.groupby("seed").mean(), name="mean rho(accuracy, metric)")
+        lower_later = Any([All([rises(ev, "batch_size", c, "accuracy", "accuracy rises"),
+                                rises(ev, "batch_size", c, m, "metric falls", sign=-1)], c)
+                           for c in ("sgd bs=1", "adadelta bs=1", "adadelta bs=5", "adadelta bs=10", "adam bs=1")],
+                          "exception, metric falls as accuracy rises:")
+        t, acc = ev.table("class_diversity", m), ev.table("class_diversity", "accuracy")
+        harm = All([p for o in ("sgd", "adam") for p in (
+            higher(f"{o} metric", t, f"{o} single", t, f"{o} original"),
+            higher(f"{o} accuracy", acc, f"{o} original", acc, f"{o} single"))], "single-class batches:")
+        return All([usually, lower_later, harm])
+    return each(metrics, one)
+
+
+def c_accuracy_unaffected(ev, metrics):
+    """hidden_layers (Table 5.3), Adam HL1 vs HL5: accuracy within SAME_ACCURACY and the
+    metric different (HL5 above or below HL1 by 2 SE)."""
+    acc = ev.table("hidden_layers", "accuracy")
+
+    def one(m):
+        t = ev.table("hidden_layers", m)
+        return All([within("accuracy the same", acc, "adam HL5", acc, "adam HL1", SAME_ACCURACY),
+                    Any([higher("HL5 higher", t, "adam HL5", t, "adam HL1"),
+                         higher("HL5 lower", t, "adam HL1", t, "adam HL5")], "metric differs:")])
+    return each(metrics, one)
+
+
+def c_cannot_predict(ev, metrics):
+    """hidden_layers (Fig 5.5), every run and epoch with accuracy >= WELL_TRAINED x the seed's
+    best: per-seed Spearman(accuracy, metric); |mean| < NO_PREDICT."""
+    def one(m):
+        d = ev._sub("hidden_layers", "test", "mean")
+        d = d[(d.epoch >= 1)].dropna(subset=["accuracy", m] if m in d.columns else ["accuracy"])
+        rho = {}
+        for s, g in d.groupby("seed"):
+            g = g[g.accuracy >= WELL_TRAINED * g.accuracy.max()]
+            if len(g) >= 5 and m in g.columns:
+                rho[s] = spearman(g.accuracy, g[m])
+        if not rho:
+            return Empty("fewer than 5 well-trained points (runs x epochs) per seed: nothing to correlate",
+                         one_seed=d.seed.nunique() < 2)
+        return bounded("well-trained runs x epochs", pd.Series(rho, dtype=float), NO_PREDICT,
+                       name="rho(accuracy, metric)")
+    return each(metrics, one)
+
+
+def c_keeps_sparsity(ev, metrics):
+    """Any of: Adagrad CNN vs MLP (Fig 7.9), Adadelta sorted vs unsorted (Fig 7.10): accuracy at
+    least COLLAPSE lower, yet the metric at least KEEPS_SPARSITY x the normal run's."""
+    def one(m):
+        alts = []
+        for exp, bad, good in (("cnn", "adagrad cnn", "adagrad mlp"), ("sorted", "adadelta sorted", "adadelta unsorted")):
+            acc, t = ev.table(exp, "accuracy"), ev.table(exp, m)
+            drop = higher("accuracy collapses", acc, good, acc, bad)
+            drop = Part(drop.label, drop.d - COLLAPSE, drop.se, drop.n, f"{drop.text} (needs > {COLLAPSE:g})", drop.why)
+            alts.append(All([drop, higher("metric kept", t, bad, t, good, scale=KEEPS_SPARSITY)], bad))
+        return Any(alts)
+    return each(metrics, one)
+
+
+def c_depth(ev, metrics):
+    """hidden_layers (Fig 5.6): per-seed rho of the metric over 1-5 hidden layers > 0 for Adadelta and Adam."""
+    return each(metrics, lambda m: All([trend(ev, "hidden_layers", [(f"{o} HL{k}", k) for k in range(1, 6)], m, o)
+                                        for o in ("adadelta", "adam")]))
+
+
+def layer_rho(ev, o, metric, layers):
+    """Per-seed rho of ``metric`` over the layers of the four-hidden-layer network ``o HL4``."""
+    tables = [ev.table("hidden_layers", metric, layer=str(k)) for k in layers]
+    return grid_rho(tables, [(i, f"{o} HL4") for i in range(len(layers))], list(layers))
+
+
+def c_per_layer(ev, metrics):
+    """hidden_layers, four hidden layers (Fig 5.7), per-seed rho of the metric over the layers:
+    > 0 over layers 2-4 for SGD and Adadelta (the dissertation sets layer 1 aside), < 0 over
+    1-4 for Adagrad, |mean| < NO_TREND over 1-4 for Adam (no clear tendency)."""
+    def one(m):
+        adam, why = layer_rho(ev, "adam", m, (1, 2, 3, 4))
+        return All([stat_of("sgd layers 2-4", layer_rho(ev, "sgd", m, (2, 3, 4))),
+                    stat_of("adadelta layers 2-4", layer_rho(ev, "adadelta", m, (2, 3, 4))),
+                    stat_of("adagrad layers 1-4", layer_rho(ev, "adagrad", m, (1, 2, 3, 4)), sign=-1),
+                    bounded("adam layers 1-4", adam, NO_TREND, why=why)])
+    return each(metrics, one)
+
+
+def c_weight_decay(ev, metrics):
+    """hyperparameters + baseline (Fig 5.8): per-seed rho of the metric over weight decay 0 (the
+    baseline run) and 1e-5 .. 10 < 0 for every optimizer."""
+    def one(m):
+        base, hp = ev.table("baseline", m), ev.table("hyperparameters", m)
+        parts = []
+        for o in OPTIMIZERS:
+            items = [(0, o)] + [(1, f"{o} weight_decay={v:.3g}") for v in WEIGHT_DECAYS]
+            rho, why = grid_rho([base, hp], items, [0.0, *WEIGHT_DECAYS])
+            parts.append(stat(o, rho, why=why, sign=-1))
+        return All(parts)
+    return each(metrics, one)
+
+
+def best_lr_index(ev, o, metric):
+    """Per seed: the learning-rate grid index (0..14) where ``metric`` is highest, among the
+    runs that did not diverge and learned (accuracy above CHANCE: an untrained network's
+    sparsity is not what the claim is about; the dissertation sets SGD's lr >= 100 aside)."""
+    t, acc = ev.table("hyperparameters", metric), ev.table("hyperparameters", "accuracy")
+    conds = [f"{o} lr={v:.3g}" for v in LEARNING_RATES]
+    missing = [c for c in conds if c not in t.columns]
+    if missing:
+        return None, f"not run ({missing[0]} is not in the store)"
+    y = np.where(acc[conds].to_numpy(dtype=float) > CHANCE, t[conds].to_numpy(dtype=float), np.nan)
+    ok = np.isfinite(y).any(axis=1)
+    idx = np.where(ok, np.nanargmax(np.where(np.isfinite(y), y, -np.inf), axis=1), -1)
+    return pd.Series(idx[ok], index=t.index[ok], dtype=float), ""
+
+
+def c_lr_slightly_above(ev, metrics):
+    """hyperparameters (Fig 5.9), per optimizer, per seed: k = learning-rate grid steps (x3.73
+    each) from the most accurate rate to the one of the highest metric, over the runs that did
+    not diverge and learned (accuracy above 0.2); the claim: k is 1 or 2 (at most about a decade above), i.e. the mean k above
+    0.5 and below 2.5 by 2 SE each."""
+    def one(m):
+        parts = []
+        for o in OPTIMIZERS:
+            acc, why_a = best_lr_index(ev, o, "accuracy")
+            met, why_m = best_lr_index(ev, o, m)
+            k = None if why_a or why_m else (met - acc).dropna()
+            parts.append(stat(f"{o} steps above", k, name="k", why=why_a or why_m,
+                              threshold=LR_STEPS[0] - 0.5))
+            parts.append(stat(f"{o} not more than {LR_STEPS[1]}", k, name="k", why=why_a or why_m, sign=-1,
+                              threshold=LR_STEPS[1] + 0.5))
+        return All(parts)
+    return each(metrics, one)
+
+
+def c_lr_sparsity_vs_selectivity(ev, metrics):
+    """Needs a sparsity and a selectivity metric. hyperparameters (Fig 5.9): any optimizer whose
+    per-seed |grid index of highest sparsity - grid index of highest selectivity| has a mean
+    above 0.5 by 2 SE."""
+    pair, missing = needs_two(metrics)
+    if not pair:
+        return missing
+    parts = []
+    for o in OPTIMIZERS:
+        a, why_a = best_lr_index(ev, o, pair[0])
+        b, why_b = best_lr_index(ev, o, pair[1])
+        gap = None if why_a or why_b else (a - b).abs().dropna()
+        parts.append(stat(o, gap, name="|eta1 - eta2| in grid steps", why=why_a or why_b, threshold=0.5))
+    return Any(parts)
+
+
+PAST_GRADIENT = (("sgd momentum", MOMENTA), ("adadelta rho", MOMENTA), ("adam beta1", BETAS), ("adam beta2", BETAS))
+
+
+def c_past_gradient(ev, metrics):
+    """hyperparameters (Fig 5.10): per-seed rho of the metric over the grid up to 0.9 > 0 for SGD
+    momentum, Adadelta rho, Adam beta1 and beta2; caveat: SGD momentum 0.999 below 0.9 in
+    accuracy and in the metric (the dissertation's 'too large gamma')."""
+    acc = ev.table("hyperparameters", "accuracy")
+
+    def one(m):
+        rise = All([trend(ev, "hyperparameters", [(f"{name}={v:g}", v) for v in grid if v <= 0.9], m, name)
+                    for name, grid in PAST_GRADIENT], "rise up to 0.9:")
+        t = ev.table("hyperparameters", m)
+        caveat = All([higher("accuracy", acc, "sgd momentum=0.9", acc, "sgd momentum=0.999"),
+                      higher("metric", t, "sgd momentum=0.9", t, "sgd momentum=0.999")],
+                     "too much (momentum 0.999) harms:")
+        return All([rise, caveat])
+    return each(metrics, one)
+
+
+def c_batch_small(ev, metrics):
+    """batch_size (Fig 5.11), SGD and Adam: per-seed rho over batch size < 0, and batch 1 above
+    every other batch size."""
+    def one(m):
+        t = ev.table("batch_size", m)
+        parts = []
+        for o in ("sgd", "adam"):
+            parts.append(trend(ev, "batch_size", [(f"{o} bs={b}", b) for b in BATCH_SIZES], m, f"{o} rho", sign=-1))
+            parts += [higher(f"{o} bs=1 > bs={b}", t, f"{o} bs=1", t, f"{o} bs={b}") for b in BATCH_SIZES[1:]]
+        return All(parts)
+    return each(metrics, one)
+
+
+def c_batch_optimum(ev, metrics):
+    """batch_size (Fig 5.11): Adagrad at batch 200 and Adadelta at batch 50 above every other batch size."""
+    def one(m):
+        t = ev.table("batch_size", m)
+        return All([higher(f"{o} bs={best} > bs={b}", t, f"{o} bs={best}", t, f"{o} bs={b}")
+                    for o, best in (("adagrad", 200), ("adadelta", 50)) for b in BATCH_SIZES if b != best])
+    return each(metrics, one)
+
+
+def c_batch_momentum(ev, metrics):
+    """combined (Fig 5.19): with momentum 0.9, SGD at batch 1 below SGD at batch 50."""
+    def one(m):
+        t = ev.table("combined", m)
+        return higher("momentum 0.9: bs=50 > bs=1", t, "sgd momentum=0.9", t, "sgd bs=1 + momentum=0.9")
+    return each(metrics, one)
+
+
+def c_width(ev, metrics):
+    """width (Fig 5.13): per-seed rho of the metric over 64-768 units: > 0 for Adagrad, Adadelta,
+    Adam at batch 1 and 50; < 0 for SGD at batch 50; SGD at batch 1: > 0 for a sparsity metric,
+    < 0 for a selectivity metric."""
+    def one(m):
+        def tr(o, bs, sign):
+            return trend(ev, "width", [(f"{o} bs={bs} width={w}", w) for w in WIDTHS], m, f"{o} bs={bs}", sign=sign)
+        parts = [tr(o, bs, +1) for o in ("adagrad", "adadelta", "adam") for bs in (50, 1)]
+        parts.append(tr("sgd", 50, -1))
+        parts.append(tr("sgd", 1, +1 if kind(m) == "sparsity" else -1))
+        return All(parts)
+    return each(metrics, one)
+
+
+DIVERSITY_X = (("single", 1), ("pair", 2), ("5nums", 5), ("original", 10))
+
+
+def c_class_diversity(ev, metrics):
+    """class_diversity (Fig 5.14): per-seed rho of the metric over classes per batch (single 1,
+    pair 2, 5nums 5, original 10) < 0 for SGD and Adam with accuracy original > single; for
+    Adagrad and Adadelta rho > -NO_TREND (no such tendency)."""
+    acc = ev.table("class_diversity", "accuracy")
+
+    def one(m):
+        parts = []
+        for o in ("sgd", "adam"):
+            parts.append(trend(ev, "class_diversity", [(f"{o} {n}", x) for n, x in DIVERSITY_X], m, f"{o} rho", sign=-1))
+            parts.append(higher(f"{o} accuracy drops", acc, f"{o} original", acc, f"{o} single"))
+        for o in ("adagrad", "adadelta"):
+            p = trend(ev, "class_diversity", [(f"{o} {n}", x) for n, x in DIVERSITY_X], m, f"{o} rho")
+            parts.append(p if p.why else Part(p.label, p.d + NO_TREND, p.se, p.n, f"{p.text}; needs > -{NO_TREND:g}"))
+        return All(parts)
+    return each(metrics, one)
+
+
+def cnn_accuracy(ev):
+    """Per optimizer: 'kept' (CNN accuracy above MLP - CNN_KEEPS by 2 SE), 'harmed' (below it by
+    2 SE), 'unclear' or the reason it was not run; with one seed the bare difference decides."""
+    acc = ev.table("cnn", "accuracy")
+    out = {}
+    for o in OPTIMIZERS:
+        p = higher(o, acc, f"{o} cnn", acc, f"{o} mlp")
+        if p.why:
+            out[o] = (p.why, p)
             continue
-        r = pd.Series(values).rank().corr(pd.Series(ys).rank()) * sign
-        n = int(min(t.at[c, "n"] for c in conds))
-        text.append(f"{o}: rank correlation {r * sign:+.2f}")
-        parts.append((r - 0.3, 0.0, max(n, 2)))  # a clear monotone trend: |rho| > 0.3
-    return "; ".join(text), _verdict(parts)
+        z = 2 * p.se if p.n >= 2 else 0.0
+        out[o] = ("kept" if p.d + CNN_KEEPS > z else "harmed" if -p.d - CNN_KEEPS > z else "unclear", p)
+    return out
+
+
+def _cnn(ev, metrics, group):
+    groups = cnn_accuracy(ev)
+    note = "; ".join(f"{o} {g} (accuracy {p.text})" for o, (g, p) in groups.items() if not p.why)
+    if any(p.why for _, p in groups.values()):
+        return next(p for _, p in groups.values() if p.why)
+    chosen = [o for o, (g, _) in groups.items() if g == group]
+    one_seed = min(p.n for _, p in groups.values()) < 2
+    if not chosen:
+        return Empty(f"no optimizer's CNN is {group} ({note}): nothing tests this part", one_seed)
+
+    def one(m):
+        t = ev.table("cnn", m)
+        if group == "kept":
+            return All([higher(f"{o} cnn > mlp", t, f"{o} cnn", t, f"{o} mlp") for o in chosen])
+        return All([higher(f"{o} cnn not above mlp (lower)", t, f"{o} mlp", t, f"{o} cnn") for o in chosen])
+    node = each(metrics, one)
+    return All([node], f"accuracy: {note}. Tested:")
+
+
+def c_cnn_kept(ev, metrics):
+    """cnn (Fig 5.17), optimizers whose CNN accuracy is at most CNN_KEEPS below the MLP's (by 2 SE):
+    the metric of the FC layer higher with the CNN."""
+    return _cnn(ev, metrics, "kept")
+
+
+def c_cnn_harmed(ev, metrics):
+    """cnn (Fig 5.17), optimizers whose CNN accuracy is more than CNN_KEEPS below the MLP's (by
+    2 SE): the metric not increased, tested as lower with the CNN (the dissertation's Adagrad)."""
+    return _cnn(ev, metrics, "harmed")
+
+
+def c_sorted(ev, metrics):
+    """sorted (Fig 5.18): SGD and Adam sorted above unsorted in the metric and below it in
+    accuracy; Adagrad and Adadelta sorted below unsorted (5.11.2: the baseline is higher)."""
+    acc = ev.table("sorted", "accuracy")
+
+    def one(m):
+        t = ev.table("sorted", m)
+        parts = []
+        for o in ("sgd", "adam"):
+            parts += [higher(f"{o} metric", t, f"{o} sorted", t, f"{o} unsorted"),
+                      higher(f"{o} accuracy drops", acc, f"{o} unsorted", acc, f"{o} sorted")]
+        parts += [higher(f"{o} no rise (lower)", t, f"{o} unsorted", t, f"{o} sorted") for o in ("adagrad", "adadelta")]
+        return All(parts)
+    return each(metrics, one)
+
+
+COMBINED = {"sgd": ("sgd bs=1 + momentum=0.9", "sgd bs=1", "sgd momentum=0.9"),
+            "adam": ("adam single + 768 units", "adam 768 units", "adam single")}
+
+
+def c_combined(ev, metrics):
+    """combined (Fig 5.19): for SGD or Adam the combined model above both its parts in the
+    metric; and for SGD or Adam the combined model below both parts in accuracy."""
+    acc = ev.table("combined", "accuracy")
+    worse = Any([All([higher(f"below {p}", acc, p, acc, c) for p in parts], o)
+                 for o, (c, *parts) in COMBINED.items()], "accuracy sometimes worse:")
+
+    def one(m):
+        t = ev.table("combined", m)
+        return Any([All([higher(f"above {p}", t, c, t, p) for p in parts], o) for o, (c, *parts) in COMBINED.items()],
+                   "even higher:")
+    return All([each(metrics, one), worse])
+
+
+def c_early_stopping(ev, metrics):
+    """batch_size, SGD at batch 1 (Fig 7.3): per seed, the metric after epoch 1 minus at the last
+    epoch > 0 (stopping early keeps a higher value)."""
+    return each(metrics, lambda m: rises(ev, "batch_size", "sgd bs=1", m, "sgd bs=1 lower at the end", sign=-1))
+
+
+def fluctuation(c: pd.DataFrame) -> pd.Series:
+    """Per seed: mean |loss_e - (loss_{e-1} + loss_{e+1}) / 2| over epochs 2..last-1 (a smooth
+    curve scores ~0, a zigzag high)."""
+    v = c.to_numpy(dtype=float)
+    return pd.Series(np.abs(v[1:-1] - (v[:-2] + v[2:]) / 2).mean(axis=0), index=c.columns)
+
+
+def _fluct_rho(ev, exp, conds, metric):
+    last = ev.table(exp, metric)
+    acc = ev.table(exp, "accuracy")
+    trained = [c for c in conds if c in acc.columns and np.nanmean(acc[c].to_numpy(dtype=float)) > CHANCE]
+    if any(c not in acc.columns for c in conds):
+        return None, f"not run ({next(c for c in conds if c not in acc.columns)} is not in the store)"
+    if len(trained) < 3:
+        return None, "not run (fewer than 3 conditions above chance accuracy)"
+    fl = {}
+    for c in trained:
+        curve = ev.curves(exp, c, "loss")
+        if len(curve) < 3:
+            return None, f"not run (needs 3 or more epochs; {c} has {len(curve)})"
+        fl[c] = fluctuation(curve)
+    fl = pd.DataFrame(fl)
+    y = last[trained].loc[fl.index]
+    rho = {}
+    for s in fl.index:
+        ok = np.isfinite(fl.loc[s].to_numpy(dtype=float)) & np.isfinite(y.loc[s].to_numpy(dtype=float))
+        if ok.sum() >= 3:
+            rho[s] = spearman(fl.loc[s][ok], y.loc[s][ok])
+    return pd.Series(rho, dtype=float), ""
+
+
+def c_fluctuation(ev, metrics):
+    """SGD runs above chance accuracy (0.2) in three families -- learning rates, momenta (Figs
+    5.9, 5.10) and batch sizes (Fig 5.11): per seed, Spearman rho between the test loss's
+    fluctuation across epochs (mean |loss_e - (loss_e-1 + loss_e+1) / 2| over epochs 2..last-1,
+    a proxy: the runs record one loss per epoch) and the last-epoch metric; > 0 in each family."""
+    fams = (("learning rate", "hyperparameters", [f"sgd lr={v:.3g}" for v in LEARNING_RATES]),
+            ("momentum", "hyperparameters", [f"sgd momentum={v:g}" for v in MOMENTA]),
+            ("batch size", "batch_size", [f"sgd bs={b}" for b in BATCH_SIZES]))
+
+    def one(m):
+        parts = []
+        for name, exp, conds in fams:
+            rho, why = _fluct_rho(ev, exp, conds, m)
+            parts.append(stat(name, rho, name="rho(fluctuation, metric)", why=why))
+        return All(parts)
+    return each(metrics, one)
+
+
+# --- the rows ------------------------------------------------------------------------------
+@dataclass
+class Claim:
+    id: str
+    bullet: int          # the bullet's place in section 6.1 (1..23)
+    claim: str
+    section: str
+    figure: str
+    chapter: str         # notebook stem(s), comma-separated
+    test: str = ""
+    check: object = None  # fn(ev, metrics) -> node; None: not checkable
+    reason: str = ""      # why not checkable
+
+
+def _test_of(fn) -> str:
+    """A check's docstring as the row's test, its tolerances written as numbers."""
+    text = " ".join(fn.__doc__.split())
+    for name, value in TOLERANCES.items():
+        text = text.replace(name, f"{value}")
+    return text
+
+
+CLAIMS = [
+    Claim("1", 1, "The tendency across epochs depends on the optimizer: up for SGD, Adadelta, Adam; down for Adagrad.",
+          "5.2", "Fig 5.1", "05_02_baseline", check=c_epoch_tendency),
+    Claim("2", 2, "Changing the condition changes the tendency across epochs (e.g. by batch size).",
+          "5.6.3", "Fig 7.3", "05_06_batch_size", check=c_condition_changes_tendency),
+    Claim("3", 3, "A condition can raise sparsity for one optimizer and lower it for another.",
+          "5.6", "Fig 5.11", "05_06_batch_size", check=c_optimizer_responses),
+    Claim("4", 4, "Across epochs they rise, fall or fluctuate until they settle at a stable value.",
+          "5.8", "Fig 7.6", "05_08_width", check=c_settles),
+    Claim("5", 5, "Train and test values differ slightly, and the difference shrinks over epochs.",
+          "5.3", "Figs 5.2-5.3", "05_02_baseline", check=c_train_test),
+    Claim("6", 6, "Sparsity and selectivity usually rise together, with exceptions where they part.",
+          "5.4.3", "Figs 5.4, 7.6, 5.10", "05_04_hidden_layers, 05_08_width, 05_05_hyperparameters",
+          check=c_together),
+    Claim("7a", 7, "Accuracy, sparsity and selectivity usually rise together; exceptions: sparsity falls as "
+          "accuracy still rises, and higher sparsity can harm accuracy.",
+          "5.4.4-5.4.5", "Figs 7.3, 5.14", "05_06_batch_size, 05_09_class_diversity", check=c_accuracy_together),
+    Claim("7b", 7, "The exceptional cases arise randomly.", "5.4.4", "", "05_04_hidden_layers",
+          reason="no criterion separates a 'random' exception from a systematic one; the runs vary "
+                 "conditions and three seeds, not chance itself"),
+    Claim("8", 8, "Test accuracy is sometimes unaffected while sparsity and selectivity change.",
+          "5.4.4", "Fig 5.5, Table 5.3", "05_04_hidden_layers", check=c_accuracy_unaffected),
+    Claim("9", 9, "Sparsity and selectivity cannot predict test accuracy, and vice versa.",
+          "5.4.4", "Fig 5.5", "05_04_hidden_layers", check=c_cannot_predict),
+    Claim("10a", 10, "A network keeps a certain degree of sparsity regardless of its accuracy.",
+          "5.10.3, 5.11.3", "Figs 7.9, 7.10", "05_10_cnn, 05_11_sorted", check=c_keeps_sparsity),
+    Claim("10b", 10, "This is why over-parameterised networks compress well but small ones train badly (Arora et al.).",
+          "6.1", "", "05_10_cnn",
+          reason="a speculation: no compressed networks or directly trained small networks are in the runs"),
+    Claim("11", 11, "More hidden layers raise sparsity and selectivity for Adadelta and Adam.",
+          "5.4.6", "Fig 5.6", "05_04_hidden_layers", check=c_depth),
+    Claim("12", 12, "Through the layers they rise (SGD, Adadelta), show no tendency (Adam), fall (Adagrad).",
+          "5.4.7", "Fig 5.7", "05_04_hidden_layers", check=c_per_layer),
+    Claim("13", 13, "Weight decay harms sparsity and selectivity for all optimizers.",
+          "5.5", "Fig 5.8", "05_05_hyperparameters", check=c_weight_decay),
+    Claim("14a", 14, "The highest sparsity and selectivity come at a learning rate slightly above the most accurate one.",
+          "5.5", "Fig 5.9", "05_05_hyperparameters", check=c_lr_slightly_above),
+    Claim("14b", 14, "Sometimes the learning rate of highest sparsity differs from that of highest selectivity.",
+          "5.5", "Fig 5.9", "05_05_hyperparameters", check=c_lr_sparsity_vs_selectivity),
+    Claim("15", 15, "The more past gradient an update uses (momentum, rho, beta1, beta2), the higher; too much harms.",
+          "5.5", "Fig 5.10", "05_05_hyperparameters", check=c_past_gradient),
+    Claim("16a", 16, "The smaller the batch, the higher for SGD and Adam (batch 1 best).",
+          "5.6", "Fig 5.11", "05_06_batch_size", check=c_batch_small),
+    Claim("16b", 16, "The best batch size is 200 for Adagrad and 50 for Adadelta.",
+          "5.6", "Fig 5.11", "05_06_batch_size", check=c_batch_optimum),
+    Claim("16c", 16, "With momentum, a smaller batch is not guaranteed to help SGD.",
+          "5.12", "Fig 5.19", "05_12_combined", check=c_batch_momentum),
+    Claim("17", 17, "Wider layers raise sparsity and selectivity, except SGD at batch 50 (both fall) and "
+          "SGD at batch 1 (selectivity falls).", "5.8", "Fig 5.13", "05_08_width", check=c_width),
+    Claim("18", 18, "Fewer classes per batch raise them for SGD and Adam, at a cost in accuracy; not for "
+          "Adagrad and Adadelta.", "5.9", "Fig 5.14", "05_09_class_diversity", check=c_class_diversity),
+    Claim("19a", 19, "A conv layer raises sparsity and selectivity of the FC layer where accuracy is maintained.",
+          "5.10", "Fig 5.17", "05_10_cnn", check=c_cnn_kept),
+    Claim("19b", 19, "Where the conv layer harms accuracy, sparsity and selectivity do not rise.",
+          "5.10", "Fig 5.17", "05_10_cnn", check=c_cnn_harmed),
+    Claim("20", 20, "Sorted training data raises them for SGD and Adam, at a cost in accuracy; not for "
+          "Adagrad and Adadelta.", "5.11", "Fig 5.18", "05_11_sorted", check=c_sorted),
+    Claim("21", 21, "Merging two high-sparsity conditions can raise it further, but sometimes costs accuracy.",
+          "5.12", "Fig 5.19", "05_12_combined", check=c_combined),
+    Claim("22", 22, "Early stopping can give high sparsity and selectivity.",
+          "5.6", "Fig 7.3", "05_06_batch_size", check=c_early_stopping),
+    Claim("23a", 23, "The more training fluctuates (high lr, large momentum, small batch), the higher.",
+          "5.5-5.6", "Figs 5.9-5.11", "05_05_hyperparameters, 05_06_batch_size", check=c_fluctuation),
+    Claim("23b", 23, "High fluctuation lets the model reach a flat minimum.", "6.1", "", "05_06_batch_size",
+          reason="a speculation: no loss-landscape curvature (flatness) is measured in the runs"),
+]
+
+
+def _row(claim: Claim, ev: Evidence, metrics) -> dict:
+    base = dict(id=claim.id, bullet=claim.bullet, claim=claim.claim, section=claim.section, figure=claim.figure,
+                chapter=claim.chapter, test=_test_of(claim.check) if claim.check else "not tested")
+    if claim.check is None:
+        return dict(base, evidence=claim.reason, verdict=NOT_CHECKABLE)
+    try:
+        node = claim.check(ev, metrics)
+    except NotRun as err:
+        return dict(base, evidence=f"not run ({err})", verdict=NOT_RUN)
+    verdict, evidence = judge(node), describe(node)
+    if verdict == NOT_RUN:  # say what is missing, once each, rather than every part's absence
+        evidence = "; ".join(dict.fromkeys(missing(node)))
+    if verdict == ONE_SEED:
+        evidence += f". One seed: the bare numbers point to '{judge(node, lean=True)}'."
+    return dict(base, evidence=evidence, verdict=verdict)
 
 
 def checks(scale="smoke", store=None, seeds=None, metrics=("sparsity", "selectivity_avg"),
-           ev: Evidence | None = None) -> pd.DataFrame:
-    """Every 6.1 claim with the test our data makes of it and the verdict (one row each).
+           ev: Evidence | None = None, ids=None) -> pd.DataFrame:
+    """Every 6.1 bullet with the test our runs make of it, the numbers and the verdict.
 
-    ``metrics``: the values a claim about "sparsity and selectivity" is tested on; the
-    dissertation's are Hoyer (``sparsity``) and CCMAS (``selectivity_avg``). Checks of one
-    quantity use the first; the check that relates the two needs two, else it is "not run".
+    ``metrics``: the values a claim about "sparsity and selectivity" is tested on (every part
+    on each of them); the dissertation's are Hoyer (``sparsity``) and CCMAS
+    (``selectivity_avg``). A check that relates a sparsity to a selectivity metric needs one
+    of each, else it is "not run". Columns: id, bullet, claim, section, figure, chapter (the
+    notebook stem(s) of our chapter), test, evidence, verdict. ``ids``: only these rows.
     """
     ev = ev or Evidence(scale, store, seeds)
-    metrics = tuple(metrics)
-    first = metrics[0]
-    rows = []
-
-    def add(claim, section, test, fn):
-        try:
-            evidence, verdict = fn()
-        except (KeyError, ValueError, LookupError) as err:  # an experiment not run at all
-            evidence, verdict = f"not computed ({err})", "not run"
-        rows.append(dict(claim=claim, section=section, test=test, evidence=evidence, verdict=verdict))
-
-    def epoch_trend():
-        t1, tl = ev.at("baseline", 1), ev.last("baseline")
-        cols = [c for m in metrics for c in (m, f"{m}_se")] + ["n"]
-        t = pd.concat({"last": tl[cols], "first": t1[cols]}).swaplevel().sort_index()
-        t.index = [f"{a}|{b}" for a, b in t.index]
-        pairs = [(o, f"{o}|last", f"{o}|first") for o in ("sgd", "adadelta", "adam")]
-        pairs += [("adagrad (reversed)", "adagrad|first", "adagrad|last")]
-        return _greater(ev, None, pairs, metrics, table_fn=lambda: t)
-    add("Sparsity and selectivity rise over epochs for SGD, Adadelta and Adam and fall for Adagrad.",
-        "5.2, Fig 5.1", "baseline: last epoch minus epoch 1 (sign reversed for Adagrad)", epoch_trend)
-
-    def train_test():
-        d = ev.df("baseline")
-        d = d[d.layer == "mean"]
-        piv = d.pivot_table(index=["run_key", "epoch"], columns="split", values=first).dropna()
-        gap = (piv["train_during"] - piv["test"]).abs().groupby("epoch").mean()
-        g1, gl = gap.iloc[0], gap.iloc[-1]
-        return (f"mean |train (during training) - test| {first}: epoch 1 {g1:.4f}, last {gl:.4f}",
-                "holds" if gl < g1 else "does not hold")
-    add("The train/test difference in sparsity shrinks as training goes on.", "5.3, Figs 5.2-5.3",
-        "baseline: |train_during - test| sparsity at epoch 1 vs last", train_test)
-
-    def together():
-        if len(metrics) < 2:
-            return "needs a sparsity and a selectivity metric", "not run"
-        sp, sel = metrics[0], metrics[1]
-        frames = [ev.last(e).reset_index() for e in ("hyperparameters", "batch_size", "width", "hidden_layers")]
-        t = pd.concat(frames).dropna(subset=[sp, sel])
-        r = t[sp].corr(t[sel])
-        return (f"correlation over {len(t)} last-epoch conditions: r = {r:.2f}",
-                "holds" if r > 0.5 else ("does not hold" if r < 0 else "inconclusive"))
-    add("Sparsity and selectivity usually rise together (with exceptions).", "5.4.3",
-        "Pearson r of last-epoch sparsity vs selectivity across conditions", together)
-
-    def predict():
-        frames = [ev.last(e).reset_index() for e in ("hyperparameters", "batch_size", "width", "hidden_layers")]
-        t = pd.concat(frames).dropna(subset=["accuracy", first])
-        t = t[t.accuracy >= 0.9 * t.accuracy.max()]
-        if len(t) < 5:
-            return f"only {len(t)} well-trained conditions", "inconclusive at this scale"
-        r = t.accuracy.corr(t[first])
-        return (f"among {len(t)} conditions within 10% of the best accuracy, r(accuracy, {first}) = {r:.2f}",
-                "holds" if abs(r) < 0.5 else "does not hold")
-    add("Sparsity and selectivity cannot predict test accuracy, and vice versa.", "5.4.4",
-        "|Pearson r| < 0.5 between accuracy and sparsity among well-trained conditions", predict)
-
-    add("More hidden layers raise sparsity and selectivity for Adadelta and Adam.", "5.4.6, Fig 5.6",
-        "hidden_layers: HL5 minus HL1",
-        lambda: _greater(ev, "hidden_layers", [(o, f"{o} HL5", f"{o} HL1") for o in ("adadelta", "adam")], metrics))
-
-    def weight_decay():
-        t = pd.concat([ev.last("hyperparameters"), ev.last("baseline")])
-        return _greater(ev, None, [(o, o, f"{o} weight_decay=0.01") for o in ("sgd", "adagrad", "adadelta", "adam")],
-                        metrics, table_fn=lambda: t)
-    add("Weight decay harms sparsity and selectivity for all optimizers.", "5.5, Fig 5.8",
-        "no weight decay minus weight decay 0.01", weight_decay)
-
-    def lr_peak():
-        d = ev.last("hyperparameters")
-        d = d[d.param == "lr"]
-        text, parts = [], []
-        for o in ("sgd", "adagrad", "adadelta", "adam"):
-            g = d[d.optimizer == o].dropna(subset=["accuracy", first])
-            if g.empty:
-                continue
-            best_acc, best_sp = g.value[g.accuracy.idxmax()], g.value[g[first].idxmax()]
-            text.append(f"{o}: best accuracy at lr {best_acc:.3g}, highest sparsity at lr {best_sp:.3g}")
-            parts.append((np.log10(best_sp) - np.log10(best_acc), 0.0, 2))
-        return "; ".join(text), _verdict(parts)
-    add("The highest sparsity comes at a learning rate slightly above the most accurate one.", "5.5, Fig 5.9",
-        "hyperparameters: lr of highest sparsity vs lr of highest accuracy", lr_peak)
-
-    def past_gradient():
-        e1, v1 = _trend(ev, "hyperparameters", lambda o, v: f"sgd momentum={v:g}", [0.0, 0.3, 0.6, 0.9], ["sgd"],
-                        metric=first)
-        e2, v2 = _trend(ev, "hyperparameters", lambda o, v: f"adadelta rho={v:g}", [0.4, 0.6, 0.8, 0.9], ["adadelta"],
-                        metric=first)
-        verdict = v1 if v1 == v2 else ("inconclusive" if "not run" not in (v1, v2) else "not run")
-        return f"SGD momentum 0-0.9 {e1}; Adadelta rho 0.4-0.9 {e2}", verdict
-    add("The more past gradient an update uses (momentum, rho), the higher sparsity and selectivity.",
-        "5.5, Fig 5.10", "rank correlation of last-epoch sparsity with momentum / rho", past_gradient)
-
-    add("Smaller batches give higher sparsity and selectivity for SGD and Adam.", "5.6, Fig 5.11",
-        "batch_size: batch 1 minus batch 50",
-        lambda: _greater(ev, "batch_size", [(o, f"{o} bs=1", f"{o} bs=50") for o in ("sgd", "adam")], metrics))
-
-    add("Wider hidden layers raise sparsity and selectivity (not SGD at batch 50).", "5.8, Fig 5.13",
-        "width: 768 minus 64 units at batch 50 (Adagrad, Adadelta, Adam) and batch 1 (Adam)",
-        lambda: _greater(ev, "width", [(o, f"{o} bs=50 width=768", f"{o} bs=50 width=64")
-                                       for o in ("adagrad", "adadelta", "adam")]
-                         + [("adam bs=1", "adam bs=1 width=768", "adam bs=1 width=64")], metrics))
-
-    add("Fewer classes per batch raise sparsity and selectivity for SGD and Adam.", "5.9, Fig 5.14",
-        "class_diversity: single minus original",
-        lambda: _greater(ev, "class_diversity", [(o, f"{o} single", f"{o} original") for o in ("sgd", "adam")], metrics))
-
-    add("Batch size 1 raises sparsity and selectivity more than single-class batches.", "5.9, Fig 5.15",
-        "class_diversity: B (con 10, batch 1) minus A (single, batch 10)",
-        lambda: _greater(ev, "class_diversity", [(o, f"{o} B: con 10 bs=1", f"{o} A: single bs=10")
-                                                 for o in ("sgd", "adam")], metrics))
-
-    add("A conv layer raises sparsity and selectivity of the FC layer when accuracy holds.", "5.10, Fig 5.17",
-        "cnn: CNN minus MLP after 5 epochs (SGD, Adadelta, Adam)",
-        lambda: _greater(ev, "cnn", [(o, f"{o} cnn", f"{o} mlp") for o in ("sgd", "adadelta", "adam")], metrics))
-
-    add("Sorted training data raises sparsity and selectivity for SGD and Adam.", "5.11, Fig 5.18",
-        "sorted: sorted minus unsorted",
-        lambda: _greater(ev, "sorted", [(o, f"{o} sorted", f"{o} unsorted") for o in ("sgd", "adam")], metrics))
-
-    add("Combining two high-sparsity conditions helps Adam but not SGD.", "5.12, Fig 5.19",
-        "combined: Adam combined minus each part; each SGD part minus SGD combined",
-        lambda: _greater(ev, "combined", [
-            ("adam vs 768", "adam single + 768 units", "adam 768 units"),
-            ("adam vs single", "adam single + 768 units", "adam single"),
-            ("sgd bs=1 vs combined", "sgd bs=1", "sgd bs=1 + momentum=0.9")], metrics))
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_row(c, ev, tuple(metrics)) for c in CLAIMS if ids is None or c.id in ids])
 
 
 BY_METRIC = {"Hoyer": "sparsity", "Gini": "gini", "CCMAS": "selectivity_avg",
              "informedness": "informedness", "AUROC": "auroc"}
 
 
-def by_metric(scale="smoke", store=None, seeds=None, metrics=BY_METRIC) -> pd.DataFrame:
+def by_metric(scale="smoke", store=None, seeds=None, metrics=BY_METRIC, ev: Evidence | None = None) -> pd.DataFrame:
     """Claim x metric: each claim's verdict tested on one metric at a time (Hoyer and Gini for
     sparsity; CCMAS, maximum informedness and AUROC for selectivity). A claim that holds under
     the dissertation's metric but not under the others rests on that metric's bias."""
-    ev = Evidence(scale, store, seeds)
+    ev = ev or Evidence(scale, store, seeds)
     cols = {}
     for name, m in metrics.items():
         t = checks(scale, store, seeds, metrics=(m,), ev=ev)
         cols[name] = t.verdict.to_numpy()
-    out = pd.DataFrame(cols, index=t.claim)
-    out.index.name = "claim"
+    out = pd.DataFrame(cols, index=pd.Index(t.id + " " + t.claim, name="claim"))
     return out
+
+
+def rule() -> str:
+    """The verdict rule as the module docstring states it (for the chapter)."""
+    text = __doc__.split("Verdict rule\n------------\n", 1)[1]
+    return text.strip()
