@@ -115,6 +115,7 @@ def present(path: Path) -> None:
                           # myst-nb skips a cell without source; remove-input hides this one
                           "outputs": [image], "source": f"# figure {j} of the code cell above"})
     nb["cells"] = cells
+    nb["metadata"].pop("widgets", None)  # their saved state: no widget is left to show it
     path.write_text(json.dumps(nb, indent=1))
 
 
