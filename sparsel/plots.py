@@ -85,6 +85,16 @@ def _empty(ax, what="no runs of this figure in this build"):
     ax.set_yticks([])
 
 
+def _axis(ax, df, x, metric=None):
+    """Axis labels in words, whole-number epoch ticks and a light grid."""
+    ax.set_xlabel(_xlabel(df, x))
+    if metric:
+        ax.set_ylabel(LABELS.get(metric, metric))
+    if x == "epoch":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
 def _legend_below(fig, axes):
     """One legend for the figure, below the panels, never over the data."""
     handles, labels = [], []
@@ -150,11 +160,7 @@ def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="
                     _band(ax, o[x].to_numpy(float), o[m].to_numpy(float), o[f"{m}_se"].fillna(0).to_numpy(float),
                           f"{label(key)} (original)", color=st["color"], linestyle=st["linestyle"], linewidth=4,
                           alpha=0.3)
-        ax.set_xlabel(_xlabel(summary, x))
-        ax.set_ylabel(LABELS.get(m, m))
-        if x == "epoch":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        _axis(ax, summary, x, m)
     if title:
         fig.suptitle(title)
     _legend_below(fig, axes)
@@ -296,10 +302,7 @@ def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric=
             _band(ax, g[x].to_numpy(float), g[metric].to_numpy(float),
                   g[f"{metric}_se"].fillna(0).to_numpy(float), label(key), **style(key))
         ax.set_title(label(k))
-        ax.set_xlabel(_xlabel(summary, x))
-        if x == "epoch":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        _axis(ax, summary, x)
     axes[0][0].set_ylabel(LABELS.get(metric, metric))
     if title:
         fig.suptitle(title)
@@ -361,13 +364,9 @@ def per_seed(df: pd.DataFrame, panel="condition", hue=None, metrics=TRIO, x="epo
                         label=label(name) if hue else None)
             if i == 0:
                 ax.set_title(label(k))
-            if j == 0:
-                ax.set_ylabel(LABELS.get(m, m))
-            if i == len(metrics) - 1:
-                ax.set_xlabel(_xlabel(df, x))
-                if x == "epoch":
-                    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
+            _axis(ax, df, x, m if j == 0 else None)
+            if i < len(metrics) - 1:
+                ax.set_xlabel("")
     if title:
         fig.suptitle(title)
     _legend_below(fig, axes)
