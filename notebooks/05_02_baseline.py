@@ -228,10 +228,11 @@ fig = plots.unit_profiles(means.cpu().numpy(), sel.cpu().numpy(), ranks=[0, 1, 2
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_02_baseline.csv <data/05_02_baseline.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("baseline", df))
+glue("original_note", original.note("baseline"))
 summary.page_csv(summary.table(df), "05_02_baseline")
 

@@ -38,7 +38,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import plots, summary
+from sparsel import original, plots, summary
 
 df = summary.load("hyperparameters", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -138,10 +138,11 @@ effects
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_05_hyperparameters.csv <data/05_05_hyperparameters.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("hyperparameters", df))
+glue("original_note", original.note("hyperparameters"))
 summary.page_csv(summary.table(df), "05_05_hyperparameters")
 

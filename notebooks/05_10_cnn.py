@@ -133,10 +133,11 @@ effects
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_10_cnn.csv <data/05_10_cnn.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("cnn", df))
+glue("original_note", original.note("cnn"))
 summary.page_csv(summary.table(df), "05_10_cnn")
 

@@ -34,7 +34,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import plots, summary
+from sparsel import original, plots, summary
 
 df = summary.load("combined", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -102,10 +102,11 @@ effects
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_12_combined.csv <data/05_12_combined.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("combined", df))
+glue("original_note", original.note("combined"))
 summary.page_csv(summary.table(df), "05_12_combined")
 

@@ -54,7 +54,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import pandas as pd
 
 from sparsel.glue import glue
-from sparsel import forgetting, plots, summary
+from sparsel import forgetting, original, plots, summary
 
 df = summary.load("forgetting", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -166,10 +166,11 @@ verdicts.round(3)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition, task (split)
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition, task (split)
 # and epoch (means and standard errors over runs): {download}`05_13_forgetting.csv <data/05_13_forgetting.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("forgetting", df))
+glue("original_note", original.note("forgetting"))
 summary.page_csv(summary.mean_se(df[df.layer == "mean"], by=("condition", "split", "epoch")), "05_13_forgetting")
 

@@ -41,7 +41,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import pandas as pd
 
 from sparsel.glue import glue
-from sparsel import plots, summary
+from sparsel import original, plots, summary
 from sparsel.experiments import KNOB
 
 df = summary.load("more_optimizers", scale, store, seeds, device, train_missing, **only)
@@ -111,10 +111,11 @@ for o in KNOB:
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_02_more_optimizers.csv <data/06_02_more_optimizers.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("more_optimizers", df))
+glue("original_note", original.note("more_optimizers"))
 summary.page_csv(summary.table(df), "06_02_more_optimizers")
 

@@ -42,7 +42,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import pandas as pd
 
 from sparsel.glue import glue
-from sparsel import plots, summary
+from sparsel import original, plots, summary
 
 new = summary.load("wider_grids", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(new, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -111,10 +111,11 @@ fig = plots.versus(d, x="value", hue="optimizer", categorical=True, title="Last 
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_02_wider_grids.csv <data/06_02_wider_grids.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("wider_grids", new))
+glue("original_note", original.note("wider_grids"))
 summary.page_csv(summary.table(new), "06_02_wider_grids")
 

@@ -47,7 +47,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import optim, plots, summary
+from sparsel import optim, original, plots, summary
 
 df = summary.load("modified_optimizers", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -131,10 +131,11 @@ fig = plots.versus(learnt, x="value", hue="line", metrics=("sparsity", "gini", "
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` The data behind this page's figures, one row per condition and epoch
+# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_modified_optimizers.csv <data/06_03_modified_optimizers.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("modified_optimizers", df))
+glue("original_note", original.note("modified_optimizers"))
 summary.page_csv(summary.table(df), "06_03_modified_optimizers")
 

@@ -117,3 +117,15 @@ def compare_words(table: pd.DataFrame, scale: str) -> str:
         out = (f"at {scale} scale the two are not comparable (our networks saw 1,000 images with one seed), "
                f"so this only exercises the comparison: {out}")
     return out
+
+
+def note(experiment: str) -> str:
+    """One sentence for a chapter: whether the original runs' numbers are beside ours on it."""
+    from .experiments import DISSERTATION
+    if experiment not in DISSERTATION:
+        return "The dissertation proposed but never ran this experiment, so there are no original runs to compare."
+    if available(experiment):
+        return "The original runs' per-seed numbers for this experiment are drawn and tabulated beside ours above."
+    have = ", ".join(sorted(p.name.split(".")[0] for p in FOLDER.glob("*.csv.gz")))
+    return (f"No per-seed numbers of the original runs are available for this experiment yet "
+            f"(`results/original/` holds {have}), so this page cannot set them beside ours.")

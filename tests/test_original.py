@@ -56,3 +56,9 @@ def test_compare_words_names_the_largest_difference_and_the_scale():
                      "more than 3 SE")
     assert compare_words(t, "smoke").startswith("at smoke scale the two are not comparable")
     assert compare_words(pd.DataFrame(), "full").startswith("no condition")
+
+
+def test_note_says_which_chapters_have_the_original_beside_ours():
+    assert "beside ours above" in original.note("baseline")
+    assert "No per-seed numbers" in original.note("width") and "baseline" in original.note("width")
+    assert "never ran" in original.note("forgetting")
