@@ -1,7 +1,8 @@
 """``sparsel bench``: the reference loop against the stacked engine, side by side, one process.
 
 Both train the same specs (the four optimizers at Table 5.1's settings, several seeds) for one
-epoch on a training subset, at batch sizes 1, 50 and 500. The reference loop trains each run
+epoch on a training subset, at batch sizes 1, 50 and 500, each streaming the 'train_during'
+metrics as the real runs do. The reference loop trains each run
 alone with torch.optim; the engine trains them as the sweep does, all optimizers in one stack.
 Training steps are timed apart from the per-epoch evaluation, whose cost is measured once at
 full scale (10,000 test and 60,000 train images, every metric). From the measured rates the
@@ -49,19 +50,25 @@ def _sync(device):
 
 
 def _reference_steps(spec, data, device) -> float:
-    """Seconds for one epoch of training steps of ``spec`` with torch.optim (no evaluation)."""
+    """Seconds for one epoch of training steps of ``spec`` with torch.optim, streaming the
+    'train_during' metrics as ``train_run`` does (the engine's steps do too); no evaluation."""
     import torch.nn.functional as F
+    from .metrics import StreamingSummary
     model = build_model(spec).to(device)
+    trackers = [StreamingSummary(w, device, eps=spec.ccmas_eps) for w in spec.hidden]
     opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hp)
     order = torch.from_numpy(epoch_order(spec, data.y_train.cpu().numpy(), run_rng(spec.seed))).to(device)
     _sync(device)
     t0 = time.perf_counter()
     for idx in torch.split(order, spec.batch_size):
-        logits, _ = model(data.x_train[idx])
-        loss = F.cross_entropy(logits, data.y_train[idx])
+        y = data.y_train[idx]
+        logits, acts = model(data.x_train[idx])
+        loss = F.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        for t, a in zip(trackers, acts):
+            t.update(a, y)
     _sync(device)
     return time.perf_counter() - t0
 

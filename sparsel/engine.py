@@ -194,11 +194,11 @@ class StackedDuring:
         # a comparison, not F.one_hot, which checks its input on the host (no CUDA-graph capture)
         onehot = (y[..., None] == torch.arange(self.C, device=y.device)).double()  # [R, B, C]
         self.counts += onehot.sum(1)
-        for li, a in enumerate(acts):
-            a = a.double()
+        for li, raw in enumerate(acts):
+            a = raw.double()
             self.bad[li] |= ~torch.isfinite(a).flatten(1).all(1)
             self.sums[li] += torch.bmm(onehot.transpose(1, 2), a)
-            self.stats[li] += sample_stats(a)
+            self.stats[li] += sample_stats(raw)  # float64 inside; sorts the float32 values
 
     def results(self, eps):
         """One ``layers_dict`` per run."""

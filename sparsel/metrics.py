@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 CCMAS_EPS = 1e-7        # the text's eps (section 4.1.2)
@@ -115,18 +116,25 @@ def _hoyer(a):
 def _gini_sorted(s):
     """Gini of magnitudes already sorted ascending along the last dimension."""
     n = s.shape[-1]
-    l1 = s.sum(-1, keepdim=True)
+    l1 = s.sum(-1)
     k = torch.arange(1, n + 1, dtype=s.dtype, device=s.device)
-    g = 1 - 2 * ((s / l1) * ((n - k + 0.5) / n)).sum(-1)
-    return _nan_where(l1.squeeze(-1) == 0, g)
+    # sum_k (s_k / l1) (n - k + 1/2) / n, as one matrix-vector product (one pass, BLAS)
+    g = 1 - 2 * (s @ ((n - k + 0.5) / n)) / l1
+    return _nan_where(l1 == 0, g)
 
 
-def _gini(a):
-    a = a.abs()
-    # numpy's sort is faster (see _argsort), but torch.compile cannot trace it
-    if a.device.type == "cpu" and a.numel() > 100_000 and not torch.compiler.is_compiling():
-        return _gini_sorted(a.gather(-1, _argsort(a.contiguous())))
-    return _gini_sorted(a.sort(dim=-1).values)
+def _gini(a, raw=None):
+    """Gini of each row of ``a``. ``raw``: the same values in a narrower dtype (float32
+    activations of which ``a`` is the float64 copy): sorted there, which is faster and gives
+    exactly the same sorted values once widened."""
+    x = (a if raw is None else raw).abs()
+    # on a CPU numpy sorts values 10-20x faster than torch.sort (and than argsort + gather);
+    # the same values in the same order, so the same Gini. torch.compile cannot trace numpy.
+    if x.device.type == "cpu" and not torch.compiler.is_compiling():
+        s = torch.from_numpy(np.sort(x.detach().contiguous().numpy(), axis=-1))
+    else:
+        s = x.sort(dim=-1).values
+    return _gini_sorted(s.to(a.dtype))
 
 
 def _treves_rolls(a):
@@ -542,10 +550,12 @@ def summary_from_sums(sums: dict, class_sums: torch.Tensor, counts: torch.Tensor
 
 
 def sample_stats(a: torch.Tensor) -> torch.Tensor:
-    """Running-sum increments of the per-sample metrics for [..., B, N] activations:
-    a tensor [len(SAMPLE_METRICS), 3, ...] of (sum, sum of squares, count of defined samples)."""
+    """Running-sum increments of the per-sample metrics for [..., B, N] activations (any float
+    dtype; computed in float64): a tensor [len(SAMPLE_METRICS), 3, ...] of (sum, sum of squares,
+    count of defined samples)."""
+    raw, a = a, a.double()
     rows = []
-    for fn in (_hoyer, _gini, _treves_rolls, _active):
+    for fn in (_hoyer, lambda v: _gini(v, raw), _treves_rolls, _active):
         x = fn(a)
         ok = ~torch.isnan(x)
         x = torch.where(ok, x, torch.zeros_like(x))
@@ -570,9 +580,10 @@ class StreamingSummary:
         self.bad = torch.zeros((), dtype=torch.bool, device=device)
 
     def update(self, acts: torch.Tensor, labels: torch.Tensor) -> None:
-        a = acts.detach().double()
+        raw = acts.detach()
+        a = raw.double()
         self.bad |= ~torch.isfinite(a).all()
-        self.stats += sample_stats(a)
+        self.stats += sample_stats(raw)
         self.class_sums.index_add_(0, labels, a)
         self.counts += torch.bincount(labels, minlength=len(self.counts)).double()
 
