@@ -220,8 +220,8 @@ def _evaluate(stack, data, specs, epoch, chunk_runs=None):
     rows = [[] for _ in specs]
     R = len(specs)
     eps = specs[0].ccmas_eps
-    if chunk_runs is None:
-        chunk_runs = 8 if data.x_train.device.type == "cpu" else 32
+    if chunk_runs is None:  # on a CPU one run at a time is fastest (0.75 s vs 1.2 s per run at 8)
+        chunk_runs = 1 if data.x_train.device.type == "cpu" else 32
     for split, x, y in (("test", data.x_test, data.y_test), ("train", data.x_train, data.y_train)):
         sub_idx = extra_idx(y)
         for r0 in range(0, R, chunk_runs):
