@@ -131,11 +131,14 @@ def execute(names, params, log, store) -> list[dict]:
         jupytext.write(jupytext.read(ROOT / "notebooks" / f"{name}.py"), src)
         declared = pm.inspect_notebook(str(src))
         scale, note = chapter_scale(name, params, store, log)
+        # no live widgets: the site shows every choice instead, and widget comms have hung
+        # nbclient here (a cell that finished in the kernel was never reported back)
         given = {k: v for k, v in {**params, "scale": scale, "train_missing": params["train_missing"] or scale == "smoke",
-                                   "missing_note": note or ""}.items() if k in declared}
+                                   "missing_note": note or "", "live_widgets": False}.items() if k in declared}
         t0 = time.perf_counter()
+        # a cell that runs past the timeout fails the build instead of hanging it
         pm.execute_notebook(str(src), str(dst), parameters=given, kernel_name="python3",
-                            cwd=str(ROOT), progress_bar=False, log_output=False)
+                            cwd=str(ROOT), progress_bar=False, log_output=False, execution_timeout=1800)
         seconds = time.perf_counter() - t0
         present(dst)
         nb = json.loads(dst.read_text())

@@ -44,6 +44,7 @@ seed = 0           # RNG seed for the random activation patterns
 beta_a = 0.5       # the width figure's fixed activation distribution: Beta(beta_a, beta_b)
 beta_b = 2.0
 images = 500       # images drawn at each width in the width figure
+live_widgets = True  # draw the interactive controls (the book builder turns them off: its pages show every choice)
 
 # %%
 import matplotlib.pyplot as plt
@@ -138,11 +139,12 @@ def pattern_figure(active=8, level=0.9, floor=0.05, preference=3.0):
     plt.show()
 
 
-widgets.interact(pattern_figure,
-                 active=widgets.IntSlider(value=8, min=1, max=64),
-                 level=widgets.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05),
-                 floor=widgets.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01),
-                 preference=widgets.FloatSlider(value=3.0, min=1.0, max=10.0, step=0.5));
+if live_widgets:
+    widgets.interact(pattern_figure,
+                     active=widgets.IntSlider(value=8, min=1, max=64),
+                     level=widgets.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05),
+                     floor=widgets.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01),
+                     preference=widgets.FloatSlider(value=3.0, min=1.0, max=10.0, step=0.5));
 
 # %% mystnb={"figure": {"caption": "The same pattern with 1, 8, 32 and 64 of 64 units active (level 0.9, floor 0.05, preference 3): what the slider shows in Jupyter.", "name": "fig-metrics-patterns"}}
 for active in (1, 8, 32, 64):

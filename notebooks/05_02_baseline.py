@@ -34,6 +34,7 @@ only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
 store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
+live_widgets = True      # draw the interactive controls (the book builder turns them off: its pages show every choice)
 browse_optimizer = "adam"  # whose hidden units the unit browser shows
 
 # %%
@@ -189,8 +190,9 @@ def explore(optimizer="adam", metric="sparsity"):
     plt.show()
 
 
-widgets.interact(explore, optimizer=sorted(per_seed.condition.unique()),
-                 metric=["accuracy", "loss", "sparsity", "selectivity_avg", "selectivity_std"]);
+if live_widgets:
+    widgets.interact(explore, optimizer=sorted(per_seed.condition.unique()),
+                     metric=["accuracy", "loss", "sparsity", "selectivity_avg", "selectivity_std"]);
 
 # %% [markdown]
 # ## Browse the hidden units
@@ -219,7 +221,8 @@ def unit(rank=0):
     plt.show()
 
 
-widgets.interact(unit, rank=widgets.IntSlider(value=0, min=0, max=len(ranked) - 1));
+if live_widgets:
+    widgets.interact(unit, rank=widgets.IntSlider(value=0, min=0, max=len(ranked) - 1));
 
 # %% mystnb={"figure": {"caption": "Mean activation per digit of the four most and the four least selective units (CCMAS) of one run; in Jupyter the slider above shows any unit.", "name": "fig-baseline-units"}}
 fig = plots.unit_profiles(means.cpu().numpy(), sel.cpu().numpy(), ranks=[0, 1, 2, 3, -4, -3, -2, -1],

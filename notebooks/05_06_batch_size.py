@@ -29,6 +29,7 @@ only = {}                # narrow the grid, e.g. {"optimizer": ["sgd", "adam"]}
 store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
+live_widgets = True      # draw the interactive controls (the book builder turns them off: its pages show every choice)
 
 # %%
 import matplotlib.pyplot as plt
@@ -131,8 +132,9 @@ def explore(optimizer="sgd", batch_size=1):
     plt.show()
 
 
-widgets.interact(explore, optimizer=["sgd", "adagrad", "adadelta", "adam"],
-                 batch_size=sorted(per_seed.batch_size.unique()));
+if live_widgets:
+    widgets.interact(explore, optimizer=["sgd", "adagrad", "adadelta", "adam"],
+                     batch_size=sorted(per_seed.batch_size.unique()));
 
 # %% [markdown]
 # ## Reproduce this page
