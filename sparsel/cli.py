@@ -308,6 +308,7 @@ def _campaign(args) -> int:
     sweeps = [(label, names, keep) for label, keep in phases] if args.merge else \
         [(f"{n}, {label}", [n], keep) for label, keep in phases for n in names]
     total = dict(trained=0, diverged=0, stopped=0)
+    done_before = len(store.done_keys())  # counts what finished even when a signal ends a sweep
     try:
         for label, exps, keep in sweeps:
             if deadline and time.time() > deadline:
@@ -328,8 +329,8 @@ def _campaign(args) -> int:
         log(f"stopped by {why or 'Ctrl-C'}; finished runs are stored, unfinished groups resume from checkpoints")
         return 130
     finally:
-        log(f"{total['trained']} runs trained ({total['diverged']} diverged) in {(time.time() - t0) / 3600:.2f} h "
-            f"into {store.path}")
+        log(f"{len(store.done_keys()) - done_before} runs trained ({total['diverged']} diverged in completed "
+            f"sweeps) in {(time.time() - t0) / 3600:.2f} h into {store.path}")
     return 0
 
 
