@@ -230,12 +230,13 @@ def forgetting(scale, seeds):
     five classes); the dissertation's pair, SGD at batch 1 vs 50, compared at equal epochs (equal
     images) and at equal phase-B updates (batch 1 stops B after as many updates as batch 50
     makes) and with phase A ended at a training-accuracy criterion; past-gradient settings,
-    width, sorted data, and the optimizer's state carried into phase B vs reset.
+    width, sorted data, and the optimizer's state carried into phase B vs reset. Every run ends
+    with one epoch relearning S (phase C) for the relearning savings.
     Meta: param 'variant' (what the condition varies), value its label.
     """
     n_task = (SCALES[scale]["train_size"] or 60_000) // 2  # about half the images are S's
     eb = epochs_at(scale, 5)
-    base = dict(protocol="forget", epochs=5, epochs_b=eb, carry_state=True)
+    base = dict(protocol="forget", epochs=5, epochs_b=eb, carry_state=True, epochs_c=1)  # C: one epoch relearning S
     rows = []
 
     def add(label, variant, **fields):

@@ -3,7 +3,8 @@
 A run with ``spec.protocol == "forget"`` trains phase A on five digits S (chosen by
 ``spec.split_seed``) for ``spec.epochs`` epochs, or until its training accuracy on S reaches
 ``spec.criterion``, then phase B on the other five digits T for ``spec.epochs_b`` epochs (at
-most ``spec.steps_b`` updates). After every epoch of both phases it records, on the test
+most ``spec.steps_b`` updates), and, with ``spec.epochs_c``, phase C relearns S (the accuracy on S
+is probed after ``PROBES`` updates of phases A and C: relearning savings). After every epoch of both phases it records, on the test
 images of S ("test_A") and of T ("test_B"), the loss, the accuracy and every layer metric,
 plus columns of its own: ``phase`` (1 = A, 2 = B; numbers, as the store keeps only
 numbers), ``updates`` and ``images`` (seen so far) and ``overlap`` (cosine similarity of the mean hidden activation on S's and on T's test
@@ -35,6 +36,7 @@ from .orders import run_rng, shuffled, sorted_by_class
 from .train import RunResult, rows_for
 
 SPLITS = ("test_A", "test_B")
+PROBES = (10, 30, 100, 300)  # updates into phase A and into phase C at which S's accuracy is probed
 
 
 def split_digits(split_seed: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -105,10 +107,14 @@ def train(spec, data, device) -> RunResult:
     result.rows += _evaluate(0, 1, spec, model, data, tasks, counters)
     opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hp)
     epoch = 0
-    for phase, digits, n_epochs in ((1, tasks[0], spec.epochs), (2, tasks[1], spec.epochs_b)):
-        if phase == 2 and not spec.carry_state:
+    probes = {}  # (phase, updates into it) -> accuracy on S's test images
+    phases = [(1, tasks[0], spec.epochs), (2, tasks[1], spec.epochs_b)] + \
+        ([(3, tasks[0], spec.epochs_c)] if spec.epochs_c else [])
+    for phase, digits, n_epochs in phases:
+        if phase > 1 and not spec.carry_state:
             opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hp)
         b_updates = 0
+        in_phase = 0
         for _ in range(n_epochs):
             epoch += 1
             order = torch.from_numpy(task_order(spec, labels, digits, rng)).to(device)
@@ -131,6 +137,10 @@ def train(spec, data, device) -> RunResult:
                 counters["updates"] += 1
                 counters["images"] += len(idx)
                 b_updates += phase == 2
+                in_phase += 1
+                if phase != 2 and in_phase in PROBES:
+                    probes[(phase, in_phase)] = _probe(spec, model, data, tasks[0])
+                    model.train()
             model.eval()
             finite = finite and all(torch.isfinite(p).all() for p in model.parameters())
             if not finite:
@@ -140,8 +150,21 @@ def train(spec, data, device) -> RunResult:
                 break
             if phase == 2 and spec.steps_b is not None and b_updates >= spec.steps_b:
                 break
+    # the probes ride on the epoch-0 rows (the store keeps one row per epoch, split and layer)
+    for r in result.rows:
+        if r["epoch"] == 0:
+            r.update({f"probe_{'A' if ph == 1 else 'C'}_{k}": acc for (ph, k), acc in probes.items()})
     result.seconds = time.perf_counter() - t0
     return result
+
+
+@torch.no_grad()
+def _probe(spec, model, data, digits) -> float:
+    """Accuracy on the test images of ``digits`` under the run's head (no other metric: cheap)."""
+    model.eval()
+    sel = torch.isin(data.y_test, torch.tensor(digits, device=data.y_test.device))
+    logits, _ = model(data.x_test[sel])
+    return _score(logits, data.y_test[sel], digits, spec.head)[1]
 
 
 def _diverged(result, epoch, spec, t0):
@@ -163,7 +186,9 @@ def measures(df: pd.DataFrame, layer: str = "mean") -> pd.DataFrame:
     - ``forgetting``: best accuracy on S over the whole run minus its final accuracy (>= 0);
     - ``learned_B``: accuracy on T when B ends; ``updates_A``, ``updates_B``: phase lengths;
     - ``sparsity_A``, ``gini_A``, ``selectivity_A``, ``informedness_A``: of the network on S's
-      test images when phase A ends; ``overlap_A`` / ``overlap_end``: overlap then and at the end.
+      test images when phase A ends; ``overlap_A`` / ``overlap_end``: overlap then and at the end;
+    - ``savings_<k>``: relearning savings, the accuracy on S after k updates of phase C minus
+      that after k updates of phase A (runs with ``epochs_c``; ``PROBES`` gives the k).
     """
     keep = df[df.layer == layer]
     rows = []
@@ -171,7 +196,7 @@ def measures(df: pd.DataFrame, layer: str = "mean") -> pd.DataFrame:
         a = g[g.split == "test_A"].sort_values("epoch")
         b = g[g.split == "test_B"].sort_values("epoch")
         end_a = a[a.phase == 1].iloc[-1]
-        final_a, final_b = a.iloc[-1], b.iloc[-1]
+        final_a, final_b = a[a.phase <= 2].iloc[-1], b[b.phase <= 2].iloc[-1]  # when phase B ends
         row = {c: g[c].iloc[0] for c in ("condition", "optimizer", "seed", "split_seed", "head", "batch_size")
                if c in g}
         row.update(run_key=key, acc_A_end_A=end_a.accuracy, retention=final_a.accuracy,
@@ -179,6 +204,11 @@ def measures(df: pd.DataFrame, layer: str = "mean") -> pd.DataFrame:
                    updates_A=end_a.updates, updates_B=final_a.updates - end_a.updates,
                    sparsity_A=end_a.sparsity, gini_A=end_a.gini, selectivity_A=end_a.selectivity_avg,
                    informedness_A=end_a.informedness, overlap_A=end_a.overlap, overlap_end=final_a.overlap)
+        # relearning savings: how much better S is after k updates of relearning (phase C) than
+        # after k updates of learning it first (phase A); NaN where a phase was shorter than k
+        first = g[g.epoch == 0].iloc[0]
+        for k in PROBES:
+            row[f"savings_{k}"] = first.get(f"probe_C_{k}", np.nan) - first.get(f"probe_A_{k}", np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 

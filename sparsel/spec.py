@@ -31,7 +31,7 @@ _HP = ("lr", "momentum", "rho", "beta1", "beta2", "eps", "weight_decay") + _LATE
 
 
 # fields of the forgetting protocol: left out of a key while None, so other runs' keys never change
-_PROTOCOL = ("protocol", "split_seed", "epochs_b", "head", "carry_state", "steps_b", "criterion")
+_PROTOCOL = ("protocol", "split_seed", "epochs_b", "head", "carry_state", "steps_b", "criterion", "epochs_c")
 
 
 class SpecError(ValueError):
@@ -81,6 +81,7 @@ class RunSpec:
     carry_state: bool | None = None      # the optimizer's state carried into phase B (False: reset)
     steps_b: int | None = None           # at most this many phase-B updates (equal-updates comparisons)
     criterion: float | None = None       # end phase A early at this training accuracy on S
+    epochs_c: int | None = None          # phase C: relearn S for this many epochs (relearning savings)
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -147,7 +148,7 @@ class RunSpec:
             if self.split_seed is None or self.epochs_b is None or self.head not in ("shared", "masked") \
                     or self.carry_state is None:
                 bad("protocol", "'forget' needs split_seed, epochs_b, head ('shared' or 'masked') and carry_state")
-            if self.epochs_b < 1 or (self.steps_b is not None and self.steps_b < 1):
+            if self.epochs_b < 1 or (self.steps_b is not None and self.steps_b < 1) or (self.epochs_c or 1) < 1:
                 bad("epochs_b", "phase B needs at least one epoch and one step")
             if self.criterion is not None and not 0 < self.criterion <= 1:
                 bad("criterion", f"an accuracy in (0, 1]; got {self.criterion}")

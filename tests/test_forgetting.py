@@ -94,15 +94,31 @@ def test_protocol_fields_are_checked_and_stay_out_of_other_keys():
         RunSpec(protocol="remember")
 
 
+def test_relearning_savings_compare_phase_c_with_phase_a_at_equal_updates():
+    df = _history([0.2, 0.8, 0.9, 0.5, 0.3, 0.7], [0.1, 0.2, 0.2, 0.6, 0.8, 0.5], [1, 1, 1, 2, 2, 3])
+    df.loc[df.epoch == 0, "probe_A_10"] = 0.4
+    df.loc[df.epoch == 0, "probe_C_10"] = 0.75
+    m = FG.measures(df).iloc[0]
+    assert m.savings_10 == pytest.approx(0.35) and math.isnan(m.savings_30)  # 30 updates never reached
+    # retention and forgetting are read when phase B ends, not after the relearning
+    assert m.retention == 0.3 and m.forgetting == pytest.approx(0.6) and m.learned_B == 0.8
+
+
 def test_a_run_counts_its_phases_and_stops_b_after_steps_b(small):
     from sparsel.train import train_run
     spec = RunSpec(optimizer="adam", protocol="forget", split_seed=2, epochs=3, epochs_b=2, head="masked",
-                   carry_state=False, steps_b=3, criterion=0.05, train_size=1000, test_size=500, hidden=(32,))
+                   carry_state=False, steps_b=3, criterion=0.05, epochs_c=1, train_size=1000, test_size=500,
+                   hidden=(32,))
     res = train_run(spec, small, "cpu")
     df = pd.DataFrame(res.rows)
     a = df[(df.split == "test_A") & (df.layer == "mean")].sort_values("epoch")
-    assert a.phase.tolist() == [1, 1, 2]  # A stopped after one epoch (criterion 5%), B after 3 updates
+    # A stopped after one epoch (criterion 5%), B after 3 updates, then one epoch of C
+    assert a.phase.tolist() == [1, 1, 2, 3]
     s_images = int(np.isin(small.y_train.numpy(), FG.split_digits(2)[0]).sum())
-    assert a.updates.tolist() == [0, math.ceil(s_images / 50), math.ceil(s_images / 50) + 3]
+    per_epoch = math.ceil(s_images / 50)
+    assert a.updates.tolist() == [0, per_epoch, per_epoch + 3, 2 * per_epoch + 3]
+    zero = a[a.epoch == 0].iloc[0]
+    assert 0 <= zero.probe_A_10 <= 1 and 0 <= zero.probe_C_10 <= 1 and "probe_A_30" not in a  # 10 updates/epoch
+    assert not math.isnan(FG.measures(df.assign(run_key="r", condition="c", optimizer="adam", seed=1)).iloc[0].savings_10)
     assert a.accuracy.between(0, 1).all() and df.overlap.between(-1, 1).all()
     assert not res.diverged
