@@ -118,7 +118,10 @@ def train(spec, data, device) -> RunResult:
         for _ in range(n_epochs):
             epoch += 1
             order = torch.from_numpy(task_order(spec, labels, digits, rng)).to(device)
-            correct, seen, finite = 0, 0, True
+            # tensors, read once per epoch: no host sync per step (on a GPU each would stall it)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            finite = torch.ones((), dtype=torch.bool, device=device)
+            seen = 0
             model.train()
             for idx in torch.split(order, spec.batch_size):
                 if phase == 2 and spec.steps_b is not None and b_updates >= spec.steps_b:
@@ -131,8 +134,8 @@ def train(spec, data, device) -> RunResult:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                finite &= bool(torch.isfinite(loss))
-                correct += int((logits.detach().argmax(1) == y).sum())
+                finite &= torch.isfinite(loss.detach())
+                correct += (logits.detach().argmax(1) == y).sum()
                 seen += len(idx)
                 counters["updates"] += 1
                 counters["images"] += len(idx)
@@ -142,11 +145,11 @@ def train(spec, data, device) -> RunResult:
                     probes[(phase, in_phase)] = _probe(spec, model, data, tasks[0])
                     model.train()
             model.eval()
-            finite = finite and all(torch.isfinite(p).all() for p in model.parameters())
+            finite = bool(finite) and all(torch.isfinite(p).all() for p in model.parameters())
             if not finite:
                 return _diverged(result, epoch, spec, t0)
             result.rows += _evaluate(epoch, phase, spec, model, data, tasks, counters)
-            if phase == 1 and spec.criterion is not None and correct / max(seen, 1) >= spec.criterion:
+            if phase == 1 and spec.criterion is not None and int(correct) / max(seen, 1) >= spec.criterion:
                 break
             if phase == 2 and spec.steps_b is not None and b_updates >= spec.steps_b:
                 break
