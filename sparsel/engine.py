@@ -268,10 +268,17 @@ class _Step:
         self.stack, self.opt, self.data, self.B = stack, opt, data, B
         if compiled:
             # One fused loop per parameter instead of ~10 passes over it (the optimizer update
-            # is memory-bound on a CPU): 2.6x per step at batch 1, 1.6x at batch 50. A fresh
-            # cache per group, so a long campaign never hits dynamo's recompile limit.
+            # is memory-bound on a CPU). Where inductor cannot compile the whole step (2.11-2.13
+            # fail on some stacks of one optimizer: KeyError in their C++ loop fusion), body and
+            # update are compiled apart; where that fails too, they run eagerly. A fresh cache
+            # per group, so a long campaign never hits dynamo's recompile limit.
             torch._dynamo.reset()
-            self._step = torch.compile(self._step, dynamic=False)
+            apart = lambda idx: update(body(idx))  # noqa: E731
+            body = _Compiled(self._forward_backward, "the step's forward and backward", self._forward_backward)
+            update = _Compiled(self._apply, "the step's update", self._apply)
+            self._run = _Compiled(self._eager_step, "the whole step", apart, "forward-backward and update apart")
+        else:
+            self._run = self._eager_step
         self.loss_sum = torch.zeros(R, dtype=torch.float64, device=device)
         self.correct = torch.zeros(R, dtype=torch.int64, device=device)
         self.during = StackedDuring(R, widths, device)
@@ -284,16 +291,26 @@ class _Step:
         self.correct.zero_()
         self.during.reset()
 
-    def _step(self, idx):
+    def _forward_backward(self, idx):
+        """Gradients of the batch ``idx`` [R, B]; adds to the epoch's sums and streamed metrics."""
         x, y = self.data.x_train[idx], self.data.y_train[idx]
         logits, acts = self.stack.forward(x)
         logp = torch.log_softmax(logits, dim=2)
         lossr = -torch.gather(logp, 2, y[:, :, None]).squeeze(2).mean(1)
         gW, gb = self.stack.backward(x, y, logp, acts)
-        self.opt.step(self.stack.params(), gW + gb)
         self.loss_sum += lossr.double() * idx.shape[1]
         self.correct += (logits.argmax(2) == y).sum(1)
         self.during.update(acts, y)
+        return gW + gb
+
+    def _apply(self, grads):
+        self.opt.step(self.stack.params(), grads)
+
+    def _eager_step(self, idx):
+        self._apply(self._forward_backward(idx))
+
+    def _step(self, idx):
+        self._run(idx)
 
     def __call__(self, idx):
         if not self.use_graph or idx.shape[1] != self.B:
@@ -318,6 +335,30 @@ class _Step:
             print(f"sparsel: CUDA graph capture failed ({type(err).__name__}: {err}); training eagerly")
             self.use_graph = False
         return None
+
+
+class _Compiled:
+    """``fn`` compiled by torch.compile; if compiling fails (at the first call, before anything
+    runs), a one-line notice and ``fallback`` (described by ``instead``) from then on."""
+
+    def __init__(self, fn, what, fallback, instead="it eagerly"):
+        self.run, self.what, self.fallback, self.ok = torch.compile(fn, dynamic=False), what, fallback, False
+        self.instead = instead
+
+    def __call__(self, *args):
+        if self.ok:
+            return self.run(*args)
+        try:
+            out = self.run(*args)
+        except Exception as err:  # noqa: BLE001 - a compiler's failure: train on without it
+            if self.run is self.fallback:
+                raise
+            print(f"sparsel: torch.compile failed on {self.what} ({type(err).__name__}: "
+                  f"{str(err).strip().splitlines()[0][:100]}); running {self.instead}", flush=True)
+            self.run = self.fallback
+            out = self.run(*args)
+        self.ok = True
+        return out
 
 
 class Stopped(Exception):

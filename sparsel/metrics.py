@@ -128,13 +128,22 @@ def _gini(a, raw=None):
     activations of which ``a`` is the float64 copy): sorted there, which is faster and gives
     exactly the same sorted values once widened."""
     x = (a if raw is None else raw).abs()
-    # on a CPU numpy sorts values 10-20x faster than torch.sort (and than argsort + gather);
-    # the same values in the same order, so the same Gini. torch.compile cannot trace numpy.
-    if x.device.type == "cpu" and not torch.compiler.is_compiling():
-        s = torch.from_numpy(np.sort(x.detach().contiguous().numpy(), axis=-1))
-    else:
-        s = x.sort(dim=-1).values
-    return _gini_sorted(s.to(a.dtype))
+    return _gini_sorted(_sort_last(x).to(a.dtype))
+
+
+@torch.library.custom_op("sparsel::sort_last", mutates_args=())
+def _sort_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` sorted ascending along its last dimension. On a CPU numpy sorts 10-20x faster than
+    torch.sort (and than argsort + gather): the same values in the same order, so the same Gini.
+    An opaque op, so a compiled step calls it without breaking its graph."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.detach().contiguous().numpy(), axis=-1))
+    return x.sort(dim=-1).values
+
+
+@_sort_last.register_fake
+def _(x):
+    return torch.empty_like(x)
 
 
 def _treves_rolls(a):
