@@ -190,11 +190,13 @@ def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
     assert not list(tmp_path.glob("group-*.pt"))
 
 
-def test_compiled_step_gives_the_eager_numbers(small):
+@pytest.mark.parametrize("names", [("sgd", "adagrad", "adadelta", "adam"), ("adamax", "nadam", "adamw", "nesterov")])
+def test_compiled_step_gives_the_eager_numbers(small, names):
     """torch.compile fuses each step's kernels (the CPU engine's speed-up); the maths must not
     change: a mixed four-optimizer group, compiled vs eager, within the alone-vs-stacked
-    tolerances, and the compiled runs say so in their trainer."""
-    group = [spec("sgd", 1, momentum=0.9), spec("adagrad", 2), spec("adadelta", 3), spec("adam", 4)]
+    tolerances, and the compiled runs say so in their trainer. The second group's rules take
+    per-step numbers (bias corrections, NAdam's momentum products) through ``_per_step``."""
+    group = [spec(o, i + 1, **({"momentum": 0.9} if o == "sgd" else {})) for i, o in enumerate(names)]
     eager = engine.train_group(group, "cpu", data=small, compile=False)
     fused = engine.train_group(group, "cpu", data=small, compile=True)
     for s, a, b in zip(group, eager, fused):
