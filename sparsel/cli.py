@@ -128,6 +128,9 @@ def main(argv=None) -> int:
                    help="one sweep for all experiments per phase: bigger stacks (a GPU's choice), no priority order")
     p.add_argument("--max-group", type=_positive, default=None,
                    help="at most this many runs per stack (smaller stacks finish sooner under a time budget)")
+    p.add_argument("--phase", choices=["all", "batched", "batch1"], default="all",
+                   help="batched: only runs with batches > 1; batch1: only batch-size-1 runs (two machines "
+                        "can share the campaign without training the same runs)")
     p.add_argument("--nice", type=int, default=10, help="lower this process's priority by this much (0: not)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = sub.add_parser("status", help="done, missing and diverged runs per experiment")
@@ -305,6 +308,7 @@ def _campaign(args) -> int:
     # batch-size-1 runs (most of the cost) after everything else; with --merge one sweep per
     # phase, so runs of several experiments that can share a stack do (big stacks: for a GPU)
     phases = [("batch > 1", lambda c: c.spec.batch_size > 1), ("batch 1", lambda c: c.spec.batch_size == 1)]
+    phases = {"all": phases, "batched": phases[:1], "batch1": phases[1:]}[args.phase]
     sweeps = [(label, names, keep) for label, keep in phases] if args.merge else \
         [(f"{n}, {label}", [n], keep) for label, keep in phases for n in names]
     total = dict(trained=0, diverged=0, stopped=0)

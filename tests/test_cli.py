@@ -214,3 +214,19 @@ def test_status_flags_runs_of_other_code_and_run_recomputes_them(tmp_path, capsy
     assert "2 runs, 1 already stored, 1 trained" in capsys.readouterr().out
     with S.Store(db, readonly=True) as st:
         assert S.code_version() == st.runs([sgd]).code_version.iloc[0]
+
+
+@pytest.mark.parametrize("phase,wanted", [("all", [False, True]), ("batched", [False]), ("batch1", [True])])
+def test_campaign_phase_picks_the_batch_sizes_it_names(tmp_path, monkeypatch, phase, wanted):
+    # Two machines share a campaign by phase (a GPU on batches > 1, the CPU on batch 1): each
+    # must be handed only its runs, and 'all' keeps batch-size-1 runs last.
+    from sparsel import sweep
+    seen = []
+
+    def record(cells, store, **kw):
+        seen.append({c.spec.batch_size == 1 for c in cells})
+        return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
+    monkeypatch.setattr(sweep, "run_cells", record)
+    assert main(["campaign", "--scale", "smoke", "--experiments", "batch_size", "--phase", phase,
+                 "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]) == 0
+    assert seen == [{w} for w in wanted]
