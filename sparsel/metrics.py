@@ -313,8 +313,14 @@ def _pool(n):
 def _ranked(a, labels, num_classes):
     """Per unit: activations sorted ascending over samples ([..., N, S]), the labels in that
     order (int8), and for each position the index of the first and last value of its run of
-    ties."""
+    ties (int32). The order within a run of ties is unspecified: no metric depends on it."""
     x = a.transpose(-1, -2).contiguous()
+    if x.device.type == "cpu" and x.dtype == torch.float32:
+        return _ranked_numpy(x, labels)
+    return _ranked_torch(x, labels)
+
+
+def _ranked_torch(x, labels):
     idx = _argsort(x)
     v = x.gather(-1, idx)
     lab = labels.to(torch.int8)[idx]
@@ -330,6 +336,43 @@ def _ranked(a, labels, num_classes):
     return v, lab, first, last
 
 
+def _ranked_numpy(x, labels):
+    """``_ranked`` for float32 on a CPU, 3-6x faster. A float's bits, with the magnitude bits of
+    negatives flipped, order like the float as int32; with the sample index in the low half
+    of an int64 one value sort (SIMD in numpy) gives the order, which an argsort (scalar)
+    gives 3x slower. Tie runs come from running max/min (torch's cummax is 8x slower)."""
+    import numpy as np
+    shape, S = x.shape, x.shape[-1]
+    rows = x.reshape(-1, S).numpy()
+    lab_np = labels.cpu().numpy().astype(np.int8)
+    v = np.empty(rows.shape, np.float32)
+    lab = np.empty(rows.shape, np.int8)
+    first = np.empty(rows.shape, np.int32)
+    last = np.empty(rows.shape, np.int32)
+    pos = np.arange(S, dtype=np.int32)
+
+    def part(sl):  # numpy releases the GIL in these loops: one slice of rows per thread
+        b = rows[sl].view(np.int32)
+        key = (b ^ ((b >> 31) & 0x7FFFFFFF)).astype(np.int64) << 32
+        key |= pos
+        key.sort(axis=-1)
+        lab[sl] = lab_np[key & 0xFFFFFFFF]
+        m = (key >> 32).astype(np.int32)
+        vv = (m ^ ((m >> 31) & 0x7FFFFFFF)).view(np.float32)
+        v[sl] = vv
+        same = vv[:, 1:] == vv[:, :-1]
+        f = np.broadcast_to(pos, vv.shape).copy()
+        f[:, 1:][same] = 0
+        np.maximum.accumulate(f, axis=-1, out=first[sl])
+        e = np.broadcast_to(pos, vv.shape).copy()
+        e[:, :-1][same] = S
+        last[sl] = np.minimum.accumulate(e[:, ::-1], axis=-1)[:, ::-1]
+    n = max(1, min(torch.get_num_threads(), len(rows)))
+    bounds = [slice(i * len(rows) // n, (i + 1) * len(rows) // n) for i in range(n)]
+    list(_pool(n).map(part, bounds))
+    return tuple(torch.from_numpy(t).view(shape) for t in (v, lab, first, last))
+
+
 def _informedness(lab, first, counts):
     """max over classes and thresholds of hit rate - false-alarm rate, the response being
     "activation >= x", from ``_ranked`` output (``first``: index of the first of each run of
@@ -340,18 +383,23 @@ def _informedness(lab, first, counts):
     hit - fa = (P - m)/P - (S - L - (P - m))/Q = (L - m)/Q - m/P. Taking m as the image's
     rank within its class (0-based) is exact at the first image of a tie and lower after it,
     so the maximum over every image, each with its own class's P and Q, is the answer.
-    The within-class ranks come from one stable sort of the labels (O(S) per unit after it).
+    One stable sort of the labels groups each unit's positions by class, in ascending order:
+    every unit has the same class counts, so slot k of that order holds the same class c
+    and within-class rank for every unit, and only ``first`` needs gathering.
     """
     S = lab.shape[-1]
     P = counts.to(torch.float32)
     Q = S - P
-    grouped = _argsort(lab, stable=True)            # positions grouped by class, ascending
-    start = (counts.cumsum(0) - counts).to(grouped.dtype)
-    within = torch.arange(S, device=lab.device) - start[lab.gather(-1, grouped).long()]
-    m = torch.empty_like(within).scatter_(-1, grouped, within).to(torch.float32)
-    c = lab.long()
-    j = (first.to(torch.float32) - m) / Q[c] - m / P[c]
-    j = torch.where((Q > 0)[c], j, torch.zeros_like(j))  # a class that is every image: no contrast
+    cls = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+    within = (torch.arange(S, device=lab.device) - (counts.cumsum(0) - counts)[cls]).to(torch.float32)
+    if lab.device.type == "cpu":
+        import numpy as np
+        grouped = np.argsort(lab.numpy(), axis=-1, kind="stable")  # a radix sort for int8
+        f = torch.from_numpy(np.take_along_axis(first.numpy(), grouped, -1).astype(np.float32))
+    else:
+        f = first.gather(-1, torch.sort(lab, dim=-1, stable=True).indices).to(torch.float32)
+    j = (f - within) / Q[cls] - within / P[cls]
+    j = torch.where((Q > 0)[cls], j, torch.zeros_like(j))  # a class that is every image: no contrast
     return j.amax(-1).clamp_min(0).double()
 
 
@@ -458,7 +506,9 @@ def layer_metrics(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCMAS_E
     if acts.dim() < 2 or acts.shape[-2] == 0 or acts.shape[-1] == 0:
         raise ValueError(f"activations must be [..., samples, units], non-empty; got {tuple(acts.shape)}")
     a = _float(acts)
-    bad = ~torch.isfinite(a).flatten(-2).all(-1)
+    # NaN propagates through max and min, and +-inf shows in one of them: two reductions
+    # without the full-size bool tensor of isfinite (a tenth of the train split's time)
+    bad = ~(torch.isfinite(a.amax((-2, -1))) & torch.isfinite(a.amin((-2, -1))))
     if bool(bad.any()):  # keep NaN out of the sorts; those runs are masked to NaN below
         a = torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
     out = {}

@@ -621,3 +621,43 @@ def test_extra_idx_restricts_only_the_other_metrics():
         assert full["gini"] != pytest.approx(sub["gini"], rel=1e-6)
     assert M.layer_summary(acts[0], labels, extra_idx=idx) == pytest.approx(
         {k: v[0].item() for k, v in got.items()}, nan_ok=True)
+
+
+def _tied_acts(shape, seed):
+    """float32 activations with many ties, exact zeros, negatives and a -0.0."""
+    g = torch.Generator().manual_seed(seed)
+    a = (torch.randn(shape, generator=g) * 4).round() / 4
+    a[..., 0, 0] = -0.0
+    return a.float()
+
+
+def test_ranked_numpy_path_equals_the_generic_sort_path():
+    # the CPU's key sort against torch's argsort: same sorted values and tie runs, and the same
+    # labels within each run of ties (in whatever order)
+    a = _tied_acts((2, 300, 9), seed=5)
+    labels = torch.randint(0, 9, (300,), generator=torch.Generator().manual_seed(6))  # class 9 absent
+    x = a.transpose(-1, -2).contiguous()
+    v1, lab1, f1, l1 = M._ranked_numpy(x, labels)
+    v2, lab2, f2, l2 = M._ranked_torch(x, labels)
+    assert torch.equal(v1, v2) and torch.equal(f1, f2) and torch.equal(l1, l2)
+    assert f1.dtype == f2.dtype == torch.int32 and lab1.dtype == lab2.dtype == torch.int8
+    tie_lab = lambda f, lab: (f.long() * 16 + lab.long()).sort(-1).values  # noqa: E731
+    assert torch.equal(tie_lab(f1, lab1), tie_lab(f2, lab2))
+    counts = torch.bincount(labels, minlength=10)
+    assert torch.equal(M._informedness(lab1, f1, counts), M._informedness(lab2, f2, counts))
+
+
+def test_max_informedness_equals_brute_force_over_every_threshold():
+    a = _tied_acts((200, 6), seed=8)
+    labels = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(9))
+    x, y = a.double().numpy(), labels.numpy()
+    want = []
+    for u in range(x.shape[1]):
+        best = 0.0
+        for c in np.unique(y):
+            for t in np.unique(x[:, u]):
+                on = x[:, u] >= t
+                best = max(best, on[y == c].mean() - on[y != c].mean())
+        want.append(best)
+    for acts in (a, a.double()):  # the CPU's float32 path and the generic one
+        assert M.max_informedness(acts, labels).numpy() == pytest.approx(want, abs=1e-6)
