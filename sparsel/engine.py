@@ -1,7 +1,7 @@
 """The stacked engine: many MLP runs trained as one batched model.
 
-Runs that share an architecture, batch size, epoch count, data order kind and data subset
-train together, whatever their optimizer. Every parameter has a leading run dimension R; each run keeps its
+Runs that share an architecture, batch size, epoch count, number of images per epoch and data
+subset train together, whatever their optimizer and data order. Every parameter has a leading run dimension R; each run keeps its
 own seed, initial weights (built exactly as ``train.train_run`` builds them), data order and
 hyper-parameters (tensors of shape [R, 1, 1]). Forward and backward are written out with
 batched matmuls (no autograd); every optimizer's update is its registered rule in
@@ -35,8 +35,12 @@ def supports(spec) -> bool:
 
 
 def group_key(spec):
-    return (spec.model, spec.hidden, spec.activation, spec.batch_size, spec.epochs, spec.order,
-            spec.order_k, spec.train_size, spec.test_size, spec.ccmas_eps)
+    """Runs with equal keys can share a stack. Each run draws its own data order, so orders may
+    mix; only the number of images per epoch must agree, and every order but 'consecutive'
+    (which trims each class to a multiple of k) uses each training image once."""
+    epoch_images = ("trimmed to k", spec.order_k) if spec.order == "consecutive" else "all"
+    return (spec.model, spec.hidden, spec.activation, spec.batch_size, spec.epochs, epoch_images,
+            spec.train_size, spec.test_size, spec.ccmas_eps)
 
 
 def plan_groups(specs, device, max_group=None) -> list[list]:
@@ -51,7 +55,11 @@ def plan_groups(specs, device, max_group=None) -> list[list]:
     out = []
     for key, members in groups.items():
         cap = max_group or _capacity(members[0], torch.device(device))
-        out += [members[i: i + cap] for i in range(0, len(members), cap)]
+        # as few stacks as the cap allows, of even sizes: 18 runs as 9 + 9, not 16 + 2 (a
+        # small stack pays the whole per-step overhead for few runs)
+        n = -(-len(members) // cap)
+        cuts = [len(members) * k // n for k in range(n + 1)]
+        out += [members[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
     return out
 
 

@@ -39,6 +39,9 @@ GROUPS = [
     [spec("adam", 1), spec("adam", 2, beta1=0.5, beta2=0.9, lr=3e-3)],
     [spec("adam", 1, order="classes", order_k=2), spec("adam", 4, order="classes", order_k=2)],
     [spec("sgd", 1, batch_size=1, order="consecutive", order_k=5, hidden=(16,), activation="relu")],
+    # every order but 'consecutive' feeds each image once per epoch: they share a stack
+    [spec("sgd", 1), spec("adam", 2, order="sorted"), spec("adagrad", 3, order="classes", order_k=2),
+     spec("sgd", 4, order="classes_even", order_k=5)],
     [spec("rmsprop", 1), spec("rmsprop", 2, alpha=0.9, lr=3e-3, weight_decay=1e-4)],
     [spec("nesterov", 1), spec("nesterov", 2, momentum=0.5, lr=0.3, weight_decay=1e-3)],
     [spec("adamw", 1), spec("adamw", 2, beta1=0.5, beta2=0.9, weight_decay=0.1, lr=3e-3)],
@@ -106,6 +109,21 @@ def test_plan_groups_packs_compatible_runs_only():
         assert len({engine.group_key(s) for s in g}) == 1
     with pytest.raises(ValueError, match="one group"):
         engine.train_group([spec("sgd", 1), spec("sgd", 1, batch_size=50)], "cpu")
+
+
+def test_plan_groups_mixes_orders_of_equal_epochs_and_splits_evenly():
+    shuffled = [spec("sgd", s, batch_size=2) for s in range(1, 10)]
+    others = [spec("adam", s, batch_size=2, order=o, order_k=2)
+              for s, o in enumerate(("sorted", "classes", "classes_even"))]
+    # con k trims each class to a multiple of k: shorter epochs, apart from the rest at batch 1
+    con = [spec("sgd", s, batch_size=1, order="consecutive", order_k=k) for s, k in ((1, 2), (2, 2), (3, 3))]
+    con.append(spec("sgd", 4, batch_size=1))
+    groups = engine.plan_groups(shuffled + others + con, torch.device("cpu"), max_group=8)
+    # 12 runs of full epochs under a cap of 8: two stacks of 6, not 8 + 4
+    assert sorted(len(g) for g in groups) == [1, 1, 2, 6, 6]
+    assert sorted((g[0].order, g[0].order_k) for g in groups if g[0].batch_size == 1) == \
+        [("consecutive", 2), ("consecutive", 3), ("shuffled", 1)]
+    assert {s.order for g in groups if len(g) == 6 for s in g} == {"shuffled", "sorted", "classes", "classes_even"}
 
 
 def test_mixed_optimizer_group_equals_single_optimizer_groups(small):
