@@ -160,7 +160,8 @@ def main(argv=None) -> int:
 
     from sparsel import experiments, sweep
     from sparsel.store import Store, unpack
-    from sparsel.train import resolve_device
+    from sparsel.train import flush_denormals, resolve_device
+    flush_denormals()  # before torch's worker threads start (they inherit it): see its docstring
     device = resolve_device(args.device)
     archive = ROOT / "results" / args.scale
     if archive.exists():

@@ -95,6 +95,8 @@ def _common(p, experiment=True):
 
 
 def main(argv=None) -> int:
+    from .train import flush_denormals
+    flush_denormals()  # before torch starts its worker threads, so they inherit the mode
     if hasattr(signal, "SIGPIPE"):  # `sparsel export ... --csv - | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(prog="sparsel", description=__doc__)

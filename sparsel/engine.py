@@ -25,7 +25,7 @@ from .models import build_model
 from .optim import ALL_OPTIMIZERS, REGISTRY
 from .orders import epoch_order, run_rng
 from .spec import TRAIN_FULL
-from .train import RunResult, extra_idx, nan_rows, rows_for
+from .train import RunResult, extra_idx, flush_denormals, nan_rows, rows_for
 
 
 def supports(spec) -> bool:
@@ -431,6 +431,7 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
     ``Stopped`` (the checkpoint keeps the work done).
     """
     t0 = time.perf_counter()
+    flush_denormals()
     device = torch.device(device)
     s0 = specs[0]
     if len({group_key(s) for s in specs}) != 1:
