@@ -109,8 +109,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-engine", action="store_true", help="train run by run with the reference loop")
     p.add_argument("--recompute", choices=["other-code"], default=None,
                    help="other-code: train again the stored runs made by other code than this (see status)")
-    p.add_argument("--executor", choices=["local", "processes", "ray"], default="local",
-                   help="local: this process; processes: --workers processes on disjoint groups; ray: a Ray cluster")
+    p.add_argument("--executor", choices=["auto", "local", "processes", "ray"], default="auto",
+                   help="auto: engine stacks in this process, reference-loop runs (CNN, forgetting) one process "
+                        "per CPU core; local: all here; processes: --workers processes on disjoint groups; "
+                        "ray: a Ray cluster")
     p.add_argument("--workers", type=_positive, default=2, help="worker processes (with --executor processes)")
     p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -124,7 +126,9 @@ def main(argv=None) -> int:
                    help="committed archive whose runs count as done (e.g. results/full): merged into the store first")
     p.add_argument("--device", type=_device, default="auto", help=_DEVICES)
     p.add_argument("--data", type=_path, default=None)
-    p.add_argument("--executor", choices=["local", "processes"], default="local")
+    p.add_argument("--executor", choices=["auto", "local", "processes"], default="auto",
+                   help="auto: engine stacks in this process, reference-loop runs (CNN, forgetting) one "
+                        "process per CPU core; local: all here; processes: --workers processes")
     p.add_argument("--workers", type=_positive, default=2)
     p.add_argument("--merge", action="store_true",
                    help="one sweep for all experiments per phase: bigger stacks (a GPU's choice), no priority order")
