@@ -109,9 +109,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-engine", action="store_true", help="train run by run with the reference loop")
     p.add_argument("--recompute", choices=["other-code"], default=None,
                    help="other-code: train again the stored runs made by other code than this (see status)")
-    p.add_argument("--executor", choices=["auto", "local", "processes", "ray"], default="auto",
-                   help="auto: engine stacks in this process, reference-loop runs (CNN, forgetting) one process "
-                        "per CPU core; local: all here; processes: --workers processes on disjoint groups; "
+    p.add_argument("--executor", choices=["local", "auto", "processes", "ray"], default="local",
+                   help="local: this process; auto: engine stacks here, reference-loop runs (CNN, forgetting) "
+                        "one process per CPU core; processes: --workers processes on disjoint groups; "
                         "ray: a Ray cluster")
     p.add_argument("--workers", type=_positive, default=2, help="worker processes (with --executor processes)")
     p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
