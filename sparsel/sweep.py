@@ -59,9 +59,10 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     groups; on one GPU they overlap each other's kernel launches), 'ray', or 'auto': engine
     stacks here (their compiled steps use every core), then runs of the reference loop (CNN,
     forgetting) two or more at a time on one process per core, where a second intra-op thread
-    gains them only 12-23 % (measured on a 2-core CPU; ``auto_workers``). ``deadline`` (a
-    ``time.time()``): start no group after it and stop running ones at an epoch boundary;
-    with the engine their checkpoints keep the work, and the next call resumes it.
+    gains them only 12-23 % (measured on a 2-core CPU; ``auto_workers``).
+    ``deadline`` (a ``time.time()``): start no group after it, and stop running engine stacks
+    at an epoch boundary, where their checkpoints keep the work for the next call. A run of
+    the reference loop has no checkpoint: one in flight finishes (or a signal loses it).
     ``log(message)``: called as each group is stored. ``recompute``: keys to train again
     although they are stored (e.g. ``other_code_keys``); the new run replaces the stored one.
     """
@@ -87,8 +88,10 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
         engine.drop_checkpoint(group, ckpt)
         if log:
             s = group[0]
+            orders = ", ".join(dict.fromkeys(o.order + ("" if o.order in ("shuffled", "sorted") else f" k={o.order_k}")
+                                             for o in group))
             log(f"stored {len(group)} runs ({s.model} {'x'.join(map(str, s.hidden))}, batch {s.batch_size}, "
-                f"{s.order}{'' if s.order == 'shuffled' else f' k={s.order_k}'}, {s.epochs} epochs) "
+                f"{orders}, {s.epochs} epochs) "
                 f"in {sum(r.seconds for r in results):.0f} s; {stats['trained']} of {len(todo)} done")
 
     with store.writer_lock():
@@ -98,7 +101,9 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
                 ref = [g for g in groups if not (use_engine and engine.supports(g[0]))]
                 n = auto_workers(dev, len(ref))
                 _run_local(stacked + (ref if n == 1 else []), keep, bar, stats, dev, root, use_engine, ckpt, deadline)
-                if n > 1:
+                if n > 1 and deadline is not None and time.time() > deadline:
+                    stats["stopped"] += sum(len(g) for g in ref)
+                elif n > 1:
                     _run_processes(ref, keep, bar, stats, str(dev), root, use_engine, n, ckpt, deadline)
             elif executor == "local":
                 _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline)
@@ -120,11 +125,16 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
 def auto_workers(device, n_reference_runs: int) -> int:
     """Processes for the reference loop's runs under ``executor='auto'``: one per core on a
     CPU (at most one per run), else 1 (this process)."""
-    import os
     import torch
     if torch.device(device).type != "cpu" or n_reference_runs < 2:
         return 1
-    return max(1, min(os.cpu_count() or 1, n_reference_runs))
+    return max(1, min(_cores(), n_reference_runs))
+
+
+def _cores() -> int:
+    """The cores this process may use (its affinity mask, not the host's count)."""
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline):
@@ -139,17 +149,24 @@ def _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline):
 def _worker_init(threads):
     import torch
     torch.set_num_threads(threads)
+    try:  # Linux: end with the parent, even one killed by SIGKILL (no orphan training on)
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, ckpt, deadline):
     """Groups on ``workers`` spawned processes; this process alone writes the store. A kill
-    or Ctrl-C ends the workers too; their groups resume from their checkpoints next time."""
+    or Ctrl-C ends the workers too (on Linux even a SIGKILL of this process); engine groups
+    resume from their checkpoints next time, reference-loop runs start again."""
     import multiprocessing as mp
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
     if workers < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, _cores() // workers)
     order = groups  # in the caller's order: the campaign puts the most wanted experiments first
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                                initargs=(threads,))

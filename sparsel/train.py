@@ -44,16 +44,20 @@ class RunResult:
 
 
 def flush_denormals() -> None:
-    """Treat float32 values below 1.2e-38 (denormals) as zero in CPU arithmetic.
+    """Treat denormal floats (float32 below 1.2e-38, float64 below 2.2e-308) as zero in CPU
+    arithmetic, as inputs and as results.
 
     The optimizer states of weights whose pixel is rarely non-zero (Adam's first moment,
     Adadelta's running averages) decay geometrically into that range, where each CPU
     operation on them takes up to a hundred times longer: a compiled 16-run batch-1 step
     slows from 2.3 to 6.6 ms within 1,000 steps, a batch-50 step from 6.9 to 9.3 ms. Below
     float32 rounding of any update they feed, so flushing them leaves the weights the same
-    (``test_flushing_denormals_changes_no_number``). CPU threads take the mode from the
-    thread that starts them: the command line sets it before torch's first parallel work,
-    training calls set it again for the calling thread. GPUs are unaffected."""
+    (``test_flushing_denormals_changes_no_number``). An activation in the denormal range (a
+    sigmoid of about -88) would read as 0 too: a tie with the silent units at most. CPU threads
+    take the mode from the thread that starts them: the command line sets it before torch's
+    first parallel work; training calls set it for the calling thread (and leave it set), so
+    in a session that had started torch's threads before, those keep denormals and are
+    slower, not different. GPUs are unaffected."""
     torch.set_flush_denormal(True)
 
 

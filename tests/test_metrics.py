@@ -661,3 +661,15 @@ def test_max_informedness_equals_brute_force_over_every_threshold():
         want.append(best)
     for acts in (a, a.double()):  # the CPU's float32 path and the generic one
         assert M.max_informedness(acts, labels).numpy() == pytest.approx(want, abs=1e-6)
+
+
+def test_a_nan_with_its_sign_bit_set_sorts_last_on_every_path():
+    # x86 makes NaN with the sign bit set (inf - inf); its bits alone would sort it first
+    neg_nan = torch.tensor([-1], dtype=torch.int32).bitwise_and(torch.tensor(-4194304, dtype=torch.int32)) \
+        .view(torch.float32)  # 0xffc00000
+    assert torch.isnan(neg_nan).all() and neg_nan.view(torch.int32).item() < 0
+    unit = torch.tensor([[1.0], [0.0], [0.0], [2.0]])
+    unit[1, 0] = neg_nan[0]
+    labels = torch.tensor([0, 1, 0, 1])
+    for fn in (M.max_informedness, M.auroc_preferred):
+        assert fn(unit, labels, num_classes=2).item() == fn(unit.double(), labels, num_classes=2).item(), fn

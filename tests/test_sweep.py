@@ -10,7 +10,7 @@ CELLS = E.cells("cnn", "smoke", optimizer=["sgd", "adam"])
 
 
 def test_auto_trains_reference_runs_one_process_per_core_with_the_local_numbers(tmp_path, monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
     calls = []
     real = sweep._run_processes
 
@@ -35,5 +35,14 @@ def test_auto_trains_reference_runs_one_process_per_core_with_the_local_numbers(
 @pytest.mark.parametrize("device,runs,cores,want", [("cpu", 5, 2, 2), ("cpu", 1, 2, 1), ("cpu", 3, 8, 3),
                                                     ("cuda", 5, 2, 1)])
 def test_auto_workers(monkeypatch, device, runs, cores, want):
-    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    monkeypatch.setattr(sweep, "_cores", lambda: cores)
     assert sweep.auto_workers(device, runs) == want
+
+
+def test_auto_starts_no_process_after_the_deadline(tmp_path, monkeypatch):
+    import time
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    monkeypatch.setattr(sweep, "_run_processes", lambda *a: pytest.fail("processes started after the deadline"))
+    stats = sweep.run_cells(CELLS, Store(tmp_path / "s.sqlite"), device="cpu", executor="auto", progress=False,
+                            deadline=time.time() - 1)
+    assert stats["trained"] == 0 and stats["stopped"] == 4
