@@ -281,23 +281,21 @@ def ccmas_selectivity(acts: torch.Tensor, labels: torch.Tensor, eps: float = CCM
     return ccmas_from_class_means(*class_means(acts, labels, num_classes), eps)
 
 
-def _argsort(x, stable=False):
-    """argsort along the last dimension. On the CPU numpy's sort is 2-4x faster than
-    torch's (and radix-sorts small integers), and the sorts are most of the cost of the
-    rank-based metrics; on a GPU torch sorts."""
+def _argsort(x):
+    """argsort along the last dimension (``_ranked_torch``: float64 input or a GPU). On the
+    CPU numpy's sort is 2-4x faster than torch's; on a GPU torch sorts."""
     if x.device.type == "cpu":
         import numpy as np
         rows = x.reshape(-1, x.shape[-1]).numpy()
         out = np.empty(rows.shape, dtype=np.int64)
-        kind = "stable" if stable else "quicksort"
 
         def part(sl):  # numpy releases the GIL while sorting: one slice of rows per thread
-            out[sl] = np.argsort(rows[sl], axis=-1, kind=kind)
+            out[sl] = np.argsort(rows[sl], axis=-1)
         n = max(1, min(torch.get_num_threads(), len(rows)))
         bounds = [slice(i * len(rows) // n, (i + 1) * len(rows) // n) for i in range(n)]
         list(_pool(n).map(part, bounds))
         return torch.from_numpy(out).view(x.shape)
-    return torch.sort(x, dim=-1, stable=stable).indices
+    return torch.sort(x, dim=-1).indices
 
 
 _POOLS: dict = {}

@@ -97,13 +97,15 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     with store.writer_lock():
         try:
             if executor == "auto":
-                stacked = [g for g in groups if use_engine and engine.supports(g[0])]
+                here = [g for g in groups if use_engine and engine.supports(g[0])]
                 ref = [g for g in groups if not (use_engine and engine.supports(g[0]))]
                 n = auto_workers(dev, len(ref))
-                _run_local(stacked + (ref if n == 1 else []), keep, bar, stats, dev, root, use_engine, ckpt, deadline)
-                if n > 1 and deadline is not None and time.time() > deadline:
+                if n == 1:
+                    here, ref = here + ref, []
+                _run_local(here, keep, bar, stats, dev, root, use_engine, ckpt, deadline)
+                if ref and deadline is not None and time.time() > deadline:  # spawn nothing to stop it
                     stats["stopped"] += sum(len(g) for g in ref)
-                elif n > 1:
+                elif ref:
                     _run_processes(ref, keep, bar, stats, str(dev), root, use_engine, n, ckpt, deadline)
             elif executor == "local":
                 _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline)
@@ -162,7 +164,6 @@ def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, 
     or Ctrl-C ends the workers too (on Linux even a SIGKILL of this process); engine groups
     resume from their checkpoints next time, reference-loop runs start again."""
     import multiprocessing as mp
-    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
     if workers < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
