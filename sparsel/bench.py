@@ -73,9 +73,10 @@ def _reference_steps(spec, data, device) -> float:
     return time.perf_counter() - t0
 
 
-def _engine_steps(specs, data, device, compiled=False) -> tuple[float, float]:
+def _engine_steps(specs, data, device, compiled=False, ready=None) -> tuple[float, float]:
     """Seconds for one epoch of the engine's steps over a stack of ``specs`` (no evaluation),
-    and, with ``compiled``, the seconds torch.compile took (a first step, outside the timing)."""
+    and, with ``compiled``, the seconds torch.compile took (a first step, outside the timing).
+    ``ready()`` is called between the two (processes timed side by side wait there)."""
     ordered = sorted(specs, key=lambda s: OPTIMIZERS.index(s.optimizer))
     stack = engine.Stack(ordered, device)
     opt = engine.StackedOptimizer(ordered, stack.params(), device)
@@ -87,6 +88,8 @@ def _engine_steps(specs, data, device, compiled=False) -> tuple[float, float]:
     if compiled:
         step(orders[:, :B])
     build = time.perf_counter() - t0
+    if ready:
+        ready()
     _sync(device)
     t0 = time.perf_counter()
     for i in range(0, orders.shape[1], B):
@@ -116,6 +119,40 @@ def measure(device, batch_size, train_size, runs, root=None) -> dict:
         cmp_s, out["compile_s"] = _engine_steps(specs, data, device, compiled=True)
         out.update(cmp_sps=steps / cmp_s, speedup=ref_s / cmp_s, eager_speedup=ref_s / eng_s)
     return out
+
+
+_BARRIER = None  # in a bench worker: where the workers meet before timing
+
+
+def _bench_worker_init(barrier):
+    global _BARRIER
+    torch.set_num_threads(1)
+    _BARRIER = barrier
+
+
+def _one_thread_stack(batch_size, train_size, runs, root) -> float:
+    """In a bench worker: seconds of a compiled stack's steps on one thread, timed from the
+    moment every worker has compiled."""
+    from .train import flush_denormals
+    flush_denormals()
+    device = torch.device("cpu")
+    data = load_mnist(root, device, None if train_size >= 60_000 else train_size, 100)
+    return _engine_steps(_specs(batch_size, train_size, runs), data, device, compiled=True,
+                         ready=_BARRIER.wait)[0]
+
+
+def per_core(batch_size, train_size, runs, workers, root=None) -> float:
+    """Run-steps per second of ``workers`` compiled stacks of ``runs`` runs each, trained at the
+    same time on one single-thread process apiece: what ``executor='auto'`` does with long
+    groups on a multi-core CPU (compare the compiled rate of one stack on every thread)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_bench_worker_init,
+                             initargs=(ctx.Barrier(workers),)) as pool:
+        seconds = list(pool.map(_one_thread_stack, *zip(*[(batch_size, train_size, runs, root)] * workers)))
+    steps = runs * -(-train_size // batch_size)
+    return sum(steps / t for t in seconds)
 
 
 def evaluation_seconds(device, root=None, runs=8, quick=False) -> dict:
@@ -202,6 +239,15 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
             line += (f" ({r['eager_speedup']:.2f}x), compiled {r['cmp_sps']:9.0f} run-steps/s "
                      f"(+{r['compile_s']:.0f} s to compile)")
         print(f"{line}  ratio {r['speedup']:.2f}x")
+    from .sweep import _cores
+    if cpu and _cores() > 1:  # the auto executor's choice for long groups on a multi-core CPU
+        n = _cores()
+        for bs in (1, 50):
+            r = rates[bs]
+            r["core_sps"] = per_core(bs, sizes[bs], runs, n, root)
+            print(f"batch {bs:>3}: {n} compiled stacks on one thread each {r['core_sps']:9.0f} run-steps/s "
+                  f"against one on {torch.get_num_threads()} threads {r['cmp_sps']:9.0f}: "
+                  f"ratio {r['core_sps'] / r['cmp_sps']:.2f}x (one process per core)")
     ev = evaluation_seconds(device, root, quick=quick)
     print(f"evaluation per run and epoch ({'smoke' if quick else 'full'} scale, every metric): "
           f"reference {ev['reference']:.2f} s, engine {ev['engine']:.2f} s")

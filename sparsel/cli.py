@@ -110,9 +110,9 @@ def main(argv=None) -> int:
     p.add_argument("--recompute", choices=["other-code"], default=None,
                    help="other-code: train again the stored runs made by other code than this (see status)")
     p.add_argument("--executor", choices=["local", "auto", "processes", "ray"], default="local",
-                   help="local: this process; auto: engine stacks here, reference-loop runs (CNN, forgetting) "
-                        "one process per CPU core; processes: --workers processes on disjoint groups; "
-                        "ray: a Ray cluster")
+                   help="local: this process; auto: long groups (full-scale stacks, CNN and forgetting runs) "
+                        "on one single-thread process per CPU core, short ones here; processes: --workers "
+                        "processes on disjoint groups; ray: a Ray cluster")
     p.add_argument("--workers", type=_positive, default=2, help="worker processes (with --executor processes)")
     p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,8 +127,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", type=_device, default="auto", help=_DEVICES)
     p.add_argument("--data", type=_path, default=None)
     p.add_argument("--executor", choices=["auto", "local", "processes"], default="auto",
-                   help="auto: engine stacks in this process, reference-loop runs (CNN, forgetting) one "
-                        "process per CPU core; local: all here; processes: --workers processes")
+                   help="auto: long groups (full-scale stacks, CNN and forgetting runs) on one single-thread "
+                        "process per CPU core (a GPU: all here); local: all here; processes: --workers processes")
     p.add_argument("--workers", type=_positive, default=2)
     p.add_argument("--merge", action="store_true",
                    help="one sweep for all experiments per phase: bigger stacks (a GPU's choice), no priority order")
@@ -290,6 +290,7 @@ def _campaign(args) -> int:
     time budget ends or a signal (SIGTERM, Ctrl-C) arrives; nothing finished is lost."""
     import os
     import time
+    from . import engine
     from .sweep import run_cells
     from .store import unpack
     t0 = time.time()
@@ -306,6 +307,7 @@ def _campaign(args) -> int:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} campaign: {msg}", flush=True)
 
     def stop(signum, frame):
+        engine.request_stop()  # should the exception below be swallowed, the stacks still stop
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, stop)
     if args.archive and (Path(args.archive) / "FORMAT").exists():
@@ -321,6 +323,8 @@ def _campaign(args) -> int:
     done_before = len(store.done_keys())  # counts what finished even when a signal ends a sweep
     try:
         for label, exps, keep in sweeps:
+            if engine.stop_requested():
+                raise KeyboardInterrupt("stop requested")
             if deadline and time.time() > deadline:
                 log("time budget reached")
                 break

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 
 import torch
@@ -373,6 +374,22 @@ class Stopped(Exception):
     """A group stopped at an epoch boundary (time budget or signal); its checkpoint is kept."""
 
 
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Make every stack of this process stop at its next epoch boundary (``Stopped``).
+
+    A signal handler that raises an exception is not enough alone: Python runs the handler
+    wherever the main thread happens to be, and an exception raised inside a finalizer or
+    weakref callback is printed and swallowed, so the training would go on. The flag is seen."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
 def group_id(specs) -> str:
     import hashlib
     return hashlib.sha256(",".join(sorted(s.key for s in specs)).encode()).hexdigest()[:16]
@@ -468,6 +485,8 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
     for epoch in range(start, s0.epochs + 1):
         if deadline is not None and time.time() > deadline:
             raise Stopped(f"time budget reached before epoch {epoch} of {s0.epochs}")
+        if _STOP.is_set():
+            raise Stopped(f"stop requested before epoch {epoch} of {s0.epochs}")
         orders = torch.stack([torch.from_numpy(epoch_order(s, labels, g)) for s, g in zip(specs, rngs)]).to(device)
         n = orders.shape[1]
         step.reset()

@@ -3,8 +3,9 @@
 Runs are deduplicated by spec key (one baseline run serves every experiment that contains
 it), packed into groups that the stacked engine trains together, and stored group by
 group as they finish, so an interrupted sweep resumes with nothing finished lost. The
-executor is where groups train: 'local' (this process) or 'ray' (tasks on a Ray cluster;
-results come back here, the only writer of the store).
+executor is where groups train: 'local' (this process), 'processes' (spawned workers), 'auto'
+(long groups on one process per CPU core) or 'ray' (tasks on a Ray cluster); results come
+back here, the only writer of the store.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def train_group(specs, device="auto", root=None, use_engine=True, on_epoch=None,
     for s in specs:
         if deadline is not None and time.time() > deadline:
             raise engine.Stopped("time budget reached")
+        if engine.stop_requested():
+            raise engine.Stopped("stop requested")
         results.append(train_run(s, device=device, root=root,
                                  on_epoch=(lambda e: on_epoch(1)) if on_epoch else None))
     return results
@@ -56,10 +59,13 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     diverged, stopped).
 
     ``executor``: 'local' (this process), 'processes' (``workers`` processes on disjoint
-    groups; on one GPU they overlap each other's kernel launches), 'ray', or 'auto': engine
-    stacks here (their compiled steps use every core), then runs of the reference loop (CNN,
-    forgetting) two or more at a time on one process per core, where a second intra-op thread
-    gains them only 12-23 % (measured on a 2-core CPU; ``auto_workers``).
+    groups; on one GPU they overlap each other's kernel launches), 'ray', or 'auto'. On a CPU
+    with several cores, 'auto' trains the long groups (compiled engine stacks, runs of the
+    reference loop such as the CNN and forgetting) on one single-thread process per core, as
+    many at a time as there are such groups and cores, and short groups here. Two one-thread
+    stacks on a 2-core CPU do 1.4-1.6x the work of one two-thread stack at batch 1 and about
+    1.2x at batch 50 (``sparsel bench``); the reference loop gains 1.7x. A lone long group
+    trains here on every core. On a GPU 'auto' is 'local'.
     ``deadline`` (a ``time.time()``): start no group after it, and stop running engine stacks
     at an epoch boundary, where their checkpoints keep the work for the next call. A run of
     the reference loop has no checkpoint: one in flight finishes (or a signal loses it).
@@ -97,16 +103,14 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     with store.writer_lock():
         try:
             if executor == "auto":
-                here = [g for g in groups if use_engine and engine.supports(g[0])]
-                ref = [g for g in groups if not (use_engine and engine.supports(g[0]))]
-                n = auto_workers(dev, len(ref))
-                if n == 1:
-                    here, ref = here + ref, []
+                far = [g for g in groups if _worth_a_process(g, dev, use_engine)]
+                n = auto_workers(dev, len(far))
+                here = groups if n == 1 else [g for g in groups if not _worth_a_process(g, dev, use_engine)]
                 _run_local(here, keep, bar, stats, dev, root, use_engine, ckpt, deadline)
-                if ref and deadline is not None and time.time() > deadline:  # spawn nothing to stop it
-                    stats["stopped"] += sum(len(g) for g in ref)
-                elif ref:
-                    _run_processes(ref, keep, bar, stats, str(dev), root, use_engine, n, ckpt, deadline)
+                if n > 1 and deadline is not None and time.time() > deadline:  # spawn nothing only to stop it
+                    stats["stopped"] += sum(len(g) for g in far)
+                elif n > 1:
+                    _run_processes(far, keep, bar, stats, str(dev), root, use_engine, n, ckpt, deadline)
             elif executor == "local":
                 _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline)
             elif executor == "processes":
@@ -124,13 +128,22 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     return stats
 
 
-def auto_workers(device, n_reference_runs: int) -> int:
-    """Processes for the reference loop's runs under ``executor='auto'``: one per core on a
-    CPU (at most one per run), else 1 (this process)."""
+def auto_workers(device, n_groups: int) -> int:
+    """Processes for ``n_groups`` long groups under ``executor='auto'``: one per core on a CPU
+    (at most one per group), else 1 (this process, with every core)."""
     import torch
-    if torch.device(device).type != "cpu" or n_reference_runs < 2:
+    if torch.device(device).type != "cpu" or n_groups < 2:
         return 1
-    return max(1, min(_cores(), n_reference_runs))
+    return max(1, min(_cores(), n_groups))
+
+
+def _worth_a_process(group, device, use_engine) -> bool:
+    """Whether ``group`` is long enough that a process of its own pays under 'auto': a run of
+    the reference loop, or an engine stack long enough to compile (``engine.use_compile``:
+    every full-scale stack, no smoke one, whose seconds a process start would outweigh)."""
+    if not (use_engine and engine.supports(group[0])):
+        return True
+    return engine.use_compile(group, device)
 
 
 def _cores() -> int:
@@ -141,6 +154,8 @@ def _cores() -> int:
 
 def _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline):
     for g in groups:
+        if engine.stop_requested():
+            raise KeyboardInterrupt("stop requested")
         try:
             keep(g, train_group(g, dev, root, use_engine, on_epoch=bar.update, checkpoint_dir=ckpt,
                                 deadline=deadline))
@@ -148,9 +163,14 @@ def _run_local(groups, keep, bar, stats, dev, root, use_engine, ckpt, deadline):
             stats["stopped"] += len(g)
 
 
-def _worker_init(threads):
+_PROGRESS = None  # in a worker process: the queue its finished run-epochs go to
+
+
+def _worker_init(threads, progress=None):
+    global _PROGRESS
     import torch
     torch.set_num_threads(threads)
+    _PROGRESS = progress
     try:  # Linux: end with the parent, even one killed by SIGKILL (no orphan training on)
         import ctypes
         import signal
@@ -159,33 +179,55 @@ def _worker_init(threads):
         pass
 
 
+def _train_in_worker(group, device, root, use_engine, ckpt, deadline):
+    on_epoch = _PROGRESS.put if _PROGRESS is not None else None
+    return train_group(group, device, root, use_engine, on_epoch, ckpt, deadline)
+
+
 def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, ckpt, deadline):
-    """Groups on ``workers`` spawned processes; this process alone writes the store. A kill
-    or Ctrl-C ends the workers too (on Linux even a SIGKILL of this process); engine groups
-    resume from their checkpoints next time, reference-loop runs start again."""
+    """Groups on ``workers`` spawned processes of ``cores // workers`` threads each, started in
+    the caller's order (the campaign puts the most wanted experiments first); this process
+    alone writes the store and advances the progress bar epoch by epoch. A kill or Ctrl-C ends
+    the workers too (on Linux even a SIGKILL of this process); engine groups resume from their
+    checkpoints next time, reference-loop runs start again."""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     if workers < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
-    threads = max(1, _cores() // workers)
-    order = groups  # in the caller's order: the campaign puts the most wanted experiments first
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                               initargs=(threads,))
-    try:
-        futures = {pool.submit(train_group, g, device, root, use_engine, None, ckpt, deadline): g for g in order}
-        for f in as_completed(futures):
-            g = futures[f]
+    ctx = mp.get_context("spawn")
+    progress = ctx.Queue()
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(max(1, _cores() // workers), progress))
+
+    def drain():
+        while True:
             try:
-                keep(g, f.result())
-            except engine.Stopped:
-                stats["stopped"] += len(g)
-            bar.update(sum(s.epochs for s in g))
+                bar.update(progress.get_nowait())
+            except queue.Empty:
+                return
+    try:
+        futures = {pool.submit(_train_in_worker, g, device, root, use_engine, ckpt, deadline): g for g in groups}
+        pending = set(futures)
+        while pending:
+            if engine.stop_requested():  # a signal whose KeyboardInterrupt was swallowed
+                raise KeyboardInterrupt("stop requested")
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            drain()
+            for f in finished:
+                try:
+                    keep(futures[f], f.result())
+                except engine.Stopped:
+                    stats["stopped"] += len(futures[f])
+        pool.shutdown(wait=True)  # workers flush their queued epochs as they exit
+        drain()
     except BaseException:
         for p in list(getattr(pool, "_processes", {}).values()):
             p.terminate()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
 
 
 def other_code_keys(store: Store, keys) -> set:
@@ -205,7 +247,10 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     The estimate is (steps left) x (median seconds per step of stored runs like the missing
     one, made on this kind of device (``device``: 'cpu' or 'cuda'; default: this machine's):
     same model, data size and batch size, else same model and data size; runs of another
-    device only where there are none of this one; else 0.5 ms).
+    device only where there are none of this one; else 0.5 ms), divided on a multi-core CPU
+    by the processes that ``executor='auto'`` would train the missing long groups on at once.
+    A stored run's seconds are its share of its stack's wall time, so this assumes the missing
+    runs train as the stored ones did (in processes side by side, or alone on every core).
     """
     import torch
     from .metrics import FIELDS
@@ -230,6 +275,9 @@ def status(cells, store: Store, device: str | None = None) -> dict:
         per = (rates.get((True, s.model, n, s.batch_size)) or rates.get((True, s.model, n))
                or rates.get((False, s.model, n, s.batch_size)) or rates.get((False, s.model, n)) or [5e-4])
         eta += statistics.median(per) * s.steps_per_epoch * s.epochs
+    if missing and device == "cpu":
+        groups = engine.plan_groups(missing, "cpu")
+        eta /= auto_workers("cpu", sum(_worth_a_process(g, "cpu", True) for g in groups))
     return dict(cells=len(cells), runs=len(specs), done=len(done), missing=len(missing),
                 diverged=len(diverged), old_metrics=len(old), other_code=len(other_code_keys(store, done)),
                 eta_seconds=round(eta, 1),

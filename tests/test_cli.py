@@ -49,6 +49,11 @@ def test_bench_prints_rates_and_ends_with_the_three_result_lines(capsys):
         assert any(line.startswith(f"batch {bs}:") and "ratio" in line and "adam" in line for line in lines)
     assert [line.split()[0] for line in lines[-3:]] == ["speedup-bs1", "speedup-bs50", "registry-hours"]
     assert all(float(line.split()[1]) > 0 for line in lines[-3:])
+    from sparsel.sweep import _cores
+    if _cores() > 1:  # the auto executor's processes, measured against one stack on every thread
+        per_core = [line for line in lines if line.endswith("(one process per core)")]
+        assert [line.split(":")[0] for line in per_core] == ["batch   1", "batch  50"]
+        assert all(float(line.split("ratio ")[1].split("x")[0]) > 0 for line in per_core)
 
 
 def test_projection_counts_every_step_and_evaluation():

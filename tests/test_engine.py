@@ -208,6 +208,39 @@ def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
     assert not list(tmp_path.glob("group-*.pt"))
 
 
+def test_a_swallowed_signal_still_stops_the_group_at_an_epoch_boundary(small, tmp_path):
+    """A SIGTERM handler's KeyboardInterrupt that lands in a finalizer is printed and lost;
+    ``request_stop`` (which the handler calls first) must still stop the group, with its
+    checkpoint, and the resumed group must give the uninterrupted numbers."""
+    import gc
+    import sys
+    group = [spec("adam", 1, epochs=3), spec("sgd", 2, epochs=3)]
+    want = engine.train_group(group, "cpu", data=small)
+
+    class Finalized:
+        def __del__(self):
+            engine.request_stop()
+            raise KeyboardInterrupt("signal 15")  # where a real signal can land: Python swallows it
+
+    def after_epoch_1(_r):
+        if not engine.stop_requested():
+            Finalized()
+            gc.collect()
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: None
+    try:
+        with pytest.raises(engine.Stopped, match="stop requested before epoch 2"):
+            engine.train_group(group, "cpu", data=small, on_epoch=after_epoch_1, checkpoint_dir=tmp_path,
+                               checkpoint_every=0)
+    finally:
+        sys.unraisablehook = hook
+        engine._STOP.clear()
+    assert list(tmp_path.glob("group-*.pt"))
+    got = engine.train_group(group, "cpu", data=small, checkpoint_dir=tmp_path, checkpoint_every=0)
+    for a, b in zip(want, got):
+        assert [x["accuracy"] for x in a.rows] == [y["accuracy"] for y in b.rows]
+        assert [x["sparsity"] for x in a.rows] == pytest.approx([y["sparsity"] for y in b.rows], nan_ok=True, abs=0)
+
+
 @pytest.mark.parametrize("names", [("sgd", "adagrad", "adadelta", "adam"), ("adamax", "nadam", "adamw", "nesterov")])
 def test_compiled_step_gives_the_eager_numbers(small, names):
     """torch.compile fuses each step's kernels (the CPU engine's speed-up); the maths must not

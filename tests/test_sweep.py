@@ -32,6 +32,71 @@ def test_auto_trains_reference_runs_one_process_per_core_with_the_local_numbers(
         assert (a[m] - b[m]).abs().max() < 1e-5, m
 
 
+# two engine stacks (widths 64 and 128, batch 50), two seeds each
+STACKS = E.cells("width", "smoke", optimizer=["sgd", "adam"], batch_size=[50], value=[64, 128])
+
+
+def _same_numbers(a: Store, b: Store, tol=1e-5):
+    cols = ["key", "epoch", "split", "layer"]
+    a = a.records().sort_values(cols).reset_index(drop=True)
+    b = b.records().sort_values(cols).reset_index(drop=True)
+    assert len(a) == len(b) and (a[cols] == b[cols]).all().all()
+    for m in ("accuracy", "sparsity", "selectivity_avg"):
+        assert (a[m] - b[m]).abs().max() < tol, m
+
+
+def test_auto_trains_long_engine_stacks_one_process_per_core_with_the_local_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    monkeypatch.setattr(sweep, "_worth_a_process", lambda g, dev, use_engine: True)  # as full-scale stacks are
+    calls = []
+    real = sweep._run_processes
+
+    def spy(groups, *args):
+        calls.append((sorted(g[0].hidden for g in groups), args[-3]))
+        return real(groups, *args)
+    monkeypatch.setattr(sweep, "_run_processes", spy)
+    auto, local = Store(tmp_path / "auto.sqlite"), Store(tmp_path / "local.sqlite")
+    assert sweep.run_cells(STACKS, auto, device="cpu", executor="auto", progress=False)["trained"] == 4
+    assert calls == [([(64,), (128,)], 2)]
+    sweep.run_cells(STACKS, local, device="cpu", executor="local", progress=False)
+    _same_numbers(auto, local)
+
+
+def test_auto_trains_a_lone_long_stack_here_on_every_core(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    monkeypatch.setattr(sweep, "_worth_a_process", lambda g, dev, use_engine: True)
+    monkeypatch.setattr(sweep, "_run_processes", lambda *a: pytest.fail("a process for one group"))
+    one = [c for c in STACKS if c.spec.hidden == (64,)]
+    assert sweep.run_cells(one, Store(tmp_path / "s.sqlite"), device="cpu", executor="auto",
+                           progress=False)["trained"] == 2
+
+
+def test_worker_processes_report_progress_epoch_by_epoch(tmp_path):
+    class Bar:
+        updates = []
+
+        def update(self, n):
+            self.updates.append(n)
+    groups = sweep.engine.plan_groups(sweep.unique_specs(STACKS), "cpu")
+    stored = []
+    stats = dict(stopped=0)
+    sweep._run_processes(groups, lambda g, results: stored.extend(results), Bar(), stats, "cpu", None, True,
+                         2, None, None)
+    epochs = STACKS[0].spec.epochs
+    assert len(stored) == 4 and stats["stopped"] == 0
+    assert sum(Bar.updates) == 4 * epochs and len(Bar.updates) == 2 * epochs  # one update per stack-epoch
+
+
+def test_worth_a_process():
+    full = E.cells("baseline", "full")[0].spec
+    smoke = E.cells("baseline", "smoke")[0].spec
+    cnn = E.cells("cnn", "smoke", model=["cnn"])[0].spec
+    assert sweep._worth_a_process([full], "cpu", True)  # compiled: hours of work
+    assert not sweep._worth_a_process([smoke], "cpu", True)  # seconds: a process start would dominate
+    assert sweep._worth_a_process([cnn], "cpu", True)  # the reference loop, single-thread-friendly
+    assert sweep._worth_a_process([smoke], "cpu", False)
+
+
 @pytest.mark.parametrize("device,runs,cores,want", [("cpu", 5, 2, 2), ("cpu", 1, 2, 1), ("cpu", 3, 8, 3),
                                                     ("cuda", 5, 2, 1)])
 def test_auto_workers(monkeypatch, device, runs, cores, want):
@@ -46,3 +111,24 @@ def test_auto_starts_no_process_after_the_deadline(tmp_path, monkeypatch):
     stats = sweep.run_cells(CELLS, Store(tmp_path / "s.sqlite"), device="cpu", executor="auto", progress=False,
                             deadline=time.time() - 1)
     assert stats["trained"] == 0 and stats["stopped"] == 4
+
+
+def test_status_divides_the_estimate_by_the_processes_that_will_train_it(tmp_path, monkeypatch):
+    """Two missing stacks of one run each, at the per-step time of the one stored run like them:
+    on one core the estimate is their steps at that time, on two cores (each stack a process
+    of its own under 'auto') half of it."""
+    store = Store(tmp_path / "s.sqlite")
+    sweep.run_cells(E.cells("baseline", "smoke", optimizer=["sgd"]), store, device="cpu", progress=False)
+    ran = store.runs().iloc[0]
+    missing = E.cells("width", "smoke", optimizer=["sgd"], batch_size=[50], value=[64, 128])
+    spec = missing[0].spec
+    per_step = ran.seconds / (spec.steps_per_epoch * ran.epochs)
+    monkeypatch.setattr(sweep, "_worth_a_process", lambda g, dev, use_engine: True)
+    monkeypatch.setattr(sweep, "_cores", lambda: 1)
+    alone = sweep.status(missing, store, device="cpu")
+    assert alone["missing"] == 2
+    near = dict(abs=0.06)  # status rounds to 0.1 s
+    assert alone["eta_seconds"] == pytest.approx(2 * per_step * spec.steps_per_epoch * spec.epochs, **near)
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    assert sweep.status(missing, store, device="cpu")["eta_seconds"] == pytest.approx(alone["eta_seconds"] / 2, **near)
+    assert sweep.status(missing, store, device="cuda")["eta_seconds"] == pytest.approx(alone["eta_seconds"], **near)
