@@ -130,8 +130,11 @@ def main(argv=None) -> int:
                    help="auto: long groups (full-scale stacks, CNN and forgetting runs) on one single-thread "
                         "process per CPU core (a GPU: all here); local: all here; processes: --workers processes")
     p.add_argument("--workers", type=_positive, default=2)
-    p.add_argument("--merge", action="store_true",
-                   help="one sweep for all experiments per phase: bigger stacks (a GPU's choice), no priority order")
+    p.add_argument("--merge", action=argparse.BooleanOptionalAction, default=True,
+                   help="one sweep per phase over all the experiments (the default): stacks still start in "
+                        "the experiments' order, runs of several experiments share a stack where they can, and "
+                        "a core freed by one experiment's last stack starts the next experiment's first; "
+                        "--no-merge: one sweep per experiment")
     p.add_argument("--max-group", type=_positive, default=None,
                    help="at most this many runs per stack (smaller stacks finish sooner under a time budget)")
     p.add_argument("--phase", choices=["all", "batched", "batch1"], default="all",
@@ -313,8 +316,9 @@ def _campaign(args) -> int:
     if args.archive and (Path(args.archive) / "FORMAT").exists():
         info = unpack(args.archive, store)
         log(f"merged {info['added']} runs from {args.archive} ({info['same']} already stored)")
-    # batch-size-1 runs (most of the cost) after everything else; with --merge one sweep per
-    # phase, so runs of several experiments that can share a stack do (big stacks: for a GPU)
+    # batch-size-1 runs (most of the cost) after everything else; merged, one sweep per phase:
+    # runs of several experiments share a stack where they can (big stacks: a GPU's choice), and
+    # on a CPU no core waits for one experiment's last stack before the next experiment starts
     phases = [("batch > 1", lambda c: c.spec.batch_size > 1), ("batch 1", lambda c: c.spec.batch_size == 1)]
     phases = {"all": phases, "batched": phases[:1], "batch1": phases[1:]}[args.phase]
     sweeps = [(label, names, keep) for label, keep in phases] if args.merge else \

@@ -235,3 +235,22 @@ def test_campaign_phase_picks_the_batch_sizes_it_names(tmp_path, monkeypatch, ph
     assert main(["campaign", "--scale", "smoke", "--experiments", "batch_size", "--phase", phase,
                  "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]) == 0
     assert seen == [{w} for w in wanted]
+
+
+@pytest.mark.parametrize("merge,sweeps", [([], [["width", "batch_size"]]),
+                                          (["--no-merge"], [["width"], ["batch_size"]])])
+def test_campaign_merges_the_experiments_into_one_sweep_in_their_order(tmp_path, monkeypatch, merge, sweeps):
+    # merged (the default), a freed core takes the next experiment's first stack; the cells
+    # still come in the order the experiments are named, which the stacks start in
+    from sparsel import sweep
+    seen = []
+
+    def record(cells, store, **kw):
+        names = [c.experiment for c in cells]
+        seen.append(list(dict.fromkeys(names)))
+        assert names == sorted(names, key=seen[-1].index)  # one experiment's cells, then the next's
+        return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
+    monkeypatch.setattr(sweep, "run_cells", record)
+    assert main(["campaign", "--scale", "smoke", "--experiments", "width,batch_size", "--phase", "batch1",
+                 "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet", *merge]) == 0
+    assert seen == sweeps
