@@ -132,3 +132,17 @@ def test_status_divides_the_estimate_by_the_processes_that_will_train_it(tmp_pat
     monkeypatch.setattr(sweep, "_cores", lambda: 2)
     assert sweep.status(missing, store, device="cpu")["eta_seconds"] == pytest.approx(alone["eta_seconds"] / 2, **near)
     assert sweep.status(missing, store, device="cuda")["eta_seconds"] == pytest.approx(alone["eta_seconds"], **near)
+
+
+def test_a_stack_stopped_in_a_worker_is_counted_as_stopped(tmp_path):
+    import time
+    groups = sweep.engine.plan_groups(sweep.unique_specs(STACKS), "cpu")
+    stats, stored = dict(stopped=0), []
+
+    class Bar:
+        def update(self, n):
+            pass
+    # the deadline is already past: each worker's stack stops before its first epoch
+    sweep._run_processes(groups, lambda g, results: stored.extend(results), Bar(), stats, "cpu", None, True,
+                         2, tmp_path, time.time() - 1)
+    assert stored == [] and stats["stopped"] == 4
