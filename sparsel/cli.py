@@ -138,8 +138,11 @@ def main(argv=None) -> int:
     p.add_argument("--max-group", type=_positive, default=None,
                    help="at most this many runs per stack (smaller stacks finish sooner under a time budget)")
     p.add_argument("--phase", choices=["all", "batched", "batch1"], default="all",
-                   help="batched: only runs with batches > 1; batch1: only batch-size-1 runs (two machines "
-                        "can share the campaign without training the same runs)")
+                   help="batched: only runs with batches > --small-batch; batch1: only the others (two "
+                        "machines can share the campaign without training the same runs)")
+    p.add_argument("--small-batch", type=_positive, default=1,
+                   help="batches up to this size form the batch1 phase, trained last (default 1; 2 also "
+                        "leaves the batch-2 runs, launch-bound on a GPU, to the CPU)")
     p.add_argument("--nice", type=int, default=10, help="lower this process's priority by this much (0: not)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = sub.add_parser("status", help="done, missing and diverged runs per experiment")
@@ -319,7 +322,9 @@ def _campaign(args) -> int:
     # batch-size-1 runs (most of the cost) after everything else; merged, one sweep per phase:
     # runs of several experiments share a stack where they can (big stacks: a GPU's choice), and
     # on a CPU no core waits for one experiment's last stack before the next experiment starts
-    phases = [("batch > 1", lambda c: c.spec.batch_size > 1), ("batch 1", lambda c: c.spec.batch_size == 1)]
+    small = args.small_batch
+    phases = [(f"batch > {small}", lambda c: c.spec.batch_size > small),
+              ("batch 1" if small == 1 else f"batch <= {small}", lambda c: c.spec.batch_size <= small)]
     phases = {"all": phases, "batched": phases[:1], "batch1": phases[1:]}[args.phase]
     sweeps = [(label, names, keep) for label, keep in phases] if args.merge else \
         [(f"{n}, {label}", [n], keep) for label, keep in phases for n in names]

@@ -237,6 +237,24 @@ def test_campaign_phase_picks_the_batch_sizes_it_names(tmp_path, monkeypatch, ph
     assert seen == [{w} for w in wanted]
 
 
+@pytest.mark.parametrize("phase,parts", [("batch1", ["small"]), ("batched", ["big"]), ("all", ["big", "small"])])
+def test_campaign_small_batch_moves_the_batch_2_runs_to_the_small_phase(tmp_path, monkeypatch, phase, parts):
+    # --small-batch 2 leaves wider_grids' batch-2 runs (launch-bound on a GPU) to the CPU's phase
+    from sparsel import experiments as E, sweep
+    sizes = {c.spec.batch_size for c in E.cells("wider_grids", "smoke")}
+    assert {1, 2} < sizes
+    split = dict(small={b for b in sizes if b <= 2}, big={b for b in sizes if b > 2})
+    seen = []
+
+    def record(cells, store, **kw):
+        seen.append({c.spec.batch_size for c in cells})
+        return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
+    monkeypatch.setattr(sweep, "run_cells", record)
+    assert main(["campaign", "--scale", "smoke", "--experiments", "wider_grids", "--phase", phase,
+                 "--small-batch", "2", "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]) == 0
+    assert seen == [split[p] for p in parts]
+
+
 @pytest.mark.parametrize("merge,sweeps", [([], [["width", "batch_size"]]),
                                           (["--no-merge"], [["width"], ["batch_size"]])])
 def test_campaign_merges_the_experiments_into_one_sweep_in_their_order(tmp_path, monkeypatch, merge, sweeps):
