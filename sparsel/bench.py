@@ -150,7 +150,8 @@ def per_core(batch_size, train_size, runs, workers, root=None) -> float:
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_bench_worker_init,
                              initargs=(ctx.Barrier(workers),)) as pool:
-        seconds = list(pool.map(_one_thread_stack, *zip(*[(batch_size, train_size, runs, root)] * workers)))
+        jobs = [pool.submit(_one_thread_stack, batch_size, train_size, runs, root) for _ in range(workers)]
+        seconds = [j.result() for j in jobs]
     steps = runs * -(-train_size // batch_size)
     return sum(steps / t for t in seconds)
 

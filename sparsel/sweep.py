@@ -103,9 +103,10 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     with store.writer_lock():
         try:
             if executor == "auto":
-                far = [g for g in groups if _worth_a_process(g, dev, use_engine)]
+                long_ = [_worth_a_process(g, dev, use_engine) for g in groups]
+                far = [g for g, x in zip(groups, long_) if x]
                 n = auto_workers(dev, len(far))
-                here = groups if n == 1 else [g for g in groups if not _worth_a_process(g, dev, use_engine)]
+                here = groups if n == 1 else [g for g, x in zip(groups, long_) if not x]
                 _run_local(here, keep, bar, stats, dev, root, use_engine, ckpt, deadline)
                 if n > 1 and deadline is not None and time.time() > deadline:  # spawn nothing only to stop it
                     stats["stopped"] += sum(len(g) for g in far)
