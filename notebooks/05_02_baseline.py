@@ -40,9 +40,10 @@ browse_optimizer = "adam"  # whose hidden units the unit browser shows
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
+import torch
 
 from sparsel.glue import glue
-from sparsel import data, experiments, metrics, original, plots, summary, train
+from sparsel import experiments, metrics, original, plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 scale_line = plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else "")
@@ -197,20 +198,24 @@ if live_widgets:
 # %% [markdown]
 # ## Browse the hidden units
 #
-# The store keeps numbers, not weights, so this retrains one baseline run (the same spec and
-# seed give the same network) and shows its units sorted by selectivity, each with its mean
-# activation per digit.
+# The store keeps numbers, not weights. For the unit browser it also keeps one network's *unit
+# profile*, each hidden unit's mean activation per digit on the test set, computed once from the
+# same spec and seed retrained (the same spec and seed give the same network). The units are
+# sorted by their CCMAS selectivity.
+
+# %%
+cell = [c for c in experiments.cells("baseline", scale, seeds) if c.condition == browse_optimizer][0]
+profile = summary.unit_profile(cell.spec, store, device)
+means = torch.as_tensor(profile["means"][0])
+sel = metrics.ccmas_from_class_means(means, torch.as_tensor(profile["counts"]), cell.spec.ccmas_eps)
+ranked = sel.argsort(descending=True)
+stored = df[(df.run_key == cell.spec.key) & (df.split == "test") & (df.layer == "1")].sort_values("epoch").iloc[-1]
+glue("profile_note", f"This network ({browse_optimizer}, seed {cell.spec.seed}, profiled by code "
+     f"{profile['code_version']}) has mean CCMAS selectivity {float(sel.mean()):.4f}; the stored run "
+     f"has {stored.selectivity_avg:.4f} after its last epoch.")
+
 
 # %% tags=["widget"]
-cell = [c for c in experiments.cells("baseline", scale, seeds) if c.condition == browse_optimizer][0]
-run = train.train_run(cell.spec, device=device, keep_model=True, record_during=False)
-mnist = data.load_mnist(device=run.device, train_size=cell.spec.train_size, test_size=cell.spec.test_size)
-_, _, acts = train.evaluate(run.model, mnist.x_test, mnist.y_test)
-means, _ = metrics.class_means(acts[0], mnist.y_test)
-sel = metrics.ccmas_selectivity(acts[0], mnist.y_test)
-ranked = sel.argsort(descending=True).cpu()
-
-
 def unit(rank=0):
     u = int(ranked[rank])
     fig, ax = plt.subplots(figsize=(5, 2.5))
@@ -229,6 +234,8 @@ fig = plots.unit_profiles(means.cpu().numpy(), sel.cpu().numpy(), ranks=[0, 1, 2
                           title=f"{plots.label(browse_optimizer)}: the most and the least selective units")
 
 # %% [markdown]
+# {glue:text}`profile_note`
+#
 # ## Reproduce this page
 #
 # {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch

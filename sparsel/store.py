@@ -5,7 +5,8 @@ and all its rows) or not at all, so a crash or kill mid-sweep loses only the run
 training; the store uses a rollback journal, so a committed run is in the main file itself
 (a copy of the ``.sqlite`` file alone holds it). A run counts as done only when all the rows
 it was stored with are there. Each row holds one (epoch, split, layer) and its metrics as a
-JSON object, so a new metric needs no schema change and older runs simply lack it.
+JSON object, so a new metric needs no schema change and older runs simply lack it. A few runs
+also keep a unit profile (each hidden unit's mean activation per class, for the unit browser).
 
 Default location: ``$SPARSEL_STORE``, else ``~/.cache/sparsel/store.sqlite``.
 """
@@ -26,6 +27,12 @@ import pandas as pd
 from .spec import RunSpec, SpecError
 
 SCHEMA_VERSION = 2
+# Per-unit class means of a run's trained network (``Store.put_profile``). Added within schema 2:
+# a store without the table simply has no profiles, and opening it for writing adds the table.
+_PROFILES = """
+CREATE TABLE IF NOT EXISTS profiles (
+    key TEXT PRIMARY KEY, code_version TEXT NOT NULL, trainer TEXT NOT NULL, profile TEXT NOT NULL);
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -35,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS records (
     key TEXT NOT NULL REFERENCES runs(key), epoch INTEGER NOT NULL, split TEXT NOT NULL,
     layer TEXT NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (key, epoch, split, layer));
-"""
+""" + _PROFILES
+
 RUN_COLUMNS = ("key", "spec", "code_version", "trainer", "diverged", "diverged_epoch", "seconds", "device",
                "torch", "finished", "n_records")
 ROW_KEYS = ("epoch", "split", "layer")
@@ -166,6 +174,9 @@ class Store:
         elif "records" not in tables or "runs" not in tables:
             raise StoreError(f"{self.path} is a damaged sparsel store (tables: {sorted(tables)}); "
                              "restore it from a copy or an archive (sparsel unpack)")
+        if not self.readonly and "profiles" not in tables:
+            with self.db:
+                self.db.executescript(_PROFILES)
 
     def _upgrade_from_1(self):
         """Schema 1 (wide records, no trainer) -> 2, in one transaction."""
@@ -220,6 +231,40 @@ class Store:
             self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?)", [
                 (spec.key, int(r["epoch"]), r["split"], str(r["layer"]), _metrics_json(r)) for r in result.rows])
         return True
+
+    def put_profile(self, key: str, profile: dict, trainer: str = "reference", replace: bool = False) -> bool:
+        """Store the unit profile of run ``key``: ``profile`` = dict(means=[array [C, N] per hidden
+        layer], counts=[C]) (``train.unit_profile``). A stored one is kept unless ``replace``."""
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only")
+        body = json.dumps(dict(means=[[[float(f"{v:.7g}") for v in row] for row in _plain(m)]
+                                      for m in profile["means"]],
+                               counts=[int(c) for c in _plain(profile["counts"])]))
+        with self.db:
+            cur = self.db.execute(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO profiles VALUES (?,?,?,?)",
+                                  (key, profile.get("code_version") or code_version(), trainer, body))
+        return cur.rowcount > 0
+
+    def profile(self, key: str) -> dict | None:
+        """The stored unit profile of run ``key``, or None: dict(means=[numpy [C, N] per hidden
+        layer], counts=numpy [C], code_version, trainer)."""
+        import numpy as np
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='profiles'").fetchone():
+            return None
+        row = self.db.execute("SELECT code_version, trainer, profile FROM profiles WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        body = json.loads(row[2])
+        return dict(means=[np.array(m, dtype=float) for m in body["means"]],
+                    counts=np.array(body["counts"], dtype=np.int64), code_version=row[0], trainer=row[1])
+
+    def profiles(self, keys=None) -> dict:
+        """{key: (code_version, trainer, profile JSON)} of the stored profiles (all, or ``keys``)."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='profiles'").fetchone():
+            return {}
+        rows = self.db.execute("SELECT key, code_version, trainer, profile FROM profiles").fetchall()
+        want = None if keys is None else set(keys)
+        return {r[0]: tuple(r[1:]) for r in rows if want is None or r[0] in want}
 
     def writer_lock(self):
         """A context manager held by a sweep while it trains into this store: a second sweep on
@@ -294,6 +339,11 @@ class Store:
         return _wide(raw)
 
 
+def _plain(x):
+    """A tensor or array as nested Python lists."""
+    return x.tolist() if hasattr(x, "tolist") else list(x)
+
+
 def _wide(raw) -> pd.DataFrame:
     from .metrics import FIELDS
     head = pd.DataFrame([r[:4] for r in raw], columns=["key", *ROW_KEYS])
@@ -329,14 +379,49 @@ def _sha256(path: Path) -> str:
 
 def _gz_csv(df: pd.DataFrame, path: Path, float_format=None) -> None:
     """Write a gzipped CSV reproducibly (no timestamp in the gzip header) via a temp file."""
+    _gz_text(df.to_csv(index=False, float_format=float_format, lineterminator="\n"), path)
+
+
+def _gz_text(text: str, path: Path) -> None:
     import gzip
-    text = df.to_csv(index=False, float_format=float_format, lineterminator="\n")
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, filename="") as gz:
             gz.write(text.encode())
         fh.flush()
         os.fsync(fh.fileno())
+
+
+PROFILES_FILE = "profiles.json.gz"
+
+
+def read_profiles(folder) -> dict:
+    """An archive's unit profiles as ``Store.profiles`` gives them, {key: (code_version, trainer,
+    profile JSON)}; {} for an archive without any. Checks the file against MANIFEST.json."""
+    import gzip
+    folder = Path(folder).expanduser()
+    path = folder / PROFILES_FILE
+    try:
+        listed = json.loads((folder / "MANIFEST.json").read_text())["sha256"].get(PROFILES_FILE)
+    except (OSError, ValueError, KeyError):
+        listed = None
+    if not path.exists():
+        if listed:
+            raise ArchiveError(f"{path} is listed in MANIFEST.json but missing: restore it (git checkout) or pack again")
+        return {}
+    if listed is None:
+        raise ArchiveError(f"{path} is not listed in MANIFEST.json: a pack was cut short or the file was "
+                           "added by hand; restore the folder (git checkout) or pack again")
+    if listed != _sha256(path):
+        raise ArchiveError(f"{path} does not match its hash in MANIFEST.json: the file was changed or "
+                           "half-written; restore it (git checkout) or pack again")
+    out = {}
+    for key, v in json.loads(gzip.decompress(path.read_bytes())).items():
+        try:
+            out[key] = (v["code_version"], v["trainer"], json.dumps(dict(means=v["means"], counts=v["counts"])))
+        except (KeyError, TypeError):
+            raise ArchiveError(f"{path}: the profile of run {key} lacks code_version, trainer, means or counts")
+    return out
 
 
 def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -411,6 +496,10 @@ def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
     if stray:
         raise ArchiveError(f"{folder / 'records.csv.gz'} holds rows of {len(stray)} runs not in runs.csv.gz "
                            f"(e.g. {sorted(stray)[0]})")
+    stray = set(read_profiles(folder)) - set(runs.key)
+    if stray:
+        raise ArchiveError(f"{folder / PROFILES_FILE} holds profiles of {len(stray)} runs not in runs.csv.gz "
+                           f"(e.g. {sorted(stray)[0]})")
     return runs, rec
 
 
@@ -443,7 +532,8 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     """Merge the runs of ``store`` (all, or ``keys``) into the archive at ``folder``.
 
     Runs already in the archive stay (the archive never shrinks); a run in both with
-    different numbers is a conflict: the archive's copy is kept unless ``force``. Files are
+    different numbers is a conflict: the archive's copy is kept unless ``force``. The packed
+    runs' unit profiles (``Store.put_profile``) go along, in ``profiles.json.gz``. Files are
     written to temporary names and renamed into place, the manifest last. Returns counts
     (runs, added, conflicts, records, bytes).
     """
@@ -475,12 +565,21 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     value_cols = [c for c in rec_out.columns if c not in ("key", *ROW_KEYS)]
     rec_out = rec_out[["key", *ROW_KEYS, *[c for c in value_cols if rec_out[c].notna().any()]]]
     runs_out["finished"] = runs_out["finished"].map(repr)  # to the second, not %.7g's 1,000 s
+    # unit profiles: the archive's stay (unless force), the store's are added, of packed runs only
+    profs = read_profiles(folder) if (folder / "FORMAT").exists() else {}
+    profs.update({k: v for k, v in store.profiles(runs.key).items() if force or k not in profs})
+    profs = {k: profs[k] for k in sorted(set(profs) & set(runs_out.key))}
     _gz_csv(runs_out, folder / "runs.csv.gz")
     _gz_csv(rec_out, folder / "records.csv.gz", float_format="%.7g")
-    for name in ("runs.csv.gz", "records.csv.gz"):
+    names = ["runs.csv.gz", "records.csv.gz"]
+    if profs:
+        _gz_text(json.dumps({k: dict(code_version=c, trainer=t, **json.loads(body)) for k, (c, t, body)
+                             in profs.items()}, sort_keys=True, separators=(",", ":")), folder / PROFILES_FILE)
+        names.append(PROFILES_FILE)
+    for name in names:
         os.replace(folder / (name + ".tmp"), folder / name)
     manifest = dict(format=ARCHIVE_FORMAT, runs=len(runs_out), records=int(len(rec_out)),
-                    sha256={n: _sha256(folder / n) for n in ("runs.csv.gz", "records.csv.gz")})
+                    sha256={n: _sha256(folder / n) for n in names})
     tmp = folder / "MANIFEST.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, folder / "MANIFEST.json")
@@ -488,8 +587,9 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     if not fmt.exists() or fmt.read_text() != f"{ARCHIVE_FORMAT}\n":  # a kill never leaves it empty
         (folder / "FORMAT.tmp").write_text(f"{ARCHIVE_FORMAT}\n")
         os.replace(folder / "FORMAT.tmp", fmt)
-    size = sum((folder / f).stat().st_size for f in ("runs.csv.gz", "records.csv.gz"))
-    return dict(runs=len(runs_out), added=added, conflicts=conflicts, records=int(len(rec_out)), bytes=size)
+    size = sum((folder / f).stat().st_size for f in names)
+    return dict(runs=len(runs_out), added=added, conflicts=conflicts, records=int(len(rec_out)), bytes=size,
+                profiles=len(profs))
 
 
 def _rounded(rec: pd.DataFrame, cols) -> pd.DataFrame:
@@ -504,7 +604,8 @@ def unpack(folder, store: "Store") -> dict:
     """Validate an archive (``read_archive``) and merge it into ``store``.
 
     Runs already stored with the same numbers are skipped; a stored run whose numbers differ
-    is a conflict, reported and left as it is. Returns dict(added, same, conflicts=[keys]).
+    is a conflict, reported and left as it is. The archive's unit profiles are added where the
+    store has none. Returns dict(added, same, conflicts=[keys]).
     """
     runs, rec = read_archive(folder)
     have = store.done_keys()
@@ -525,4 +626,8 @@ def unpack(folder, store: "Store") -> dict:
                  None if pd.isna(r.diverged_epoch) else int(r.diverged_epoch), float(r.seconds), r.device,
                  str(r.torch), float(r.finished), int(r.n_records)) for r in new.itertuples(index=False)])
             store.db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?)", rows)
+    profs = read_profiles(folder)
+    with store.db:
+        store.db.executemany("INSERT OR IGNORE INTO profiles VALUES (?,?,?,?)",
+                             [(k, *v) for k, v in profs.items()])
     return dict(added=len(new), same=len(both) - len(conflicts), conflicts=conflicts)

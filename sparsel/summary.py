@@ -11,7 +11,7 @@ import pandas as pd
 
 from .experiments import cells as grid_cells
 from .metrics import FIELDS
-from .store import Store
+from .store import Store, code_version
 
 METRICS = ("accuracy", "loss", *FIELDS)
 # The columns of format 1 first, unchanged; then every other metric of the test split, and the
@@ -105,6 +105,23 @@ def load(experiment: str, scale: str = "smoke", store=None, seeds=None, device="
     if train_missing:
         run_cells(grid_cells(experiment, scale, seeds, **only), store, device=device, progress=progress)
     return results(experiment, scale, store, seeds, **only)
+
+
+def unit_profile(spec, store=None, device="auto") -> dict:
+    """The unit profile of ``spec``'s trained network (``train.unit_profile``) from the store,
+    trained and stored when absent (a read-only store is left as it is). Returns
+    dict(means=[numpy [10, N] per hidden layer], counts=numpy [10], code_version, trainer)."""
+    from .train import unit_profile as compute
+    store = store if isinstance(store, Store) else Store(store)
+    got = store.profile(spec.key)
+    if got is None:
+        got = compute(spec, device=device)
+        if not store.readonly:
+            store.put_profile(spec.key, got)
+            return store.profile(spec.key)
+        got = dict(means=[m.numpy() for m in got["means"]], counts=got["counts"].numpy(),
+                   code_version=code_version(), trainer="reference")
+    return got
 
 
 def table(df: pd.DataFrame, split="test", layer="mean", by=("condition", "epoch")) -> pd.DataFrame:

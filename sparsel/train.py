@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import MNIST, load_mnist, stratified_indices
-from .metrics import FIELDS, StreamingSummary, layer_records, layers_dict
+from .metrics import FIELDS, StreamingSummary, class_means, layer_records, layers_dict
 from .models import build_model
 from .optim import make_optimizer
 from .orders import epoch_order, run_rng
@@ -188,3 +188,19 @@ def train_run(spec, data: MNIST | None = None, device="auto", root=None,
     if keep_model:
         result.model = model
     return result
+
+
+def unit_profile(spec, data: MNIST | None = None, device="auto", root=None) -> dict:
+    """Train ``spec`` on the reference loop and profile its trained network on the test split:
+    dict(means=[tensor [10, N] per hidden layer: each unit's mean activation per digit],
+    counts=tensor [10]: test images per digit). The same spec and seed give the same network,
+    so this stands in for the weights the store does not keep."""
+    if spec.protocol == "forget":
+        raise ValueError("unit_profile trains one task; a forgetting run has two (profile a one-task spec)")
+    device = resolve_device(device)
+    if data is None:
+        data = load_mnist(root, device, spec.train_size, spec.test_size)
+    run = train_run(spec, data, device, record_during=False, keep_model=True)
+    _, _, acts = evaluate(run.model, data.x_test, data.y_test, 1000 if spec.model == "cnn" else 10_000)
+    per_layer = [class_means(a, data.y_test) for a in acts]
+    return dict(means=[m.cpu() for m, _ in per_layer], counts=per_layer[0][1].cpu())

@@ -25,13 +25,13 @@ from sparsel import experiments as E
 from sparsel.metrics import FIELDS, STREAM_FIELDS
 from sparsel.spec import RunSpec
 from sparsel.store import (SCHEMA_VERSION, V1_VALUES, ArchiveError, Store, StoreError, expected_rows, pack,
-                           read_archive, unpack)
+                           read_archive, read_profiles, unpack)
 from sparsel.sweep import run_cells, status
 from sparsel.train import RunResult, nan_rows, rows_for
 
 REPO = Path(__file__).resolve().parents[1]
 IDX = ["key", "epoch", "split", "layer"]
-FILES = ("FORMAT", "MANIFEST.json", "runs.csv.gz", "records.csv.gz")
+FILES = ("FORMAT", "MANIFEST.json", "runs.csv.gz", "records.csv.gz", "profiles.json.gz")
 SPLITS = ("test", "train", "train_during")
 
 
@@ -433,7 +433,7 @@ def test_a_schema_1_store_is_upgraded_in_place_and_loses_nothing(tmp_path):
     st = Store(p)  # a second opening finds schema 2: nothing to do, nothing changed
     _check_upgraded(st, results)
     tables = {r[0] for r in st.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"meta", "runs", "records"}
+    assert tables == {"meta", "runs", "records", "profiles"}
     new = RunSpec(epochs=1, seed=11)
     assert st.put(fake_result(new)) and len(st.done_keys()) == 3
 
@@ -552,6 +552,100 @@ def test_pack_merges_into_the_archive_and_never_shrinks_it(tmp_path, capsys):
     assert not [f for f in os.listdir(arch) if f.endswith(".tmp")]
 
 
+def fake_profile(widths, value=0.5):
+    rng = np.random.default_rng(int(value * 1000))
+    return dict(means=[rng.random((10, w)) / 3 + value for w in widths], counts=rng.integers(80, 120, 10),
+                code_version="0.1.0+test")
+
+
+def _same_profile(a, b, digits=7):
+    return (len(a["means"]) == len(b["means"]) and list(a["counts"]) == list(b["counts"])
+            and all(np.allclose(x, y, rtol=10 ** -(digits - 1), atol=0) for x, y in zip(a["means"], b["means"])))
+
+
+def test_unit_profiles_travel_with_their_runs_through_store_and_archive(tmp_path):
+    """A profile is kept to 7 digits, never replaced unless asked, packed with its run only,
+    unpacked into a store that lacks it; an archive keeps its own profile against a store's
+    other one unless force, like its runs."""
+    specs = smoke_specs(3)
+    st = filled(tmp_path / "a.sqlite", specs[:2])
+    assert st.profile(specs[0].key) is None and st.profiles() == {}
+    p0, p1 = fake_profile((256,)), fake_profile((256,), 0.7)
+    assert st.put_profile(specs[0].key, p0)
+    got = st.profile(specs[0].key)
+    assert _same_profile(got, p0) and got["code_version"] == "0.1.0+test" and got["trainer"] == "reference"
+    assert got["means"][0].shape == (10, 256)
+    assert not st.put_profile(specs[0].key, p1) and _same_profile(st.profile(specs[0].key), p0)
+    assert st.put_profile(specs[0].key, p1, replace=True) and _same_profile(st.profile(specs[0].key), p1)
+    st.put_profile(specs[0].key, p0, replace=True)
+    st.put_profile(specs[2].key, p1)  # a profile of a run the store does not hold: not packed
+
+    arch = tmp_path / "arch"
+    info = pack(st, arch)
+    assert (info["runs"], info["profiles"]) == (2, 1)
+    manifest = json.loads((arch / "MANIFEST.json").read_text())
+    assert manifest["sha256"]["profiles.json.gz"] == hashlib.sha256((arch / "profiles.json.gz").read_bytes()).hexdigest()
+    assert set(read_profiles(arch)) == {specs[0].key}
+    back = Store(tmp_path / "b.sqlite")
+    unpack(arch, back)
+    assert _same_profile(back.profile(specs[0].key), p0) and back.profile(specs[1].key) is None
+    first = file_bytes(arch)
+    pack(back, tmp_path / "arch2")
+    assert file_bytes(tmp_path / "arch2") == first  # store -> archive -> store -> archive: identical
+
+    other = filled(tmp_path / "c.sqlite", specs[:2])
+    other.put_profile(specs[0].key, p1)
+    other.put_profile(specs[1].key, p1)
+    assert pack(other, arch)["profiles"] == 2
+    assert _same_profile(json_profile(read_profiles(arch)[specs[0].key]), p0)  # the archive's stays
+    assert _same_profile(json_profile(read_profiles(arch)[specs[1].key]), p1)  # a new one is added
+    pack(other, arch, force=True)
+    assert _same_profile(json_profile(read_profiles(arch)[specs[0].key]), p1)
+    pack(Store(tmp_path / "empty.sqlite"), arch)
+    assert len(read_profiles(arch)) == 2  # the archive never loses one
+
+
+def json_profile(entry):
+    body = json.loads(entry[2])
+    return dict(means=[np.array(m) for m in body["means"]], counts=body["counts"])
+
+
+def test_an_archive_with_a_bad_profiles_file_is_refused(tmp_path):
+    specs = smoke_specs(2)
+    st = filled(tmp_path / "a.sqlite", specs)
+    st.put_profile(specs[0].key, fake_profile((256,)))
+    arch = tmp_path / "arch"
+    pack(st, arch)
+    good = (arch / "profiles.json.gz").read_bytes()
+    body = json.loads(gzip.decompress(good))
+    (arch / "profiles.json.gz").write_bytes(gzip.compress(json.dumps({**body, "0" * 16: body[specs[0].key]}).encode()))
+    with pytest.raises(ArchiveError, match="does not match its hash"):
+        unpack(arch, Store(tmp_path / "b.sqlite"))
+    m = json.loads((arch / "MANIFEST.json").read_text())
+    m["sha256"]["profiles.json.gz"] = hashlib.sha256((arch / "profiles.json.gz").read_bytes()).hexdigest()
+    (arch / "MANIFEST.json").write_text(json.dumps(m))
+    with pytest.raises(ArchiveError, match="profiles of 1 runs not in runs.csv.gz"):
+        unpack(arch, Store(tmp_path / "c.sqlite"))
+    (arch / "profiles.json.gz").unlink()
+    with pytest.raises(ArchiveError, match="listed in MANIFEST.json but missing"):
+        read_archive(arch)
+
+
+def test_a_store_from_before_profiles_reads_none_and_gains_the_table_when_written(tmp_path):
+    path = tmp_path / "old.sqlite"
+    filled(path, smoke_specs(1)).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE profiles")
+    before = snapshot(path)
+    ro = Store(path, readonly=True)
+    assert ro.profile(smoke_specs(1)[0].key) is None and ro.profiles() == {}
+    ro.close()
+    assert snapshot(path) == before
+    st = Store(path)
+    assert st.put_profile(smoke_specs(1)[0].key, fake_profile((256,)))
+    assert st.profile(smoke_specs(1)[0].key) is not None
+
+
 class Crash(Exception):
     """Stands for a kill at one step of writing the archive."""
 
@@ -627,6 +721,7 @@ def test_pack_killed_at_any_step_leaves_the_old_archive_or_a_detectably_torn_one
     old_runs, old_rec = read_archive(old)
     for s in specs[2:]:
         st.put(fake_result(s, trainer="engine"))
+    st.put_profile(specs[3].key, fake_profile((32, 16)))  # a third file to write
     shutil.copytree(old, tmp_path / "new")
     pack(st, tmp_path / "new")  # what a pack that is not killed makes of the old archive
     new_runs, new_rec = read_archive(tmp_path / "new")
@@ -652,8 +747,9 @@ def test_pack_killed_at_any_step_leaves_the_old_archive_or_a_detectably_torn_one
                            "new" if is_(runs, rec, new_runs, new_rec) else "OTHER CONTENT")
             except ArchiveError as err:
                 outcome = "torn"
-                hint = "does not match its hash in MANIFEST.json" if base == "format 2" else "a complete run has"
-                assert hint in str(err), (point, n, str(err))
+                hints = (("does not match its hash in MANIFEST.json",) if base == "format 2" else
+                         ("a complete run has", "is not listed in MANIFEST.json"))  # runs, or the profiles
+                assert any(h in str(err) for h in hints), (point, n, str(err))
                 with pytest.raises(ArchiveError):
                     pack(st, arch)  # a torn archive is never packed over
                 shutil.rmtree(arch)

@@ -57,3 +57,25 @@ def test_reproduce_counts_runs_and_their_measured_cost(tmp_path):
     assert "The 2 runs on this page took 1.2 run-hours to train on cpu." in words
     assert "took 45 run-seconds" in summary.reproduce("baseline", df.assign(seconds=[30.0, 30.0, 15.0]))
     assert len({c.spec.key for c in experiments.cells("baseline", "full")}) == 12
+
+
+def test_unit_profile_trains_once_then_reads_the_store(tmp_path, monkeypatch, tiny_spec):
+    """The first call trains and stores the profile; the next one reads it (no training); a
+    read-only store gets the profile computed but is never written."""
+    import numpy as np
+    from sparsel import train
+    from sparsel.store import Store
+    calls = []
+    real = train.unit_profile
+    monkeypatch.setattr(train, "unit_profile", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    spec = tiny_spec.replace(epochs=1)
+    first = summary.unit_profile(spec, Store(tmp_path / "s.sqlite"), "cpu")
+    again = summary.unit_profile(spec, tmp_path / "s.sqlite", "cpu")
+    assert len(calls) == 1 and first["trainer"] == "reference" and first["code_version"]
+    assert first["means"][0].shape == (10, spec.hidden[0]) and np.array_equal(first["counts"], again["counts"])
+    assert np.array_equal(first["means"][0], again["means"][0])
+    Store(tmp_path / "ro.sqlite").close()
+    before = (tmp_path / "ro.sqlite").read_bytes()
+    ro = summary.unit_profile(spec, Store(tmp_path / "ro.sqlite", readonly=True), "cpu")
+    assert len(calls) == 2 and np.allclose(ro["means"][0], first["means"][0], rtol=1e-6)
+    assert (tmp_path / "ro.sqlite").read_bytes() == before

@@ -69,3 +69,27 @@ def test_describe_counts_the_parameters_by_hand():
     fc, out = 64 * 7 * 7 * 256 + 256, 2570
     assert cnn[-1]["parameters"] == conv1 + conv2 + fc + out
     assert [r["output"] for r in cnn][:4] == ["1 x 28 x 28", "32 x 28 x 28", "32 x 28 x 28", "32 x 14 x 14"]
+
+
+def test_unit_profile_gives_the_selectivity_the_run_recorded(tiny_spec, small):
+    """The profile's class means, taken through CCMAS, give the mean selectivity the run
+    recorded for its last epoch (computed there from the activations by another path), and
+    each profile row weighted by its class count sums to the units' total activation."""
+    import torch
+    from sparsel.metrics import ccmas_from_class_means
+    from sparsel.train import evaluate, unit_profile
+    spec = tiny_spec.replace(hidden=(32, 16), optimizer="adam", lr=0.01)
+    prof = unit_profile(spec, small, "cpu")
+    assert [tuple(m.shape) for m in prof["means"]] == [(10, 32), (10, 16)]
+    assert prof["counts"].tolist() == torch.bincount(small.y_test, minlength=10).tolist()
+    run = train_run(spec, small, "cpu", record_during=False, keep_model=True)
+    last = {x["layer"]: x for x in run.rows if x["epoch"] == spec.epochs and x["split"] == "test"}
+    _, _, acts = evaluate(run.model, small.x_test, small.y_test)
+    for i, m in enumerate(prof["means"]):
+        sel = ccmas_from_class_means(m, prof["counts"], spec.ccmas_eps)
+        assert float(sel.mean()) == pytest.approx(last[str(i + 1)]["selectivity_avg"], abs=1e-6)
+        total = (m * prof["counts"][:, None].to(m.dtype)).sum(0)
+        assert torch.allclose(total, acts[i].sum(0).to(total.dtype), rtol=1e-5)
+    with pytest.raises(ValueError, match="forgetting run"):
+        unit_profile(spec.replace(protocol="forget", split_seed=0, epochs_b=1, head="shared", carry_state=True),
+                     small, "cpu")
