@@ -257,11 +257,15 @@ def _dispatch(args) -> int:
                   f"{'other code':>10} {'est. left':>10}")
             for n, st in report.items():
                 print(f"{n:19} {st['runs']:5d} {st['done']:5d} {st['missing']:7d} {st['diverged']:8d} "
-                      f"{st['old_metrics']:11d} {st['other_code']:10d} {st['eta_seconds'] / 3600:8.1f} h")
+                      f"{st['old_metrics']:11d} {st['other_code']:10d} {st['eta_seconds'] / 3600:8.1f} h"
+                      + (" *" if st["eta_borrowed"] else ""))
             if len(report) > 1:
                 tot = {k: sum(st[k] for st in report.values()) for k in ("runs", "done", "missing", "eta_seconds")}
                 print(f"{'all':19} {tot['runs']:5d} {tot['done']:5d} {tot['missing']:7d} {'':8} {'':11} "
                       f"{tot['eta_seconds'] / 3600:8.1f} h  (on this device, from measured rates)")
+            if any(st["eta_borrowed"] for st in report.values()):
+                print("* no run trained like these (engine or reference loop) is stored yet: the estimate "
+                      "borrows the other trainer's rate and is rough")
             if len(names) == 1:  # one experiment: name its missing and diverged conditions too
                 cells = experiments.cells(names[0], args.scale, args.seeds, **only)
                 runs = store.runs([c.spec.key for c in cells])

@@ -199,6 +199,17 @@ class RunSpec:
         from .orders import batches_per_epoch
         return batches_per_epoch(self)
 
+    @property
+    def total_steps(self) -> int:
+        """The updates the whole run makes: ``steps_per_epoch`` x ``epochs``; for the two-task
+        protocol, phases A, B and C on the images of five digits each (about half the training
+        set), an upper bound where phase A stops at its criterion."""
+        if self.protocol != "forget":
+            return self.steps_per_epoch * self.epochs
+        task = -(-(self.train_size or TRAIN_FULL) // 2 // self.batch_size)
+        b = task * self.epochs_b if self.steps_b is None else min(task * self.epochs_b, self.steps_b)
+        return task * (self.epochs + (self.epochs_c or 0)) + b
+
 
 @dataclass(frozen=True)
 class Cell:

@@ -9,6 +9,7 @@ back here, the only writer of the store.
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -16,6 +17,7 @@ import time
 from tqdm.auto import tqdm
 
 from . import engine
+from .spec import RunSpec, SpecError
 from .store import Store
 from .train import resolve_device, train_run
 
@@ -245,10 +247,14 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     """Done / missing / diverged counts of ``cells``, the done runs that lack the current
     metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
 
-    The estimate is (steps left) x (median seconds per step of stored runs like the missing
-    one, made on this kind of device (``device``: 'cpu' or 'cuda'; default: this machine's):
-    same model, data size and batch size, else same model and data size; runs of another
-    device only where there are none of this one; else 0.5 ms), divided on a multi-core CPU
+    The estimate is (updates left, ``RunSpec.total_steps``) x (median seconds per update of
+    stored runs like the missing one, made on this kind of device (``device``: 'cpu' or 'cuda';
+    default: this machine's): same trainer route (engine or reference loop), model, data size
+    and batch size, else the same route and model at the nearest batch size stored; runs of
+    another device only where there are none of this one). With no run of its route stored, a
+    run borrows the rate of the other route's runs of its model (or 0.5 ms) and
+    ``eta_borrowed`` is True: read that
+    estimate as a rough lower bound for reference-loop runs. The sum is divided on a multi-core CPU
     by the processes that ``executor='auto'`` would train the missing long groups on at once.
     A stored run's seconds are its share of its stack's wall time, so this assumes the missing
     runs train as the stored ones did (in processes side by side, or alone on every core).
@@ -261,25 +267,43 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     done = set(runs.key)
     diverged = set(runs.key[runs.diverged == 1])
     old = store.keys_lacking(FIELDS[-1]) & done
-    every = store.runs()
-    rates = {}
-    for _, r in every.iterrows():
-        n = int(r.train_size) if r.train_size == r.train_size and r.train_size else 0
-        per_step = r.seconds / (max(1, math.ceil((n or 60_000) / int(r.batch_size))) * r.epochs)
-        mine = str(r.device).split(":")[0] == device
-        for k in ((r.model, n, int(r.batch_size)), (r.model, n)):
+    # seconds per update of each stored run, by how it trains: the engine's stacks and the
+    # reference loop (CNN, forgetting) differ several-fold, so a missing run borrows the rate of
+    # its own route first; an estimate with no stored run of its kind is flagged ``borrowed``
+    rates, store_done = {}, store.done_keys()
+    for key, text, seconds, dev, trainer in store.db.execute("SELECT key, spec, seconds, device, trainer FROM runs"):
+        if key not in store_done:
+            continue
+        try:
+            r = RunSpec.from_dict(json.loads(text))
+        except (SpecError, TypeError, ValueError):
+            continue
+        per_step = seconds / max(1, r.total_steps)
+        mine = str(dev).split(":")[0] == device
+        route = trainer.startswith("engine") if trainer != "unknown" else engine.supports(r)
+        for k in ((route, r.model, r.train_size, r.batch_size), (route, r.model, r.batch_size),
+                  (r.model, r.train_size, r.batch_size), (r.model, r.batch_size)):
             rates.setdefault((mine, *k), []).append(per_step)
     missing = [s for s in specs if s.key not in done]
-    eta = 0.0
+    eta, borrowed = 0.0, False
     for s in missing:
-        n = s.train_size or 0
-        per = (rates.get((True, s.model, n, s.batch_size)) or rates.get((True, s.model, n))
-               or rates.get((False, s.model, n, s.batch_size)) or rates.get((False, s.model, n)) or [5e-4])
-        eta += statistics.median(per) * s.steps_per_epoch * s.epochs
+        route = engine.supports(s)
+        per = None
+        for head in [(mine, route, s.model) for mine in (True, False)] + [(mine, s.model) for mine in (True, False)]:
+            exact = rates.get((*head, s.train_size, s.batch_size))
+            # else the nearest batch size stored (log scale): a step's cost grows with the batch
+            sizes = [k[-1] for k in rates if len(k) == len(head) + 1 and k[:-1] == head]
+            near = rates.get((*head, min(sizes, key=lambda b: abs(math.log(b / s.batch_size))))) if sizes else None
+            per = exact or near
+            if per:
+                borrowed |= len(head) == 2  # not its own route
+                break
+        eta += statistics.median(per or [5e-4]) * s.total_steps
+        borrowed |= per is None
     if missing and device == "cpu":
         groups = engine.plan_groups(missing, "cpu")
         eta /= auto_workers("cpu", sum(_worth_a_process(g, "cpu", True) for g in groups))
     return dict(cells=len(cells), runs=len(specs), done=len(done), missing=len(missing),
                 diverged=len(diverged), old_metrics=len(old), other_code=len(other_code_keys(store, done)),
-                eta_seconds=round(eta, 1),
+                eta_seconds=round(eta, 1), eta_borrowed=borrowed,
                 missing_keys=[s.key for s in missing])

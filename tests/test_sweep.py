@@ -146,3 +146,29 @@ def test_a_stack_stopped_in_a_worker_is_counted_as_stopped(tmp_path):
     sweep._run_processes(groups, lambda g, results: stored.extend(results), Bar(), stats, "cpu", None, True,
                          2, tmp_path, time.time() - 1)
     assert stored == [] and stats["stopped"] == 4
+
+
+def test_status_times_a_run_by_its_own_trainer_and_all_its_updates(tmp_path, monkeypatch):
+    """A forgetting run trains on the reference loop for phases A, B and C of five digits each:
+    its estimate is those updates at the per-update time of a stored reference-loop MLP run
+    (the nearest batch size), not of an engine stack; with no reference-loop MLP run stored it
+    borrows the engine's rate and says so."""
+    from test_store import fake_result
+    from sparsel.spec import RunSpec
+    monkeypatch.setattr(sweep, "_cores", lambda: 1)
+    forget = RunSpec(batch_size=1, protocol="forget", split_seed=0, epochs=5, epochs_b=3, epochs_c=1,
+                     head="shared", carry_state=True)
+    assert forget.total_steps == 30_000 * (5 + 3 + 1)
+    assert forget.replace(steps_b=100).total_steps == 30_000 * 6 + 100
+    assert RunSpec(batch_size=50, epochs=4).total_steps == 1200 * 4
+    missing = [E.Cell("forgetting", "sgd", forget)]
+    store = Store(tmp_path / "s.sqlite")
+    stack = RunSpec(batch_size=1, epochs=1, seed=7)
+    store.put(fake_result(stack, trainer="engine+compile", seconds=6.0))  # 0.1 ms an update
+    est = sweep.status(missing, store, device="cpu")
+    assert est["eta_borrowed"] and est["eta_seconds"] == pytest.approx(1e-4 * forget.total_steps, abs=0.06)
+    ref = RunSpec(batch_size=10, epochs=2, seed=8)  # 12,000 updates; the nearest batch to 1 stored
+    store.put(fake_result(ref, trainer="reference", seconds=12.0))  # 1 ms an update
+    store.put(fake_result(RunSpec(batch_size=1000, epochs=1, seed=9), trainer="reference", seconds=600.0))
+    est = sweep.status(missing, store, device="cpu")
+    assert not est["eta_borrowed"] and est["eta_seconds"] == pytest.approx(1e-3 * forget.total_steps, abs=0.06)
