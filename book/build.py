@@ -76,8 +76,9 @@ def chapter_scale(name, params, store, log):
     if st["missing"] == 0:
         return "full", None
     note = (f"{st['missing']} of {st['runs']} full-scale runs missing; compute them with "
-            f"`sparsel run {exp} --scale full --device cuda` (about {st['eta_seconds'] / 3600:.1f} h at this "
-            f"machine's measured rate), then rebuild")
+            f"`sparsel run {exp} --scale full` (about {st['eta_seconds'] / 3600:.1f} h at this machine's "
+            f"{'rough, borrowed' if st['eta_borrowed'] else 'measured'} rate; `sparsel campaign --scale full` "
+            f"computes every experiment in the background), then rebuild")
     log(f"  {name}: {note}; building it at smoke scale")
     return "smoke", note
 

@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 
 from sparsel.glue import glue
-from sparsel import experiments, metrics, original, plots, summary
+from sparsel import experiments, findings, metrics, original, plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 scale_line = plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else "")
@@ -235,7 +235,23 @@ fig = plots.unit_profiles(means.cpu().numpy(), sel.cpu().numpy(), ranks=[0, 1, 2
 
 # %% [markdown]
 # {glue:text}`profile_note`
+
+# %% [markdown]
+# ## The dissertation's claims, checked
 #
+# The conclusions this chapter illustrates, each tested on this page's runs by the rule of the
+# [findings chapter](06_01_findings.ipynb): first under the dissertation's two metrics (Hoyer and
+# CCMAS, with the numbers the verdict rests on), then under each of five metrics alone. A claim
+# about accuracy alone reads the same under every metric; **not run** marks a claim that needs
+# runs this page's scale does not have yet.
+
+# %%
+claims = findings.chapter_checks("05_02_baseline", scale, store, seeds)
+for claim_id, verdict in zip(claims.id, claims.verdict):
+    glue(f"verdict_{claim_id.replace('.', '_')}", verdict)
+findings.claims_view(claims)
+
+# %% [markdown]
 # ## Reproduce this page
 #
 # {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch

@@ -38,7 +38,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import original, plots, summary
+from sparsel import findings, original, plots, summary
 
 df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -147,6 +147,21 @@ effects
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
 # the effect depends on the metric chosen, not only on the network.
+
+# %% [markdown]
+# ## The dissertation's claims, checked
+#
+# The conclusions this chapter illustrates, each tested on this page's runs by the rule of the
+# [findings chapter](06_01_findings.ipynb): first under the dissertation's two metrics (Hoyer and
+# CCMAS, with the numbers the verdict rests on), then under each of five metrics alone. A claim
+# about accuracy alone reads the same under every metric; **not run** marks a claim that needs
+# runs this page's scale does not have yet.
+
+# %%
+claims = findings.chapter_checks("05_04_hidden_layers", scale, store, seeds)
+for claim_id, verdict in zip(claims.id, claims.verdict):
+    glue(f"verdict_{claim_id.replace('.', '_')}", verdict)
+findings.claims_view(claims)
 
 # %% [markdown]
 # ## Reproduce this page

@@ -35,7 +35,7 @@ live_widgets = True      # draw the interactive controls (the book builder turns
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import original, plots, summary
+from sparsel import findings, original, plots, summary
 
 df = summary.load("batch_size", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -135,6 +135,21 @@ def explore(optimizer="sgd", batch_size=1):
 if live_widgets:
     widgets.interact(explore, optimizer=["sgd", "adagrad", "adadelta", "adam"],
                      batch_size=sorted(per_seed.batch_size.unique()));
+
+# %% [markdown]
+# ## The dissertation's claims, checked
+#
+# The conclusions this chapter illustrates, each tested on this page's runs by the rule of the
+# [findings chapter](06_01_findings.ipynb): first under the dissertation's two metrics (Hoyer and
+# CCMAS, with the numbers the verdict rests on), then under each of five metrics alone. A claim
+# about accuracy alone reads the same under every metric; **not run** marks a claim that needs
+# runs this page's scale does not have yet.
+
+# %%
+claims = findings.chapter_checks("05_06_batch_size", scale, store, seeds)
+for claim_id, verdict in zip(claims.id, claims.verdict):
+    glue(f"verdict_{claim_id.replace('.', '_')}", verdict)
+findings.claims_view(claims)
 
 # %% [markdown]
 # ## Reproduce this page

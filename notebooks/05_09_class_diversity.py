@@ -40,7 +40,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import original, plots, summary
+from sparsel import findings, original, plots, summary
 
 df = summary.load("class_diversity", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -92,7 +92,8 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # %% [markdown]
 # Sparsity of B (batch 1) against A at the last epoch: SGD {glue:text}`sgd_b_vs_a`; Adam
 # {glue:text}`adam_b_vs_a`. The dissertation concluded that batch size 1 does more for
-# sparsity and selectivity than narrowing the classes in a batch.
+# sparsity and selectivity than narrowing the classes in a batch; the verdict on that claim
+# under Hoyer and CCMAS (5.9b, in the table at the end of this page) is: {glue:text}`verdict_5_9b`.
 
 # %% [markdown]
 # ## The end of an epoch: uniform draw or even drain?
@@ -225,6 +226,21 @@ effects
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
 # the effect depends on the metric chosen, not only on the network.
+
+# %% [markdown]
+# ## The dissertation's claims, checked
+#
+# The conclusions this chapter illustrates, each tested on this page's runs by the rule of the
+# [findings chapter](06_01_findings.ipynb): first under the dissertation's two metrics (Hoyer and
+# CCMAS, with the numbers the verdict rests on), then under each of five metrics alone. A claim
+# about accuracy alone reads the same under every metric; **not run** marks a claim that needs
+# runs this page's scale does not have yet.
+
+# %%
+claims = findings.chapter_checks("05_09_class_diversity", scale, store, seeds)
+for claim_id, verdict in zip(claims.id, claims.verdict):
+    glue(f"verdict_{claim_id.replace('.', '_')}", verdict)
+findings.claims_view(claims)
 
 # %% [markdown]
 # ## Reproduce this page

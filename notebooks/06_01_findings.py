@@ -60,11 +60,6 @@ glue("findings_scale", scale.upper())
 # each verdict rests on.
 
 # %%
-COLOURS = {findings.HOLDS: "background-color: #d4edda", findings.FAILS: "background-color: #f8d7da",
-           findings.UNSURE: "background-color: #e2e3e5", findings.ONE_SEED: "background-color: #eeeeee",
-           findings.NOT_RUN: "background-color: #fff3cd", findings.NOT_CHECKABLE: "font-style: italic"}
-
-
 def chapter_links(stems: str) -> str:
     """'05_04_hidden_layers, 05_08_width' -> links to those chapters, named by their section."""
     links = []
@@ -74,21 +69,11 @@ def chapter_links(stems: str) -> str:
     return ", ".join(links)
 
 
-def numbers(text: str) -> str:
-    """The evidence, folded: its first words, the rest on click."""
-    if len(text) < 160:
-        return html.escape(text)
-    return f"<details><summary>{html.escape(text[:120])}...</summary>{html.escape(text)}</details>"
-
-
-def colour(v):
-    return COLOURS.get(v, "")
-
-
+colour = findings.colour
 shown = pd.DataFrame({"#": table.id, "claim": table.claim.map(html.escape),
                       "dissertation": (table.section + "; " + table.figure).str.strip("; ").map(html.escape),
                       "chapter": table.chapter.map(chapter_links), "test": table.test.map(html.escape),
-                      "numbers": table.evidence.map(numbers), "verdict": table.verdict})
+                      "numbers": table.evidence.map(findings.folded), "verdict": table.verdict})
 LEFT = [{"selector": "td, th", "props": "text-align: left; vertical-align: top"}]
 shown.style.hide(axis="index").map(colour, subset=["verdict"]).set_table_styles(LEFT)
 

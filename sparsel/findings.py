@@ -59,13 +59,14 @@ NO_TREND = 0.5       # "no (clear) tendency": mean per-seed Spearman rho inside 
 NO_PREDICT = 0.5     # "cannot predict": |mean per-seed Spearman rho| below 0.5
 SAME_ACCURACY = 0.005  # "accuracy unaffected": |accuracy difference| below 0.005 (Table 5.3: 0.981 vs 0.980)
 SLIGHT = 0.1         # "slight difference" train vs test: below 10% of the test value
+SIMILAR = 0.02       # "better or similar": at most 0.02 below (a tenth of SGD's batch-1 vs batch-50 Hoyer gap)
 CNN_KEEPS = 0.02     # a CNN "maintains" accuracy: at most 0.02 below its MLP
 COLLAPSE = 0.1       # accuracy "very poor": at least 0.1 below the same optimizer's normal run
 KEEPS_SPARSITY = 0.5  # "maintains a certain degree": at least half the normal run's value
 LR_STEPS = (1, 2)    # "slightly above": 1 or 2 grid steps (x3.7 or x13.9, at most ~one decade)
 WELL_TRAINED = 0.9   # points used by "cannot predict": accuracy >= 0.9 x the seed's best
 TOLERANCES = {"NO_TREND": NO_TREND, "NO_PREDICT": NO_PREDICT, "SAME_ACCURACY": SAME_ACCURACY, "SLIGHT": SLIGHT,
-              "CNN_KEEPS": CNN_KEEPS, "COLLAPSE": COLLAPSE, "KEEPS_SPARSITY": KEEPS_SPARSITY,
+              "SIMILAR": SIMILAR, "CNN_KEEPS": CNN_KEEPS, "COLLAPSE": COLLAPSE, "KEEPS_SPARSITY": KEEPS_SPARSITY,
               "WELL_TRAINED": WELL_TRAINED}
 
 # Metrics of sparsity (every other metric measures selectivity); claims that treat the two
@@ -845,11 +846,78 @@ def c_fluctuation(ev, metrics):
     return each(metrics, one)
 
 
+# --- conclusions of sections 5.x that section 6.1 does not repeat -----------------------
+CON_KS = (1, 5, 10)
+
+
+def c_con_batch1(ev, metrics):
+    """consecutive (Fig 5.12): for SGD and Adam, every con k (batch 1, k = 1, 5, 10) above the
+    batch-50 baseline in the metric."""
+    def one(m):
+        t = ev.table("consecutive", m)
+        return All([higher(f"{o} con {k} > baseline", t, f"{o} con {k}", t, f"{o} baseline")
+                    for o in ("sgd", "adam") for k in CON_KS])
+    return each(metrics, one)
+
+
+def c_con_adam_accuracy(ev, metrics):
+    """consecutive (Fig 5.12): Adam con 1 (batch 1) below Adam's batch-50 baseline in test accuracy."""
+    acc = ev.table("consecutive", "accuracy")
+    return higher("adam baseline > con 1", acc, "adam baseline", acc, "adam con 1")
+
+
+def c_con_no_accuracy_gain(ev, metrics):
+    """consecutive (Fig 5.12): for SGD and Adam, con 5 and con 10 not more accurate than con 1:
+    accuracy(con k) - accuracy(con 1) below SAME_ACCURACY (rule 4, one-sided)."""
+    acc = ev.table("consecutive", "accuracy")
+    parts = []
+    for o in ("sgd", "adam"):
+        for k in CON_KS[1:]:
+            p = higher(f"{o} con {k} no gain", acc, f"{o} con 1", acc, f"{o} con {k}")
+            parts.append(p if p.why else Part(p.label, p.d + SAME_ACCURACY, p.se, p.n,
+                                              f"{p.text}; gain vs tolerance {SAME_ACCURACY:g}"))
+    return All(parts)
+
+
+def c_con_sgd_generalises(ev, metrics):
+    """consecutive (Fig 5.12): SGD con 1 above every condition of Adagrad, Adadelta and Adam in
+    test accuracy."""
+    acc = ev.table("consecutive", "accuracy")
+    return All([higher(f"sgd con 1 > {o} {c}", acc, "sgd con 1", acc, f"{o} {c}")
+                for o in ("adagrad", "adadelta", "adam") for c in ("baseline", *(f"con {k}" for k in CON_KS))])
+
+
+def c_con_sgd_best(ev, metrics):
+    """consecutive (Fig 5.12): SGD con 1 better than or similar to every other condition in the
+    metric: at most SIMILAR below each (rule 4, one-sided)."""
+    conds = [f"{o} {c}" for o in OPTIMIZERS for c in ("baseline", *(f"con {k}" for k in CON_KS))]
+
+    def one(m):
+        t = ev.table("consecutive", m)
+        parts = []
+        for c in conds:
+            if c == "sgd con 1":
+                continue
+            p = higher(f"vs {c}", t, "sgd con 1", t, c)
+            parts.append(p if p.why else Part(p.label, p.d + SIMILAR, p.se, p.n, f"{p.text}; vs -{SIMILAR:g}"))
+        return All(parts)
+    return each(metrics, one)
+
+
+def c_batch_over_classes(ev, metrics):
+    """class_diversity (Fig 5.15): for SGD and Adam, B (batch 1, con 10) above A (single-class
+    batches of 10) in the metric."""
+    def one(m):
+        t = ev.table("class_diversity", m)
+        return All([higher(f"{o} B > A", t, f"{o} B: con 10 bs=1", t, f"{o} A: single bs=10") for o in ("sgd", "adam")])
+    return each(metrics, one)
+
+
 # --- the rows ------------------------------------------------------------------------------
 @dataclass
 class Claim:
     id: str
-    bullet: int          # the bullet's place in section 6.1 (1..23)
+    bullet: int          # the bullet's place in section 6.1 (1..23); 0: a section 5.x conclusion
     claim: str
     section: str
     figure: str
@@ -934,6 +1002,24 @@ CLAIMS = [
           reason="a speculation: no loss-landscape curvature (flatness) is measured in the runs"),
 ]
 
+# Conclusions of the experiment sections that section 6.1 does not list; each chapter shows them
+# beside the 6.1 bullets it illustrates (``chapter_checks``). Ids are the section's number.
+SECTION_CLAIMS = [
+    Claim("5.7a", 0, "Batch 1 raises sparsity and selectivity above batch 50 for SGD and Adam, whatever the "
+          "consecutive same-class run (con 1, 5, 10).", "5.7.2-5.7.3", "Fig 5.12", "05_07_consecutive",
+          check=c_con_batch1),
+    Claim("5.7b", 0, "Adam at batch 1 is less accurate than at batch 50.", "5.7.2", "Fig 5.12", "05_07_consecutive",
+          check=c_con_adam_accuracy),
+    Claim("5.7c", 0, "Consecutive same-class images do not help test accuracy (SGD, Adam).", "5.7.2", "Fig 5.12",
+          "05_07_consecutive", check=c_con_no_accuracy_gain),
+    Claim("5.7d", 0, "SGD con 1 generalises better than the other optimizers.", "5.7.3", "Fig 5.12",
+          "05_07_consecutive", check=c_con_sgd_generalises),
+    Claim("5.7e", 0, "SGD con 1's sparsity and selectivity are better than or similar to every other condition's.",
+          "5.7.3", "Fig 5.12", "05_07_consecutive", check=c_con_sgd_best),
+    Claim("5.9b", 0, "Batch 1 does more for sparsity and selectivity than single-class batches (B above A, SGD "
+          "and Adam).", "5.9.2-5.9.3", "Fig 5.15", "05_09_class_diversity", check=c_batch_over_classes),
+]
+
 
 def _row(claim: Claim, ev: Evidence, metrics) -> dict:
     base = dict(id=claim.id, bullet=claim.bullet, claim=claim.claim, section=claim.section, figure=claim.figure,
@@ -960,27 +1046,82 @@ def checks(scale="smoke", store=None, seeds=None, metrics=("sparsity", "selectiv
     on each of them); the dissertation's are Hoyer (``sparsity``) and CCMAS
     (``selectivity_avg``). A check that relates a sparsity to a selectivity metric needs one
     of each, else it is "not run". Columns: id, bullet, claim, section, figure, chapter (the
-    notebook stem(s) of our chapter), test, evidence, verdict. ``ids``: only these rows.
+    notebook stem(s) of our chapter), test, evidence, verdict. ``ids``: only these rows (of
+    ``CLAIMS`` and ``SECTION_CLAIMS``), in that order.
     """
     ev = ev or Evidence(scale, store, seeds)
-    return pd.DataFrame([_row(c, ev, tuple(metrics)) for c in CLAIMS if ids is None or c.id in ids])
+    pool = CLAIMS if ids is None else [c for i in ids for c in CLAIMS + SECTION_CLAIMS if c.id == i]
+    return pd.DataFrame([_row(c, ev, tuple(metrics)) for c in pool])
 
 
 BY_METRIC = {"Hoyer": "sparsity", "Gini": "gini", "CCMAS": "selectivity_avg",
              "informedness": "informedness", "AUROC": "auroc"}
 
 
-def by_metric(scale="smoke", store=None, seeds=None, metrics=BY_METRIC, ev: Evidence | None = None) -> pd.DataFrame:
+def by_metric(scale="smoke", store=None, seeds=None, metrics=BY_METRIC, ev: Evidence | None = None,
+              ids=None) -> pd.DataFrame:
     """Claim x metric: each claim's verdict tested on one metric at a time (Hoyer and Gini for
     sparsity; CCMAS, maximum informedness and AUROC for selectivity). A claim that holds under
-    the dissertation's metric but not under the others rests on that metric's bias."""
+    the dissertation's metric but not under the others rests on that metric's bias. ``ids``:
+    only these claims (as ``checks``)."""
     ev = ev or Evidence(scale, store, seeds)
     cols = {}
     for name, m in metrics.items():
-        t = checks(scale, store, seeds, metrics=(m,), ev=ev)
+        t = checks(scale, store, seeds, metrics=(m,), ev=ev, ids=ids)
         cols[name] = t.verdict.to_numpy()
     out = pd.DataFrame(cols, index=pd.Index(t.id + " " + t.claim, name="claim"))
     return out
+
+
+def chapter_checks(chapter: str, scale="smoke", store=None, seeds=None, ev: Evidence | None = None) -> pd.DataFrame:
+    """The claims a chapter (notebook stem) illustrates: its section's own conclusions
+    (``SECTION_CLAIMS``) and the 6.1 bullets that name it. One row per claim: id, claim,
+    section, figure, test, evidence and verdict under the dissertation's two metrics (as
+    ``checks``), then the verdict under each metric alone (``by_metric``'s columns). A claim
+    about accuracy alone has the same verdict under every metric."""
+    ids = [c.id for c in SECTION_CLAIMS + CLAIMS if chapter in c.chapter.split(", ")]
+    if not ids:
+        raise ValueError(f"no claim names chapter {chapter!r}; chapters with claims: "
+                         f"{', '.join(sorted({s for c in CLAIMS + SECTION_CLAIMS for s in c.chapter.split(', ')}))}")
+    if ev is None:
+        from .store import Store
+        store = store if isinstance(store, Store) else Store(store)
+        ev = Evidence(scale, store, seeds)
+    main = checks(scale, store, seeds, ev=ev, ids=ids)
+    per = by_metric(scale, store, seeds, ev=ev, ids=ids).reset_index(drop=True)
+    return pd.concat([main[["id", "claim", "section", "figure", "test", "evidence", "verdict"]], per], axis=1)
+
+
+COLOURS = {HOLDS: "background-color: #d4edda", FAILS: "background-color: #f8d7da", UNSURE: "background-color: #e2e3e5",
+           ONE_SEED: "background-color: #eeeeee", NOT_RUN: "background-color: #fff3cd",
+           NOT_CHECKABLE: "font-style: italic"}
+
+
+def colour(verdict: str) -> str:
+    """The CSS a verdict's table cell gets (green holds, red does not, grey undecided, ...)."""
+    return COLOURS.get(verdict, "")
+
+
+def folded(text: str) -> str:
+    """Evidence as HTML: escaped, and when long its first words with the rest on click."""
+    import html
+    if len(text) < 160:
+        return html.escape(text)
+    return f"<details><summary>{html.escape(text[:120])}...</summary>{html.escape(text)}</details>"
+
+
+def claims_view(table: pd.DataFrame):
+    """``chapter_checks``'s table as a chapter shows it: a pandas Styler with the claim, where the
+    dissertation makes it, the numbers (folded when long) and the verdicts, coloured."""
+    import html
+    metrics = [c for c in table.columns if c in BY_METRIC]
+    shown = pd.DataFrame({"#": table.id, "claim": table.claim.map(html.escape),
+                          "dissertation": (table.section + "; " + table.figure).str.strip("; ").map(html.escape),
+                          "numbers (Hoyer and CCMAS)": table.evidence.map(folded),
+                          "Hoyer and CCMAS": table.verdict, **{m: table[m] for m in metrics}})
+    left = [{"selector": "td, th", "props": "text-align: left; vertical-align: top"}]
+    return (shown.style.hide(axis="index").map(colour, subset=["Hoyer and CCMAS", *metrics])
+            .set_table_styles(left))
 
 
 def rule() -> str:

@@ -339,6 +339,50 @@ def w_fluctuation(flip):
     return f
 
 
+def w_con_batch1(flip):
+    def f(c, s, e, split, layer):
+        if c.name == "adam con 10" and flip:
+            return M(0.2)
+        return M(0.3) if c.name.endswith("baseline") else M(0.5)
+    return f
+
+
+def w_con_adam_accuracy(flip):
+    def f(c, s, e, split, layer):
+        return {"adam baseline": dict(accuracy=0.98), "adam con 1": dict(accuracy=0.99 if flip else 0.97)}.get(c.name, {})
+    return f
+
+
+def w_con_no_gain(flip):
+    def f(c, s, e, split, layer):  # a gain of 0.01 is beyond SAME_ACCURACY (0.005)
+        return dict(accuracy=0.98 if flip and c.name == "sgd con 10" else 0.97)
+    return f
+
+
+def w_con_sgd_generalises(flip):
+    def f(c, s, e, split, layer):
+        if c.name == "sgd con 1":
+            return dict(accuracy=0.985)
+        return dict(accuracy=0.99 if flip and c.name == "adam con 5" else 0.97)
+    return f
+
+
+def w_con_sgd_best(flip):
+    def f(c, s, e, split, layer):  # sgd con 5 is 0.01 above: "similar" (SIMILAR = 0.02)
+        return {"sgd con 1": M(0.5), "sgd con 5": M(0.51), "adagrad con 1": M(0.6 if flip else 0.4)}.get(c.name, M(0.4))
+    return f
+
+
+def w_batch_over_classes(flip):
+    def f(c, s, e, split, layer):
+        if c.param != "fig5_15":
+            return {}
+        if c.value == "B":
+            return M(0.1 if flip and c.opt == "adam" else 0.5)
+        return M(0.3)
+    return f
+
+
 # id -> (experiments, world, condition dropped for 'not run')
 SCENARIOS = {
     "1": (("baseline",), w_epoch_tendency, ("baseline", "adam")),
@@ -368,6 +412,13 @@ SCENARIOS = {
     "21": (("combined",), w_combined, ("combined", "adam single")),
     "22": (("batch_size",), w_early_stopping, ("batch_size", "sgd bs=1")),
     "23a": (("hyperparameters", "batch_size"), w_fluctuation, ("batch_size", "sgd bs=500")),
+    # the sections' own conclusions (findings.SECTION_CLAIMS)
+    "5.7a": (("consecutive",), w_con_batch1, ("consecutive", "adam con 5")),
+    "5.7b": (("consecutive",), w_con_adam_accuracy, ("consecutive", "adam con 1")),
+    "5.7c": (("consecutive",), w_con_no_gain, ("consecutive", "sgd con 10")),
+    "5.7d": (("consecutive",), w_con_sgd_generalises, ("consecutive", "adadelta con 5")),
+    "5.7e": (("consecutive",), w_con_sgd_best, ("consecutive", "adam baseline")),
+    "5.9b": (("class_diversity",), w_batch_over_classes, ("class_diversity", "sgd A: single bs=10")),
 }
 
 
@@ -526,3 +577,33 @@ def test_by_metric_tests_each_metric_alone():
     assert (width == HOLDS).all(), width  # SGD at batch 1: sparsity up for Hoyer/Gini, selectivity down for the rest
     together = t.loc[[i for i in t.index if i.startswith("6 ")][0]]
     assert (together == NOT_RUN).all()  # relating sparsity to selectivity needs one of each
+
+
+def test_every_claim_has_a_scenario_and_every_chapter_shows_its_claims():
+    """Each claim (6.1 and the sections' own) is tested above; each chapter a claim names calls
+    ``chapter_checks`` on itself, so its verdicts appear on its page."""
+    checkable = {c.id for c in findings.CLAIMS + findings.SECTION_CLAIMS if c.check is not None}
+    assert checkable == set(SCENARIOS)
+    for stem in {s for c in findings.CLAIMS + findings.SECTION_CLAIMS for s in c.chapter.split(", ")}:
+        assert f'findings.chapter_checks("{stem}"' in (ROOT / "notebooks" / f"{stem}.py").read_text(), stem
+
+
+def test_chapter_checks_puts_each_verdict_on_its_own_claim():
+    """A chapter's table: its section's claims, then the 6.1 bullets naming it, each row with
+    its own verdicts (5.9b holds under every metric, 18 fails under every one)."""
+    def f(c, s, e, split, layer):
+        return {**w_class_diversity(True)(c, s, e, split, layer), **w_batch_over_classes(False)(c, s, e, split, layer)}
+    ev = evidence(("class_diversity",), f)
+    t = findings.chapter_checks("05_09_class_diversity", ev=ev)
+    assert list(t.id) == ["5.9b", "7a", "18"]
+    assert list(t.columns[:7]) == ["id", "claim", "section", "figure", "test", "evidence", "verdict"]
+    assert list(t.columns[7:]) == list(findings.BY_METRIC)
+    by_id = t.set_index("id")
+    assert (by_id.loc["5.9b", ["verdict", *findings.BY_METRIC]] == HOLDS).all()
+    assert (by_id.loc["18", ["verdict", *findings.BY_METRIC]] == FAILS).all()
+    assert (by_id.loc["7a", ["verdict", *findings.BY_METRIC]] == NOT_RUN).all()  # batch_size not run
+    assert "B > A" in by_id.loc["5.9b", "evidence"]
+    html = findings.claims_view(t).to_html()
+    assert "5.9b" in html and findings.COLOURS[HOLDS] in html and findings.COLOURS[FAILS] in html
+    with pytest.raises(ValueError, match="no claim names chapter"):
+        findings.chapter_checks("05_13_forgetting", ev=ev)
