@@ -199,9 +199,10 @@ if live_widgets:
 # ## Browse the hidden units
 #
 # The store keeps numbers, not weights. For the unit browser it also keeps one network's *unit
-# profile*, each hidden unit's mean activation per digit on the test set, computed once from the
-# same spec and seed retrained (the same spec and seed give the same network). The units are
-# sorted by their CCMAS selectivity.
+# profile*, each hidden unit's mean activation per digit on the test set, computed once by
+# retraining the run's spec and seed on the reference loop. The note under the figure compares
+# its selectivity with the stored run's, which may have trained on another device or trainer.
+# The units are sorted by their CCMAS selectivity.
 
 # %%
 cell = [c for c in experiments.cells("baseline", scale, seeds) if c.condition == browse_optimizer][0]
@@ -209,10 +210,11 @@ profile = summary.unit_profile(cell.spec, store, device)
 means = torch.as_tensor(profile["means"][0])
 sel = metrics.ccmas_from_class_means(means, torch.as_tensor(profile["counts"]), cell.spec.ccmas_eps)
 ranked = sel.argsort(descending=True)
-stored = df[(df.run_key == cell.spec.key) & (df.split == "test") & (df.layer == "1")].sort_values("epoch").iloc[-1]
-glue("profile_note", f"This network ({browse_optimizer}, seed {cell.spec.seed}, profiled by code "
-     f"{profile['code_version']}) has mean CCMAS selectivity {float(sel.mean()):.4f}; the stored run "
-     f"has {stored.selectivity_avg:.4f} after its last epoch.")
+stored = df[(df.run_key == cell.spec.key) & (df.split == "test") & (df.layer == "1")].sort_values("epoch")
+glue("profile_note", f"This network ({browse_optimizer}, seed {cell.spec.seed}, retrained on {profile['device']} by "
+     f"code {profile['code_version']}) has mean CCMAS selectivity {float(sel.mean()):.4f}"
+     + (f"; the stored run has {stored.selectivity_avg.iloc[-1]:.4f} after its last epoch." if len(stored) else
+        " (the stored run is not on this page: `only` leaves it out)."))
 
 
 # %% tags=["widget"]

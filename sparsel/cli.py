@@ -207,7 +207,7 @@ def _dispatch(args) -> int:
         store = Store(args.store)
         info = unpack(args.folder, store)
         print(f"added {info['added']} runs from {args.folder} to {store.path} ({info['same']} already there, "
-              f"{len(info['conflicts'])} conflicts)")
+              f"{len(info['conflicts'])} conflicts)" + (f" and {info['profiles']} unit profiles" if info["profiles"] else ""))
         for k in info["conflicts"][:20]:
             print(f"  conflict: run {k} is stored with other numbers; kept the stored copy")
         return 3 if info["conflicts"] else 0
@@ -221,7 +221,8 @@ def _dispatch(args) -> int:
         done = store.done_keys()
         info = pack(store, args.out, [k for k in keys if k in done], force=args.force)
         print(f"packed {info['added']} new runs into {args.out}: it holds {info['runs']} runs ({info['records']} "
-              f"records, {info['bytes'] / 1e6:.2f} MB); {len(set(keys) - done)} runs of the grid are not in the store")
+              f"records" + (f", {info['profiles']} unit profiles" if info["profiles"] else "")
+              + f", {info['bytes'] / 1e6:.2f} MB); {len(set(keys) - done)} runs of the grid are not in the store")
         for k in info["conflicts"][:20]:
             print(f"  conflict: run {k} differs between store and archive; "
                   + ("replaced (--force)" if args.force else "kept the archive's copy (--force replaces it)"))
@@ -262,8 +263,9 @@ def _dispatch(args) -> int:
             if len(report) > 1:
                 tot = {k: sum(st[k] for st in report.values()) for k in ("runs", "done", "missing", "eta_seconds")}
                 print(f"{'all':19} {tot['runs']:5d} {tot['done']:5d} {tot['missing']:7d} {'':8} {'':11} "
-                      f"{tot['eta_seconds'] / 3600:8.1f} h  (on this device, from measured rates)")
-            if any(st["eta_borrowed"] for st in report.values()):
+                      f"{tot['eta_seconds'] / 3600:8.1f} h  (on this device, from measured rates"
+                      + ("; * rough" if any(st["eta_borrowed"] for st in report.values()) else "") + ")")
+            if any(st["eta_borrowed"] for st in report.values()):  # the footnote of the '*' rows
                 print("* no run trained like these (engine or reference loop) is stored yet: the estimate "
                       "borrows the other trainer's rate and is rough")
             if len(names) == 1:  # one experiment: name its missing and diverged conditions too

@@ -28,7 +28,8 @@ from .spec import RunSpec, SpecError
 
 SCHEMA_VERSION = 2
 # Per-unit class means of a run's trained network (``Store.put_profile``). Added within schema 2:
-# a store without the table simply has no profiles, and opening it for writing adds the table.
+# a store without the table simply has no profiles; the first profile written creates it (never
+# a plain open, so a store that cannot be written still opens for reading).
 _PROFILES = """
 CREATE TABLE IF NOT EXISTS profiles (
     key TEXT PRIMARY KEY, code_version TEXT NOT NULL, trainer TEXT NOT NULL, profile TEXT NOT NULL);
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS records (
     key TEXT NOT NULL REFERENCES runs(key), epoch INTEGER NOT NULL, split TEXT NOT NULL,
     layer TEXT NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (key, epoch, split, layer));
-""" + _PROFILES
+"""
 
 RUN_COLUMNS = ("key", "spec", "code_version", "trainer", "diverged", "diverged_epoch", "seconds", "device",
                "torch", "finished", "n_records")
@@ -174,9 +175,6 @@ class Store:
         elif "records" not in tables or "runs" not in tables:
             raise StoreError(f"{self.path} is a damaged sparsel store (tables: {sorted(tables)}); "
                              "restore it from a copy or an archive (sparsel unpack)")
-        if not self.readonly and "profiles" not in tables:
-            with self.db:
-                self.db.executescript(_PROFILES)
 
     def _upgrade_from_1(self):
         """Schema 1 (wide records, no trainer) -> 2, in one transaction."""
@@ -224,6 +222,8 @@ class Store:
             if not replace and have and 0 < have[0] == have[1]:
                 return False
             self.db.execute("DELETE FROM records WHERE key=?", (spec.key,))
+            if self._has_profiles():  # a profile belongs to the network it was computed from
+                self.db.execute("DELETE FROM profiles WHERE key=?", (spec.key,))
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
                 spec.key, json.dumps(spec.to_dict(), sort_keys=True), self._code,
                 getattr(result, "trainer", "reference"), int(result.diverged), result.diverged_epoch,
@@ -234,33 +234,42 @@ class Store:
 
     def put_profile(self, key: str, profile: dict, trainer: str = "reference", replace: bool = False) -> bool:
         """Store the unit profile of run ``key``: ``profile`` = dict(means=[array [C, N] per hidden
-        layer], counts=[C]) (``train.unit_profile``). A stored one is kept unless ``replace``."""
+        layer], counts=[C], and optionally code_version, device, torch) (``train.unit_profile``).
+        A stored one is kept unless ``replace``. NaN (a class absent, a diverged network) is
+        stored as JSON null and read back as NaN."""
         if self.readonly:
             raise StoreError(f"{self.path} was opened read-only")
-        body = json.dumps(dict(means=[[[float(f"{v:.7g}") for v in row] for row in _plain(m)]
-                                      for m in profile["means"]],
-                               counts=[int(c) for c in _plain(profile["counts"])]))
+        import torch
+        body = json.dumps(dict(means=[[[_finite(v) for v in row] for row in _plain(m)] for m in profile["means"]],
+                               counts=[int(c) for c in _plain(profile["counts"])],
+                               device=str(profile.get("device", "")), torch=profile.get("torch", torch.__version__)),
+                          allow_nan=False)
         with self.db:
+            self.db.execute(_PROFILES)
             cur = self.db.execute(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO profiles VALUES (?,?,?,?)",
                                   (key, profile.get("code_version") or code_version(), trainer, body))
         return cur.rowcount > 0
 
+    def _has_profiles(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE name='profiles'").fetchone() is not None
+
     def profile(self, key: str) -> dict | None:
         """The stored unit profile of run ``key``, or None: dict(means=[numpy [C, N] per hidden
-        layer], counts=numpy [C], code_version, trainer)."""
+        layer], counts=numpy [C], code_version, trainer, device, torch)."""
         import numpy as np
-        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='profiles'").fetchone():
+        if not self._has_profiles():
             return None
         row = self.db.execute("SELECT code_version, trainer, profile FROM profiles WHERE key=?", (key,)).fetchone()
         if row is None:
             return None
         body = json.loads(row[2])
         return dict(means=[np.array(m, dtype=float) for m in body["means"]],
-                    counts=np.array(body["counts"], dtype=np.int64), code_version=row[0], trainer=row[1])
+                    counts=np.array(body["counts"], dtype=np.int64), code_version=row[0], trainer=row[1],
+                    device=body.get("device", ""), torch=body.get("torch", ""))
 
     def profiles(self, keys=None) -> dict:
         """{key: (code_version, trainer, profile JSON)} of the stored profiles (all, or ``keys``)."""
-        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='profiles'").fetchone():
+        if not self._has_profiles():
             return {}
         rows = self.db.execute("SELECT key, code_version, trainer, profile FROM profiles").fetchall()
         want = None if keys is None else set(keys)
@@ -339,6 +348,11 @@ class Store:
         return _wide(raw)
 
 
+def _finite(v):
+    v = float(v)
+    return float(f"{v:.7g}") if math.isfinite(v) else None
+
+
 def _plain(x):
     """A tensor or array as nested Python lists."""
     return x.tolist() if hasattr(x, "tolist") else list(x)
@@ -365,8 +379,10 @@ def _wide(raw) -> pd.DataFrame:
 # MANIFEST.json (counts and the sha256 of both files). Record values keep 7 significant
 # digits, all that float32 training produces. A one-hidden-layer run's 'mean' and 'weighted'
 # rows equal its layer '1' row, so the archive leaves them out and unpack restores them.
-ARCHIVE_FORMAT = 2
-READABLE_FORMATS = (1, 2)
+# 3: format 2 plus the optional profiles.json.gz (an older sparsel refuses it rather than pack
+# over it and drop the profiles' hash from the manifest)
+ARCHIVE_FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 
 
 class ArchiveError(StoreError):
@@ -418,16 +434,19 @@ def read_profiles(folder) -> dict:
     out = {}
     for key, v in json.loads(gzip.decompress(path.read_bytes())).items():
         try:
-            out[key] = (v["code_version"], v["trainer"], json.dumps(dict(means=v["means"], counts=v["counts"])))
+            body = {k: v[k] for k in ("means", "counts", "device", "torch") if k in v}
+            if "means" not in body or "counts" not in body:
+                raise KeyError("means")
+            out[key] = (v["code_version"], v["trainer"], json.dumps(body))
         except (KeyError, TypeError):
             raise ArchiveError(f"{path}: the profile of run {key} lacks code_version, trainer, means or counts")
     return out
 
 
 def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read and validate an archive folder (format 1 or 2): (runs, records) as DataFrames.
+    """Read and validate an archive folder (format 1, 2 or 3): (runs, records) as DataFrames.
 
-    Checks the manifest's hashes (format 2), that every key is the hash of its spec, that the
+    Checks the manifest's hashes (format 2 on; of the unit profiles too), that every key is the hash of its spec, that the
     numbers are numbers and that every run has all its rows. Raises ArchiveError naming the
     fault; records come back in the wide form ``Store.records`` returns.
     """
@@ -535,7 +554,7 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     different numbers is a conflict: the archive's copy is kept unless ``force``. The packed
     runs' unit profiles (``Store.put_profile``) go along, in ``profiles.json.gz``. Files are
     written to temporary names and renamed into place, the manifest last. Returns counts
-    (runs, added, conflicts, records, bytes).
+    (runs, added, conflicts, records, bytes, profiles).
     """
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
@@ -574,7 +593,8 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     names = ["runs.csv.gz", "records.csv.gz"]
     if profs:
         _gz_text(json.dumps({k: dict(code_version=c, trainer=t, **json.loads(body)) for k, (c, t, body)
-                             in profs.items()}, sort_keys=True, separators=(",", ":")), folder / PROFILES_FILE)
+                             in profs.items()}, sort_keys=True, separators=(",", ":"), allow_nan=False),
+                 folder / PROFILES_FILE)
         names.append(PROFILES_FILE)
     for name in names:
         os.replace(folder / (name + ".tmp"), folder / name)
@@ -605,7 +625,7 @@ def unpack(folder, store: "Store") -> dict:
 
     Runs already stored with the same numbers are skipped; a stored run whose numbers differ
     is a conflict, reported and left as it is. The archive's unit profiles are added where the
-    store has none. Returns dict(added, same, conflicts=[keys]).
+    store has none. Returns dict(added, same, conflicts=[keys], profiles=added profiles).
     """
     runs, rec = read_archive(folder)
     have = store.done_keys()
@@ -627,7 +647,12 @@ def unpack(folder, store: "Store") -> dict:
                  str(r.torch), float(r.finished), int(r.n_records)) for r in new.itertuples(index=False)])
             store.db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?)", rows)
     profs = read_profiles(folder)
-    with store.db:
-        store.db.executemany("INSERT OR IGNORE INTO profiles VALUES (?,?,?,?)",
-                             [(k, *v) for k, v in profs.items()])
-    return dict(added=len(new), same=len(both) - len(conflicts), conflicts=conflicts)
+    if profs:
+        with store.db:
+            store.db.execute(_PROFILES)
+            n0 = store.db.total_changes
+            store.db.executemany("INSERT OR IGNORE INTO profiles VALUES (?,?,?,?)", [(k, *v) for k, v in profs.items()])
+            n_prof = store.db.total_changes - n0
+    else:
+        n_prof = 0
+    return dict(added=len(new), same=len(both) - len(conflicts), conflicts=conflicts, profiles=n_prof)

@@ -110,7 +110,8 @@ def load(experiment: str, scale: str = "smoke", store=None, seeds=None, device="
 def unit_profile(spec, store=None, device="auto") -> dict:
     """The unit profile of ``spec``'s trained network (``train.unit_profile``) from the store,
     trained and stored when absent (a read-only store is left as it is). Returns
-    dict(means=[numpy [10, N] per hidden layer], counts=numpy [10], code_version, trainer)."""
+    dict(means=[numpy [10, N] per hidden layer], counts=numpy [10], code_version, trainer,
+    device, torch)."""
     from .train import unit_profile as compute
     store = store if isinstance(store, Store) else Store(store)
     got = store.profile(spec.key)
@@ -119,7 +120,7 @@ def unit_profile(spec, store=None, device="auto") -> dict:
         if not store.readonly:
             store.put_profile(spec.key, got)
             return store.profile(spec.key)
-        got = dict(means=[m.numpy() for m in got["means"]], counts=got["counts"].numpy(),
+        got = dict(got, means=[m.numpy() for m in got["means"]], counts=got["counts"].numpy(),
                    code_version=code_version(), trainer="reference")
     return got
 

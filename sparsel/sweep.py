@@ -254,7 +254,9 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     another device only where there are none of this one). With no run of its route stored, a
     run borrows the rate of the other route's runs of its model (or 0.5 ms) and
     ``eta_borrowed`` is True: read that
-    estimate as a rough lower bound for reference-loop runs. The sum is divided on a multi-core CPU
+    estimate as a rough lower bound for reference-loop runs. A missing run is assumed to train
+    on the engine wherever the engine supports it (as ``run`` and ``campaign`` do by default).
+    The sum is divided on a multi-core CPU
     by the processes that ``executor='auto'`` would train the missing long groups on at once.
     A stored run's seconds are its share of its stack's wall time, so this assumes the missing
     runs train as the stored ones did (in processes side by side, or alone on every core).

@@ -193,8 +193,10 @@ def train_run(spec, data: MNIST | None = None, device="auto", root=None,
 def unit_profile(spec, data: MNIST | None = None, device="auto", root=None) -> dict:
     """Train ``spec`` on the reference loop and profile its trained network on the test split:
     dict(means=[tensor [10, N] per hidden layer: each unit's mean activation per digit],
-    counts=tensor [10]: test images per digit). The same spec and seed give the same network,
-    so this stands in for the weights the store does not keep."""
+    counts=tensor [10]: test images per digit, device, torch). It stands in for the weights the
+    store does not keep: retrained from the same spec and seed, the network matches the stored
+    run to float rounding where the stored run also trained on the reference loop with this
+    device and torch, and closely otherwise (compare its CCMAS with the stored run's)."""
     if spec.protocol == "forget":
         raise ValueError("unit_profile trains one task; a forgetting run has two (profile a one-task spec)")
     device = resolve_device(device)
@@ -203,4 +205,5 @@ def unit_profile(spec, data: MNIST | None = None, device="auto", root=None) -> d
     run = train_run(spec, data, device, record_during=False, keep_model=True)
     _, _, acts = evaluate(run.model, data.x_test, data.y_test, 1000 if spec.model == "cnn" else 10_000)
     per_layer = [class_means(a, data.y_test) for a in acts]
-    return dict(means=[m.cpu() for m, _ in per_layer], counts=per_layer[0][1].cpu())
+    return dict(means=[m.cpu() for m, _ in per_layer], counts=per_layer[0][1].cpu(), device=str(device),
+                torch=torch.__version__)

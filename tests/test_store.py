@@ -433,7 +433,7 @@ def test_a_schema_1_store_is_upgraded_in_place_and_loses_nothing(tmp_path):
     st = Store(p)  # a second opening finds schema 2: nothing to do, nothing changed
     _check_upgraded(st, results)
     tables = {r[0] for r in st.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"meta", "runs", "records", "profiles"}
+    assert tables == {"meta", "runs", "records"}
     new = RunSpec(epochs=1, seed=11)
     assert st.put(fake_result(new)) and len(st.done_keys()) == 3
 
@@ -475,12 +475,12 @@ def test_pack_round_trip(tmp_path):
     assert layers[deep.key] == layers[deep_div.key] == ["1", "2", "3", "mean", "weighted"]
     assert info["records"] == len(raw) == 2 * (3 * 3 + 2) + 2 * expected_rows(deep)
     manifest = json.loads((tmp_path / "arch" / "MANIFEST.json").read_text())
-    assert manifest["runs"] == 4 and manifest["format"] == 2 and (tmp_path / "arch" / "FORMAT").read_text() == "2\n"
+    assert manifest["runs"] == 4 and manifest["format"] == 3 and (tmp_path / "arch" / "FORMAT").read_text() == "3\n"
     for name in ("runs.csv.gz", "records.csv.gz"):
         assert manifest["sha256"][name] == hashlib.sha256((tmp_path / "arch" / name).read_bytes()).hexdigest()
 
     back = Store(tmp_path / "b.sqlite")
-    assert unpack(tmp_path / "arch", back) == dict(added=4, same=0, conflicts=[])
+    assert unpack(tmp_path / "arch", back) == dict(added=4, same=0, conflicts=[], profiles=0)
     assert back.done_keys() == st.done_keys()
     got, want = back.records(), st.records()
     assert len(got) == len(want) == sum(expected_rows(s) for s in (one, deep, one_div, deep_div))
@@ -632,18 +632,45 @@ def test_an_archive_with_a_bad_profiles_file_is_refused(tmp_path):
 
 
 def test_a_store_from_before_profiles_reads_none_and_gains_the_table_when_written(tmp_path):
+    """Opening never adds the table (a store that cannot be written still opens); the first
+    profile written does, and replacing a run drops the profile of the network it replaced."""
     path = tmp_path / "old.sqlite"
-    filled(path, smoke_specs(1)).close()
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE profiles")
+    spec = smoke_specs(1)[0]
+    filled(path, [spec]).close()
+    tables = lambda: {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}  # noqa: E731
+    assert "profiles" not in tables()
     before = snapshot(path)
     ro = Store(path, readonly=True)
-    assert ro.profile(smoke_specs(1)[0].key) is None and ro.profiles() == {}
+    assert ro.profile(spec.key) is None and ro.profiles() == {}
     ro.close()
-    assert snapshot(path) == before
+    Store(path).close()
+    assert snapshot(path) == before and "profiles" not in tables()
     st = Store(path)
-    assert st.put_profile(smoke_specs(1)[0].key, fake_profile((256,)))
-    assert st.profile(smoke_specs(1)[0].key) is not None
+    assert st.put_profile(spec.key, fake_profile((256,)))
+    assert "profiles" in tables() and st.profile(spec.key) is not None
+    st.put(fake_result(spec, 0.9), replace=True)
+    assert st.profile(spec.key) is None
+
+
+def test_a_profile_keeps_nan_as_null_and_records_where_it_was_computed(tmp_path):
+    """A class absent from the test images (NaN means) is stored as JSON null, valid JSON for
+    any reader, and read back as NaN; device and torch travel with the profile."""
+    spec = smoke_specs(1)[0]
+    st = filled(tmp_path / "a.sqlite", [spec])
+    p = fake_profile((4,))
+    p["means"][0][3] = np.nan
+    st.put_profile(spec.key, dict(p, device="cpu", torch="2.13.0"))
+    got = st.profile(spec.key)
+    assert np.isnan(got["means"][0][3]).all() and np.isfinite(got["means"][0][:3]).all()
+    assert (got["device"], got["torch"]) == ("cpu", "2.13.0")
+    pack(st, tmp_path / "arch")
+    text = gzip.decompress((tmp_path / "arch" / "profiles.json.gz").read_bytes()).decode()
+    assert "NaN" not in text and "null" in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    back = Store(tmp_path / "b.sqlite")
+    assert unpack(tmp_path / "arch", back)["profiles"] == 1
+    again = back.profile(spec.key)
+    assert np.isnan(again["means"][0][3]).all() and again["device"] == "cpu"
 
 
 class Crash(Exception):
@@ -839,9 +866,9 @@ def test_unpack_reports_conflicts_and_keeps_the_stored_copy(tmp_path, capsys):
     b = filled(tmp_path / "b.sqlite", specs[:1], value=0.9)
     b.put(fake_result(specs[1]))  # the same numbers as the archive's
     mine = b.records([specs[0].key])
-    assert unpack(tmp_path / "arch", b) == dict(added=1, same=1, conflicts=[specs[0].key])
+    assert unpack(tmp_path / "arch", b) == dict(added=1, same=1, conflicts=[specs[0].key], profiles=0)
     assert same_values(b.records([specs[0].key]), mine)
-    assert unpack(tmp_path / "arch", b) == dict(added=0, same=2, conflicts=[specs[0].key])
+    assert unpack(tmp_path / "arch", b) == dict(added=0, same=2, conflicts=[specs[0].key], profiles=0)
     assert main(["unpack", str(tmp_path / "arch"), "--store", str(b.path)]) == 3
     out = capsys.readouterr().out
     assert "1 conflicts" in out and f"conflict: run {specs[0].key}" in out and "kept the stored copy" in out
@@ -866,7 +893,7 @@ def test_the_committed_format_1_archive_still_unpacks(tmp_path):
     old_runs = pd.read_csv(arch / "runs.csv.gz", dtype={"key": str})
     old_rec = pd.read_csv(arch / "records.csv.gz", dtype={"key": str, "layer": str})
     st = Store(tmp_path / "s.sqlite")
-    assert unpack(arch, st) == dict(added=12, same=0, conflicts=[])
+    assert unpack(arch, st) == dict(added=12, same=0, conflicts=[], profiles=0)
     runs = st.runs().set_index("key").sort_index()
     assert len(runs) == 12 and set(runs.trainer) == {"unknown"} and set(runs.epochs) == {30}
     assert (runs.n_records == 276).all()
