@@ -607,3 +607,21 @@ def test_chapter_checks_puts_each_verdict_on_its_own_claim():
     assert "5.9b" in html and findings.COLOURS[HOLDS] in html and findings.COLOURS[FAILS] in html
     with pytest.raises(ValueError, match="no claim names chapter"):
         findings.chapter_checks("05_13_forgetting", ev=ev)
+
+
+@pytest.mark.parametrize("gain,expected", [(0.004, HOLDS), (0.006, FAILS)])
+def test_one_sided_tolerance_of_does_not_help(gain, expected):
+    """5.7c 'does not help accuracy': a gain of con 10 over con 1 inside SAME_ACCURACY (0.005)
+    holds, one beyond it does not."""
+    def f(c, s, e, split, layer):
+        return dict(accuracy=0.97 + (gain if c.name == "sgd con 10" else 0.0))
+    assert row("5.7c", evidence(("consecutive",), f)).verdict == expected
+
+
+@pytest.mark.parametrize("below,expected", [(0.015, HOLDS), (0.025, FAILS)])
+def test_one_sided_tolerance_of_better_or_similar(below, expected):
+    """5.7e 'better than or similar to': another condition above SGD con 1 by less than
+    SIMILAR (0.02) holds, by more does not."""
+    def f(c, s, e, split, layer):
+        return M(0.5 + below) if c.name == "adam con 10" else M(0.5 if c.name == "sgd con 1" else 0.4)
+    assert row("5.7e", evidence(("consecutive",), f)).verdict == expected
