@@ -908,6 +908,47 @@ def c_con_sgd_best(ev, metrics):
     return each(metrics, one)
 
 
+def c_sgd_bs1000_worst(ev, metrics):
+    """batch_size (Fig 5.11): SGD at batch 1000 below every other condition of the experiment
+    (every optimizer and batch size) in test accuracy and in the metric."""
+    acc = ev.table("batch_size", "accuracy")
+    others = [f"{o} bs={b}" for o in OPTIMIZERS for b in BATCH_SIZES if (o, b) != ("sgd", 1000)]
+
+    def one(m):
+        t = ev.table("batch_size", m)
+        return All([higher(f"{c} > sgd bs=1000", t, c, t, "sgd bs=1000") for c in others])
+    return All([All([higher(f"accuracy {c} > sgd bs=1000", acc, c, acc, "sgd bs=1000") for c in others]),
+                each(metrics, one)])
+
+
+def c_sgd_bs1_matches_adaptive(ev, metrics):
+    """batch_size (Fig 5.11): SGD at batch 1 better than or similar to every batch size of
+    Adagrad, Adadelta and Adam in the metric: at most SIMILAR below each (rule 4, one-sided)."""
+    def one(m):
+        t = ev.table("batch_size", m)
+        parts = []
+        for o in ("adagrad", "adadelta", "adam"):
+            for b in BATCH_SIZES:
+                p = higher(f"vs {o} bs={b}", t, "sgd bs=1", t, f"{o} bs={b}")
+                parts.append(p if p.why else Part(p.label, p.d + SIMILAR, p.se, p.n, f"{p.text}; vs -{SIMILAR:g}"))
+        return All(parts)
+    return each(metrics, one)
+
+
+def c_width_accuracy(ev, metrics):
+    """width (Fig 5.13): per-seed rho of test accuracy over 64-768 units > 0 for every optimizer
+    at batch 1 and 50."""
+    return All([trend(ev, "width", [(f"{o} bs={bs} width={w}", w) for w in WIDTHS], "accuracy", f"{o} bs={bs}")
+                for o in OPTIMIZERS for bs in (50, 1)])
+
+
+def c_cnn_accuracy(ev, metrics):
+    """cnn (Fig 5.17): for SGD, Adadelta and Adam (the dissertation's CNN harmed only Adagrad),
+    the CNN above the MLP in test accuracy."""
+    acc = ev.table("cnn", "accuracy")
+    return All([higher(f"{o} cnn > mlp", acc, f"{o} cnn", acc, f"{o} mlp") for o in ("sgd", "adadelta", "adam")])
+
+
 def c_batch_over_classes(ev, metrics):
     """class_diversity (Fig 5.15): for SGD and Adam, B (batch 1, con 10) above A (single-class
     batches of 10) in the metric."""
@@ -1009,6 +1050,10 @@ CLAIMS = [
 # Conclusions of the experiment sections that section 6.1 does not list; each chapter shows them
 # beside the 6.1 bullets it illustrates (``chapter_checks``). Ids are the section's number.
 SECTION_CLAIMS = [
+    Claim("5.6a", 0, "SGD at batch 1000 has the worst test accuracy, sparsity and selectivity.", "5.6.5",
+          "Fig 5.11", "05_06_batch_size", check=c_sgd_bs1000_worst),
+    Claim("5.6b", 0, "At batch 1, SGD matches or beats the adaptive optimizers in sparsity and selectivity.",
+          "5.6.5", "Fig 5.11", "05_06_batch_size", check=c_sgd_bs1_matches_adaptive),
     Claim("5.7a", 0, "Batch 1 raises sparsity and selectivity above batch 50 for SGD and Adam, whatever the "
           "consecutive same-class run (con 1, 5, 10).", "5.7.3", "Fig 5.12", "05_07_consecutive",
           check=c_con_batch1),
@@ -1020,8 +1065,12 @@ SECTION_CLAIMS = [
           "05_07_consecutive", check=c_con_sgd_generalises),
     Claim("5.7e", 0, "SGD con 1's sparsity and selectivity are better than or similar to every other condition's.",
           "5.7.3", "Fig 5.12", "05_07_consecutive", check=c_con_sgd_best),
+    Claim("5.8a", 0, "Test accuracy rises with the number of hidden units.", "5.8.3", "Fig 5.13", "05_08_width",
+          check=c_width_accuracy),
     Claim("5.9b", 0, "Batch 1 does more for sparsity and selectivity than single-class batches (B above A, SGD "
           "and Adam).", "5.9.2-5.9.3", "Fig 5.15", "05_09_class_diversity", check=c_batch_over_classes),
+    Claim("5.10a", 0, "An appropriate conv layer raises the test accuracy too (all but Adagrad).", "5.10.4",
+          "Fig 5.17", "05_10_cnn", check=c_cnn_accuracy),
 ]
 
 

@@ -373,6 +373,37 @@ def w_con_sgd_best(flip):
     return f
 
 
+def w_sgd_bs1000_worst(flip):
+    def f(c, s, e, split, layer):
+        if c.name == "sgd bs=1000":
+            return M(0.1, accuracy=0.8)
+        return M(0.05) if flip and c.name == "adam bs=5" else {}
+    return f
+
+
+def w_sgd_bs1_matches(flip):
+    def f(c, s, e, split, layer):  # adam bs=5 is 0.01 above: "similar" (SIMILAR = 0.02)
+        if c.opt == "sgd":
+            return M(0.5) if c.name == "sgd bs=1" else {}
+        return {"adam bs=5": M(0.51), "adagrad bs=200": M(0.6 if flip else 0.4)}.get(c.name, M(0.4))
+    return f
+
+
+def w_width_accuracy(flip):
+    def f(c, s, e, split, layer):
+        down = flip and c.opt == "adam" and c.spec.batch_size == 1
+        return dict(accuracy=0.99 - 0.0001 * c.value if down else 0.9 + 0.0001 * c.value)
+    return f
+
+
+def w_cnn_accuracy(flip):
+    def f(c, s, e, split, layer):
+        if c.value == "mlp":
+            return dict(accuracy=0.93)
+        return dict(accuracy=0.9 if flip and c.opt == "adam" else 0.95)
+    return f
+
+
 def w_batch_over_classes(flip):
     def f(c, s, e, split, layer):
         if c.param != "fig5_15":
@@ -413,12 +444,16 @@ SCENARIOS = {
     "22": (("batch_size",), w_early_stopping, ("batch_size", "sgd bs=1")),
     "23a": (("hyperparameters", "batch_size"), w_fluctuation, ("batch_size", "sgd bs=500")),
     # the sections' own conclusions (findings.SECTION_CLAIMS)
+    "5.6a": (("batch_size",), w_sgd_bs1000_worst, ("batch_size", "adagrad bs=200")),
+    "5.6b": (("batch_size",), w_sgd_bs1_matches, ("batch_size", "adadelta bs=50")),
     "5.7a": (("consecutive",), w_con_batch1, ("consecutive", "adam con 5")),
     "5.7b": (("consecutive",), w_con_adam_accuracy, ("consecutive", "adam con 1")),
     "5.7c": (("consecutive",), w_con_no_gain, ("consecutive", "sgd con 10")),
     "5.7d": (("consecutive",), w_con_sgd_generalises, ("consecutive", "adadelta con 5")),
     "5.7e": (("consecutive",), w_con_sgd_best, ("consecutive", "adam baseline")),
+    "5.8a": (("width",), w_width_accuracy, ("width", "sgd bs=1 width=256")),
     "5.9b": (("class_diversity",), w_batch_over_classes, ("class_diversity", "sgd A: single bs=10")),
+    "5.10a": (("cnn",), w_cnn_accuracy, ("cnn", "adadelta mlp")),
 }
 
 
