@@ -272,3 +272,19 @@ def test_campaign_merges_the_experiments_into_one_sweep_in_their_order(tmp_path,
     assert main(["campaign", "--scale", "smoke", "--experiments", "width,batch_size", "--phase", "batch1",
                  "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet", *merge]) == 0
     assert seen == sweeps
+
+
+def test_status_marks_an_estimate_that_borrows_another_trainers_rate(tmp_path, capsys):
+    """No reference-loop MLP run stored: forgetting's estimate borrows the engine's rate, and
+    the table says so with a '*' and a footnote; baseline's (engine runs stored) has none."""
+    from test_store import fake_result
+    from sparsel.spec import RunSpec
+    st = Store(tmp_path / "s.sqlite")
+    st.put(fake_result(RunSpec(batch_size=50, epochs=1, seed=7, train_size=1000, test_size=500),
+                       trainer="engine", seconds=1.0))
+    st.close()
+    assert main(["status", "all", "--scale", "smoke", "--store", str(tmp_path / "s.sqlite")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert rows["forgetting"].rstrip().endswith("h *") and not rows["baseline"].rstrip().endswith("*")
+    assert "borrows the other trainer's rate" in out and "* rough" in rows["all"]
