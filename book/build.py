@@ -65,18 +65,23 @@ def chapter_experiment(name):
 
 
 def chapter_scale(name, params, store, log):
-    """Full scale where the store holds every run of the chapter's experiment; otherwise, when
-    missing runs cannot be trained here (full scale without a GPU), smoke scale, said aloud."""
+    """Full scale where the store holds every run of the chapter's experiment and of those it
+    reuses (``experiments.REUSES``); otherwise, when missing runs cannot be trained here (full
+    scale without a GPU), smoke scale, said aloud."""
     from sparsel import experiments, sweep
     from sparsel.store import Store
     exp = chapter_experiment(name)
     if params["scale"] != "full" or params["train_missing"] or exp is None:
         return params["scale"], None
-    st = sweep.status(experiments.cells(exp, "full"), Store(store))
+    exps = (exp, *experiments.REUSES.get(exp, ()))
+    st = sweep.status([c for e in exps for c in experiments.cells(e, "full")], Store(store))
     if st["missing"] == 0:
         return "full", None
-    note = (f"{st['missing']} of {st['runs']} full-scale runs missing; compute them with "
-            f"`sparsel run {exp} --scale full` (about {st['eta_seconds'] / 3600:.1f} h at this machine's "
+    command = (f"`sparsel run {exp} --scale full`" if len(exps) == 1 else
+               f"`sparsel campaign --scale full --experiments {','.join(exps)}`")
+    note = (f"{st['missing']} of {st['runs']} full-scale runs missing"
+            + (f" (this chapter also shows the {', '.join(exps[1:])} runs)" if len(exps) > 1 else "")
+            + f"; compute them with {command} (about {st['eta_seconds'] / 3600:.1f} h at this machine's "
             f"{'rough, borrowed' if st['eta_borrowed'] else 'measured'} rate; `sparsel campaign --scale full` "
             f"computes every experiment in the background), then rebuild")
     log(f"  {name}: {note}; building it at smoke scale")

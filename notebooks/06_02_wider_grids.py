@@ -42,13 +42,12 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import pandas as pd
 
 from sparsel.glue import glue
-from sparsel import original, plots, summary
+from sparsel import experiments, original, plots, summary
 
 new = summary.load("wider_grids", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(new, scale) + (f" ({missing_note})" if missing_note else ""))
 glue("n_seeds", plots.seeds_words(new))
-old = {e: summary.load(e, scale, store, seeds, device, train_missing)
-       for e in ("width", "hidden_layers", "batch_size", "class_diversity")}
+old = {e: summary.load(e, scale, store, seeds, device, train_missing) for e in experiments.REUSES["wider_grids"]}
 last = summary.last_table(pd.concat([new, *old.values()]))
 
 

@@ -57,6 +57,39 @@ def test_every_notebook_is_in_the_toc_and_every_experiment_has_a_chapter():
         assert f'summary.load("{name}"' in sources, f"experiment {name} has no chapter"
 
 
+def _load_build():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("missing_in,expected", [(None, "full"), ("wider_grids", "smoke"), ("width", "smoke")])
+def test_a_chapter_is_full_scale_only_when_the_runs_it_reuses_are_complete_too(tmp_path, monkeypatch, missing_in,
+                                                                              expected):
+    """The wider-grids chapter also shows the width, depth, batch-size and class-diversity runs:
+    it is built at full scale only when all of them are stored, and its note names them."""
+    from sparsel import sweep
+    from sparsel.store import Store
+    build = _load_build()
+    Store(tmp_path / "s.sqlite").close()
+    seen = []
+
+    def status(cells, store, device=None):
+        seen.append({c.experiment for c in cells})
+        n = sum(c.experiment == missing_in for c in cells)
+        return dict(missing=n, runs=len(cells), eta_seconds=3600.0, eta_borrowed=False)
+    monkeypatch.setattr(sweep, "status", status)
+    scale, note = build.chapter_scale("06_02_wider_grids", dict(scale="full", train_missing=False),
+                                      tmp_path / "s.sqlite", lambda *a: None)
+    assert seen == [{"wider_grids", *experiments.REUSES["wider_grids"]}]
+    assert scale == expected
+    if expected == "smoke":
+        assert "also shows the width, hidden_layers, batch_size, class_diversity runs" in note
+        assert "--experiments wider_grids,width,hidden_layers,batch_size,class_diversity" in note
+
+
 # --- the built site -------------------------------------------------------------------
 
 def _chromium():
