@@ -137,6 +137,12 @@ def execute(names, params, log, store) -> list[dict]:
         jupytext.write(jupytext.read(ROOT / "notebooks" / f"{name}.py"), src)
         declared = pm.inspect_notebook(str(src))
         scale, note = chapter_scale(name, params, store, log)
+        if note:  # left at smoke scale: train its smoke runs here, not inside a cell's timeout
+            from sparsel import experiments, sweep
+            from sparsel.store import Store
+            exp = chapter_experiment(name)
+            cells = [c for e in (exp, *experiments.REUSES.get(exp, ())) for c in experiments.cells(e, "smoke")]
+            sweep.run_cells(cells, Store(store), device=params["device"], progress=False)
         # no live widgets: the site shows every choice instead, and widget comms have hung
         # nbclient here (a cell that finished in the kernel was never reported back)
         given = {k: v for k, v in {**params, "scale": scale, "train_missing": params["train_missing"] or scale == "smoke",

@@ -90,6 +90,30 @@ def test_a_chapter_is_full_scale_only_when_the_runs_it_reuses_are_complete_too(t
         assert "--experiments wider_grids,width,hidden_layers,batch_size,class_diversity" in note
 
 
+def test_a_chapter_left_at_smoke_scale_trains_its_runs_before_papermill(tmp_path, monkeypatch):
+    """Its smoke runs (and those it reuses) are trained by the builder, where no cell timeout
+    applies: a busy CPU once ran the wider-grids chapter's first cell past the 30 minutes."""
+    import papermill
+    from sparsel import sweep
+    build = _load_build()
+    calls = []
+    monkeypatch.setattr(build, "chapter_scale", lambda *a: ("smoke", "runs missing"))
+    monkeypatch.setattr(sweep, "run_cells", lambda cells, *a, **kw: calls.append(
+        ("train", {c.experiment for c in cells}, {c.spec.train_size for c in cells})))
+
+    class Stop(Exception):
+        pass
+
+    def execute_notebook(*a, **kw):
+        calls.append(("execute", kw["parameters"]["scale"]))
+        raise Stop
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    with pytest.raises(Stop):
+        build.execute(["06_02_wider_grids"], dict(scale="full", device="cpu", store=str(tmp_path / "s.sqlite"),
+                                                  train_missing=False), lambda *a: None, str(tmp_path / "s.sqlite"))
+    assert calls == [("train", {"wider_grids", *experiments.REUSES["wider_grids"]}, {1000}), ("execute", "smoke")]
+
+
 # --- the built site -------------------------------------------------------------------
 
 def _chromium():
