@@ -112,7 +112,8 @@ class Stack:
         gW, gb = [None] * len(self.W), [None] * len(self.W)
         inputs = [x] + acts
         for i in range(len(self.W) - 1, -1, -1):
-            gW[i] = torch.bmm(d.transpose(1, 2), inputs[i])
+            # at batch 1 an outer product: written as one, compiled code can fuse it into the update
+            gW[i] = d.transpose(1, 2) * inputs[i] if B == 1 else torch.bmm(d.transpose(1, 2), inputs[i])
             gb[i] = d.sum(dim=1)
             if i:
                 dh = torch.bmm(d, self.W[i])
@@ -149,6 +150,13 @@ class StackedOptimizer:
     def step(self, params, grads):
         for part in self.parts:
             part.step([p[part.runs] for p in params], [g[part.runs] for g in grads])
+
+    @torch.no_grad()
+    def step_part(self, runs, params, grads):
+        """Update one optimizer's runs ``runs`` (a slice of the stack) given their own
+        parameters and gradients (views or tensors covering just those runs)."""
+        part = next(p for p in self.parts if p.runs == runs)
+        part.step(params, grads)
 
 
 class _Rule:
@@ -259,6 +267,7 @@ def _evaluate(stack, data, specs, epoch, chunk_runs=None):
 class _Slice(Stack):
     def __init__(self, stack, sub):  # a view of some runs of a stack (no copy)
         self.W, self.b, self.relu = [w[sub] for w in stack.W], [b[sub] for b in stack.b], stack.relu
+        self.runs = sub
 
 
 class _Step:
@@ -277,17 +286,24 @@ class _Step:
         self.stack, self.opt, self.data, self.B = stack, opt, data, B
         if compiled:
             # One fused loop per parameter instead of ~10 passes over it (the optimizer update
-            # is memory-bound on a CPU). Where inductor cannot compile the whole step (2.11-2.13
-            # fail on some stacks of one optimizer: KeyError in their C++ loop fusion), body and
+            # is memory-bound on a CPU). Where inductor cannot compile the whole step, body and
             # update are compiled apart; where that fails too, they run eagerly. A fresh cache
             # per group, so a long campaign never hits dynamo's recompile limit.
             torch._dynamo.reset()
+            _patch_inductor_local_buffers()
             apart = lambda idx: update(body(idx))  # noqa: E731
             body = _Compiled(self._forward_backward, "the step's forward and backward", self._forward_backward)
             update = _Compiled(self._apply, "the step's update", self._apply)
             self._run = _Compiled(self._eager_step, "the whole step", apart, "forward-backward and update apart")
         else:
             self._run = self._eager_step
+        # Compiled, an in-place update of a slice of the stack becomes a scatter into the whole
+        # stack: one extra pass over every run's parameters per optimizer and step (twice the
+        # update's memory traffic at batch 1 with four optimizers). So each optimizer's runs
+        # go through the step as views of their own (non-overlapping, so compiled code updates
+        # them in place), from forward pass to update.
+        many = compiled and len(opt.parts) > 1
+        self.pieces = [_Slice(stack, part.runs) for part in opt.parts] if many else None
         self.loss_sum = torch.zeros(R, dtype=torch.float64, device=device)
         self.correct = torch.zeros(R, dtype=torch.int64, device=device)
         self.during = StackedDuring(R, widths, device)
@@ -301,19 +317,31 @@ class _Step:
         self.during.reset()
 
     def _forward_backward(self, idx):
-        """Gradients of the batch ``idx`` [R, B]; adds to the epoch's sums and streamed metrics."""
+        """Gradients of the batch ``idx`` [R, B] (one list per piece of the stack); adds to the
+        epoch's sums and streamed metrics."""
         x, y = self.data.x_train[idx], self.data.y_train[idx]
-        logits, acts = self.stack.forward(x)
+        grads, logits, acts = [], [], []
+        for piece in self.pieces or [self.stack]:
+            runs = piece.runs if self.pieces else slice(None)
+            lo, a = piece.forward(x[runs])
+            gW, gb = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a)
+            grads.append(gW + gb)
+            logits.append(lo)
+            acts.append(a)
+        logits = torch.cat(logits) if self.pieces else logits[0]
+        acts = [torch.cat(layer) for layer in zip(*acts)] if self.pieces else acts[0]
         logp = torch.log_softmax(logits, dim=2)
         lossr = -torch.gather(logp, 2, y[:, :, None]).squeeze(2).mean(1)
-        gW, gb = self.stack.backward(x, y, logp, acts)
         self.loss_sum += lossr.double() * idx.shape[1]
         self.correct += (logits.argmax(2) == y).sum(1)
         self.during.update(acts, y)
-        return gW + gb
+        return grads
 
     def _apply(self, grads):
-        self.opt.step(self.stack.params(), grads)
+        if self.pieces is None:
+            return self.opt.step(self.stack.params(), grads[0])
+        for piece, g in zip(self.pieces, grads):
+            self.opt.step_part(piece.runs, piece.params(), g)
 
     def _eager_step(self, idx):
         self._apply(self._forward_backward(idx))
@@ -344,6 +372,29 @@ class _Step:
             print(f"sparsel: CUDA graph capture failed ({type(err).__name__}: {err}); training eagerly")
             self.use_graph = False
         return None
+
+
+def _patch_inductor_local_buffers() -> None:
+    """Work around pytorch/pytorch#188228 (open in 2.11-2.14): inductor's CPU code generator,
+    promoting a buffer to a loop-local one, asks each user where it reads it, and a user that
+    only writes it (the in-place update of an optimizer's state) raises KeyError, failing the
+    whole compile. Answering "nowhere" makes the generator keep that buffer global, as it
+    does for any buffer it cannot prove contiguous, and the stacked step compiles whole."""
+    try:
+        from torch._inductor.loop_body import LoopBody
+    except ImportError:
+        return
+    original = getattr(LoopBody, "get_read_expr", None)
+    if original is None or getattr(original, "_sparsel_patch", False):
+        return
+
+    def get_read_expr(self, buffer_name):
+        try:
+            return original(self, buffer_name)
+        except KeyError:
+            return None
+    get_read_expr._sparsel_patch = True
+    LoopBody.get_read_expr = get_read_expr
 
 
 class _Compiled:

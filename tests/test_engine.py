@@ -258,14 +258,17 @@ def test_compiled_step_gives_the_eager_numbers(small, names):
                 assert x[m] == pytest.approx(y[m], abs=t, nan_ok=True), (s.optimizer, x["epoch"], x["split"], m)
 
 
-@pytest.mark.parametrize("opt", ["adam", "adagrad"])
-def test_stacks_of_one_optimizer_compile_at_batch_1(small, opt):
-    """Inductor 2.13 cannot compile the whole batch-1 step of a stack of Adam or Adagrad runs
-    alone (a KeyError in its loop fusion); the engine then compiles body and update apart.
-    Either way: no crash, and the eager numbers."""
-    group = [spec(opt, 1, batch_size=1, epochs=1, hidden=(256,)), spec(opt, 2, batch_size=1, epochs=1, hidden=(256,))]
+@pytest.mark.parametrize("opts", [("adam",), ("adagrad",), ("sgd", "adagrad", "adam", "adadelta")])
+def test_batch_1_stacks_compile_whole(small, opts, capsys):
+    """At batch 1 the compiled step is most of the campaign's time. Unpatched, inductor 2.11-2.14
+    cannot compile the whole step of an Adam or Adagrad stack (pytorch#188228, a KeyError in
+    its loop fusion) and would fall back to body and update apart; a mixed stack goes through
+    the step optimizer by optimizer (views of their own runs). Whole, with no fallback
+    notice, and the eager numbers."""
+    group = [spec(o, s, batch_size=1, epochs=1, hidden=(256,)) for o in opts for s in (1, 2)]
     eager = engine.train_group(group, "cpu", data=small, compile=False)
     fused = engine.train_group(group, "cpu", data=small, compile=True)
+    assert "torch.compile failed" not in capsys.readouterr().out
     for s, a, b in zip(group, eager, fused):
         assert b.trainer == "engine+compile"
         for x, y in zip(a.rows, b.rows):
@@ -276,8 +279,9 @@ def test_stacks_of_one_optimizer_compile_at_batch_1(small, opt):
 
 def test_a_compiler_failure_falls_back_with_a_notice(small, monkeypatch, capsys):
     """Where torch.compile fails (no compiler, an inductor bug), the step runs uncompiled after a
-    one-line notice: first body and update compiled apart, then eagerly; the same numbers as an
-    eager group, bit for bit, since the failing compiles ran nothing."""
+    one-line notice: first body and update compiled apart, then eagerly; the eager group's
+    numbers (to float rounding: a group meant for compiling goes through the step optimizer by
+    optimizer), since the failing compiles ran nothing."""
     def broken(fn, **kw):
         def run(*a):
             raise RuntimeError("no C++ compiler found\nmore detail")
@@ -289,10 +293,11 @@ def test_a_compiler_failure_falls_back_with_a_notice(small, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert "torch.compile failed on the whole step (RuntimeError: no C++ compiler found)" in out
     assert "torch.compile failed on the step's forward and backward" in out and "more detail" not in out
-    for a, b in zip(eager, fell):
+    for s, a, b in zip(group, eager, fell):
         assert len(a.rows) == len(b.rows)
         for x, y in zip(a.rows, b.rows):
-            assert all(x[k] == y[k] or (x[k] != x[k] and y[k] != y[k]) for k in x), (x["epoch"], x["split"])
+            for m in ("loss", "accuracy", "sparsity", "gini", "selectivity_avg"):
+                assert x[m] == pytest.approx(y[m], abs=TOL[s.optimizer], nan_ok=True), (x["epoch"], x["split"], m)
 
 
 def test_compile_is_chosen_for_long_cpu_groups_only(monkeypatch):
