@@ -131,10 +131,10 @@ def main(argv=None) -> int:
                         "process per CPU core (a GPU: all here); local: all here; processes: --workers processes")
     p.add_argument("--workers", type=_positive, default=2)
     p.add_argument("--merge", action=argparse.BooleanOptionalAction, default=True,
-                   help="one sweep per phase over all the experiments (the default): stacks still start in "
-                        "the experiments' order, runs of several experiments share a stack where they can, and "
-                        "a core freed by one experiment's last stack starts the next experiment's first; "
-                        "--no-merge: one sweep per experiment")
+                   help="one sweep over all the experiments and phases (the default): stacks still start in "
+                        "the phases' and experiments' order, runs of several experiments share a stack where "
+                        "they can, and a core freed by one experiment's (or phase's) last stack starts the "
+                        "next one's first; --no-merge: one sweep per experiment and phase")
     p.add_argument("--max-group", type=_positive, default=None,
                    help="at most this many runs per stack (smaller stacks finish sooner under a time budget)")
     p.add_argument("--phase", choices=["all", "batched", "batch1"], default="all",
@@ -325,25 +325,26 @@ def _campaign(args) -> int:
     if args.archive and (Path(args.archive) / "FORMAT").exists():
         info = unpack(args.archive, store)
         log(f"merged {info['added']} runs from {args.archive} ({info['same']} already stored)")
-    # batch-size-1 runs (most of the cost) after everything else; merged, one sweep per phase:
-    # runs of several experiments share a stack where they can (big stacks: a GPU's choice), and
-    # on a CPU no core waits for one experiment's last stack before the next experiment starts
+    # batch-size-1 runs (most of the cost) after everything else. Merged, one sweep with the
+    # phases in order: runs of several experiments share a stack where they can (big stacks: a
+    # GPU's choice), and on a CPU no core waits for one experiment's or phase's last stack
+    # before the next starts
     small = args.small_batch
     phases = [(f"batch > {small}", lambda c: c.spec.batch_size > small),
               ("batch 1" if small == 1 else f"batch <= {small}", lambda c: c.spec.batch_size <= small)]
     phases = {"all": phases, "batched": phases[:1], "batch1": phases[1:]}[args.phase]
-    sweeps = [(label, names, keep) for label, keep in phases] if args.merge else \
-        [(f"{n}, {label}", [n], keep) for label, keep in phases for n in names]
+    sweeps = [(", then ".join(label for label, _ in phases), [(names, keep) for _, keep in phases])] if args.merge \
+        else [(f"{n}, {label}", [([n], keep)]) for label, keep in phases for n in names]
     total = dict(trained=0, diverged=0, stopped=0)
     done_before = len(store.done_keys())  # counts what finished even when a signal ends a sweep
     try:
-        for label, exps, keep in sweeps:
+        for label, parts in sweeps:
             if engine.stop_requested():
                 raise KeyboardInterrupt("stop requested")
             if deadline and time.time() > deadline:
                 log("time budget reached")
                 break
-            cells = [c for n in exps for c in experiments.cells(n, args.scale) if keep(c)]
+            cells = [c for exps, keep in parts for n in exps for c in experiments.cells(n, args.scale) if keep(c)]
             if not cells:
                 continue
             st = run_cells(cells, store, device=args.device, root=args.data, progress=not args.quiet,

@@ -233,6 +233,14 @@ def _run_processes(groups, keep, bar, stats, device, root, use_engine, workers, 
         progress.close()
 
 
+def _weights(spec) -> int:
+    """Weights and biases of ``spec``'s fully connected layers: what an update's time grows
+    with (the matmuls at large batches, the parameter and state traffic at batch 1), so a
+    missing 768-unit run is not timed like a stored 256-unit one."""
+    sizes = [784, *spec.hidden, 10]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def other_code_keys(store: Store, keys) -> set:
     """Of the stored runs ``keys``, those made by other code than this: their recorded source
     hash (``store.code_version``) differs from the current sources'. Their numbers may still be
@@ -247,8 +255,8 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     """Done / missing / diverged counts of ``cells``, the done runs that lack the current
     metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
 
-    The estimate is (updates left, ``RunSpec.total_steps``) x (median seconds per update of
-    stored runs like the missing one, made on this kind of device (``device``: 'cpu' or 'cuda';
+    The estimate is (updates left, ``RunSpec.total_steps``) x (its weights) x (median seconds
+    per update and weight of stored runs like the missing one, made on this kind of device (``device``: 'cpu' or 'cuda';
     default: this machine's): same trainer route (engine or reference loop), model, data size
     and batch size, else the same route and model at the nearest batch size stored; runs of
     another device only where there are none of this one). With no run of its route stored, a
@@ -280,7 +288,7 @@ def status(cells, store: Store, device: str | None = None) -> dict:
             r = RunSpec.from_dict(json.loads(text))
         except (SpecError, TypeError, ValueError):
             continue
-        per_step = seconds / max(1, r.total_steps)
+        per_step = seconds / max(1, r.total_steps) / _weights(r)
         mine = str(dev).split(":")[0] == device
         route = trainer.startswith("engine") if trainer != "unknown" else engine.supports(r)
         for k in ((route, r.model, r.train_size, r.batch_size), (route, r.model, r.batch_size),
@@ -300,7 +308,7 @@ def status(cells, store: Store, device: str | None = None) -> dict:
             if per:
                 borrowed |= len(head) == 2  # not its own route
                 break
-        eta += statistics.median(per or [5e-4]) * s.total_steps
+        eta += (statistics.median(per) * _weights(s) if per else 5e-4) * s.total_steps
         borrowed |= per is None
     if missing and device == "cpu":
         groups = engine.plan_groups(missing, "cpu")

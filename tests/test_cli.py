@@ -221,20 +221,27 @@ def test_status_flags_runs_of_other_code_and_run_recomputes_them(tmp_path, capsy
         assert S.code_version() == st.runs([sgd]).code_version.iloc[0]
 
 
+def _runs_of_each(flags):
+    """[a, a, b, b, b] -> [a, b]: the order in which a sweep's cells come, by kind."""
+    return [f for i, f in enumerate(flags) if i == 0 or flags[i - 1] != f]
+
+
 @pytest.mark.parametrize("phase,wanted", [("all", [False, True]), ("batched", [False]), ("batch1", [True])])
-def test_campaign_phase_picks_the_batch_sizes_it_names(tmp_path, monkeypatch, phase, wanted):
+@pytest.mark.parametrize("merge", [[], ["--no-merge"]])
+def test_campaign_phase_picks_the_batch_sizes_it_names(tmp_path, monkeypatch, phase, wanted, merge):
     # Two machines share a campaign by phase (a GPU on batches > 1, the CPU on batch 1): each
-    # must be handed only its runs, and 'all' keeps batch-size-1 runs last.
+    # must be handed only its runs, and 'all' keeps batch-size-1 runs last: merged (the
+    # default) in one sweep, so a core freed by the last batched stack starts a batch-1 one
     from sparsel import sweep
     seen = []
 
     def record(cells, store, **kw):
-        seen.append({c.spec.batch_size == 1 for c in cells})
+        seen.append(_runs_of_each([c.spec.batch_size == 1 for c in cells]))
         return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
     monkeypatch.setattr(sweep, "run_cells", record)
     assert main(["campaign", "--scale", "smoke", "--experiments", "batch_size", "--phase", phase,
-                 "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]) == 0
-    assert seen == [{w} for w in wanted]
+                 "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet", *merge]) == 0
+    assert seen == ([wanted] if not merge else [[w] for w in wanted])
 
 
 @pytest.mark.parametrize("phase,parts", [("batch1", ["small"]), ("batched", ["big"]), ("all", ["big", "small"])])
@@ -247,12 +254,12 @@ def test_campaign_small_batch_moves_the_batch_2_runs_to_the_small_phase(tmp_path
     seen = []
 
     def record(cells, store, **kw):
-        seen.append({c.spec.batch_size for c in cells})
+        seen.append([next(p for p in split if c.spec.batch_size in split[p]) for c in cells])
         return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
     monkeypatch.setattr(sweep, "run_cells", record)
     assert main(["campaign", "--scale", "smoke", "--experiments", "wider_grids", "--phase", phase,
                  "--small-batch", "2", "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]) == 0
-    assert seen == [split[p] for p in parts]
+    assert len(seen) == 1 and _runs_of_each(seen[0]) == parts
 
 
 @pytest.mark.parametrize("merge,sweeps", [([], [["width", "batch_size"]]),

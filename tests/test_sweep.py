@@ -114,21 +114,24 @@ def test_auto_starts_no_process_after_the_deadline(tmp_path, monkeypatch):
 
 
 def test_status_divides_the_estimate_by_the_processes_that_will_train_it(tmp_path, monkeypatch):
-    """Two missing stacks of one run each, at the per-step time of the one stored run like them:
-    on one core the estimate is their steps at that time, on two cores (each stack a process
-    of its own under 'auto') half of it."""
+    """Two missing stacks of one run each, at the per-step time of the one stored run like them
+    scaled by their weights (64 and 128 units where it has 256): on one core the estimate is
+    their steps at those times, on two cores (each stack a process of its own under 'auto')
+    half of it."""
     store = Store(tmp_path / "s.sqlite")
     sweep.run_cells(E.cells("baseline", "smoke", optimizer=["sgd"]), store, device="cpu", progress=False)
     ran = store.runs().iloc[0]
     missing = E.cells("width", "smoke", optimizer=["sgd"], batch_size=[50], value=[64, 128])
     spec = missing[0].spec
     per_step = ran.seconds / (spec.steps_per_epoch * ran.epochs)
+    weights = {w: 785 * w + (w + 1) * 10 for w in (64, 128, 256)}  # 784 inputs + bias -> w -> 10
+    scale = (weights[64] + weights[128]) / weights[256]
     monkeypatch.setattr(sweep, "_worth_a_process", lambda g, dev, use_engine: True)
     monkeypatch.setattr(sweep, "_cores", lambda: 1)
     alone = sweep.status(missing, store, device="cpu")
     assert alone["missing"] == 2
     near = dict(abs=0.06)  # status rounds to 0.1 s
-    assert alone["eta_seconds"] == pytest.approx(2 * per_step * spec.steps_per_epoch * spec.epochs, **near)
+    assert alone["eta_seconds"] == pytest.approx(scale * per_step * spec.steps_per_epoch * spec.epochs, **near)
     monkeypatch.setattr(sweep, "_cores", lambda: 2)
     assert sweep.status(missing, store, device="cpu")["eta_seconds"] == pytest.approx(alone["eta_seconds"] / 2, **near)
     assert sweep.status(missing, store, device="cuda")["eta_seconds"] == pytest.approx(alone["eta_seconds"], **near)
