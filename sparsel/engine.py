@@ -442,8 +442,9 @@ def stop_requested() -> bool:
 
 
 def group_id(specs) -> str:
+    """A group's name: a hash of its runs' keys (``specs``: RunSpecs or their keys)."""
     import hashlib
-    return hashlib.sha256(",".join(sorted(s.key for s in specs)).encode()).hexdigest()[:16]
+    return hashlib.sha256(",".join(sorted(getattr(s, "key", s) for s in specs)).encode()).hexdigest()[:16]
 
 
 def _save_checkpoint(path, epoch, stack, opt, rngs, results, seconds):
@@ -455,6 +456,10 @@ def _save_checkpoint(path, epoch, stack, opt, rngs, results, seconds):
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+    keys = path.with_suffix(".json")  # which runs it holds, readable without loading the tensors
+    if not keys.exists():
+        import json
+        keys.write_text(json.dumps(sorted(r.spec.key for r in results)))
 
 
 def _load_checkpoint(path, stack, opt, rngs, results):
@@ -572,7 +577,26 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
 
 
 def drop_checkpoint(specs, checkpoint_dir) -> None:
-    """Remove a group's checkpoint once its runs are stored."""
+    """Remove a group's checkpoint once its runs are stored (``specs``: RunSpecs or their keys)."""
     from pathlib import Path
     if checkpoint_dir is not None:
-        (Path(checkpoint_dir) / f"group-{group_id(specs)}.pt").unlink(missing_ok=True)
+        for ext in (".pt", ".json"):
+            (Path(checkpoint_dir) / f"group-{group_id(specs)}{ext}").unlink(missing_ok=True)
+
+
+def checkpointed_groups(checkpoint_dir) -> list[list[str]]:
+    """The run keys of each group with a checkpoint in ``checkpoint_dir`` (those saved by
+    sparsel 0.x before the key lists were kept are not listed), oldest first."""
+    import json
+    from pathlib import Path
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return []
+    out = []
+    for f in sorted(Path(checkpoint_dir).glob("group-*.json"), key=lambda f: f.stat().st_mtime):
+        try:
+            keys = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if f.with_suffix(".pt").exists() and isinstance(keys, list):
+            out.append(keys)
+    return out

@@ -71,6 +71,8 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     ``deadline`` (a ``time.time()``): start no group after it, and stop running engine stacks
     at an epoch boundary, where their checkpoints keep the work for the next call. A run of
     the reference loop has no checkpoint: one in flight finishes (or a signal loses it).
+    A group stopped with a checkpoint resumes as it was, even where the cells asked now would
+    stack its runs otherwise; checkpoints of runs stored since (by another machine) are removed.
     ``log(message)``: called as each group is stored. ``recompute``: keys to train again
     although they are stored (e.g. ``other_code_keys``); the new run replaces the stored one.
     """
@@ -80,13 +82,16 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     done = store.done_keys() - recompute
     todo = [s for s in specs if s.key not in done]
     stats = dict(total=len(specs), cached=len(specs) - len(todo), trained=0, diverged=0, stopped=0)
+    ckpt = checkpoint_dir(store)
+    for keys in engine.checkpointed_groups(ckpt):  # orphans: runs stored since by other means
+        if all(k in done for k in keys):
+            engine.drop_checkpoint(keys, ckpt)
     if not todo:
         return stats
     dev = resolve_device(device)
-    groups = engine.plan_groups(todo, dev, max_group=max_group) if use_engine else [[s] for s in todo]
+    groups = _plan(todo, dev, max_group, ckpt) if use_engine else [[s] for s in todo]
     bar = tqdm(total=sum(s.epochs for s in todo), unit="run-epoch", disable=not progress,
                desc=f"training {len(todo)} runs on {dev}")
-    ckpt = checkpoint_dir(store)
 
     def keep(group, results):
         for r in results:
@@ -129,6 +134,19 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
         finally:
             bar.close()
     return stats
+
+
+def _plan(todo, device, max_group, ckpt) -> list:
+    """Groups for ``todo``: first each checkpointed group all of whose runs are still to do,
+    exactly as it was (another selection of cells would group its runs otherwise, and the
+    hours in its checkpoint would be lost), then ``engine.plan_groups`` of the rest."""
+    by_key = {s.key: s for s in todo}
+    kept, taken = [], set()
+    for keys in engine.checkpointed_groups(ckpt):
+        if all(k in by_key and k not in taken for k in keys):
+            kept.append([by_key[k] for k in keys])
+            taken.update(keys)
+    return kept + engine.plan_groups([s for s in todo if s.key not in taken], device, max_group=max_group)
 
 
 def auto_workers(device, n_groups: int) -> int:

@@ -175,3 +175,59 @@ def test_status_times_a_run_by_its_own_trainer_and_all_its_updates(tmp_path, mon
     store.put(fake_result(RunSpec(batch_size=1000, epochs=1, seed=9), trainer="reference", seconds=600.0))
     est = sweep.status(missing, store, device="cpu")
     assert not est["eta_borrowed"] and est["eta_seconds"] == pytest.approx(1e-3 * forget.total_steps, abs=0.06)
+
+
+def test_a_checkpointed_group_resumes_as_it_was_when_more_runs_join_its_stack(tmp_path, monkeypatch):
+    """A group stopped mid-way keeps its checkpoint and the list of its runs. A later sweep over
+    more cells, which would stack those runs with others (a new group, its hours lost), trains
+    the checkpointed group as it was, from its checkpoint, and the newcomers apart; the numbers
+    are those of runs never stopped. Once its runs are stored by other means, an orphaned
+    checkpoint is removed."""
+    from sparsel import engine
+    two = E.cells("width", "smoke", optimizer=["sgd", "adam"], batch_size=[50], value=[64])
+    three = E.cells("width", "smoke", optimizer=["sgd", "adam", "adagrad"], batch_size=[50], value=[64])
+    assert len(engine.plan_groups(sweep.unique_specs(three), "cpu")) == 1  # all three would share a stack
+    store = Store(tmp_path / "s.sqlite")
+    ckpt = sweep.checkpoint_dir(store)
+    real = engine.train_group
+
+    def stop_after_epoch_1(specs, *a, **kw):
+        kw.update(checkpoint_every=0, on_epoch=lambda n: engine.request_stop())  # stops at the next boundary
+        try:
+            return real(specs, *a, **kw)
+        finally:
+            engine._STOP.clear()
+    monkeypatch.setattr(engine, "train_group", stop_after_epoch_1)
+    stats = sweep.run_cells(two, store, device="cpu", executor="local", progress=False)
+    assert stats["stopped"] == 2 and [len(k) for k in engine.checkpointed_groups(ckpt)] == [2]
+
+    groups, resumed = [], []
+
+    def spy(specs, *a, **kw):
+        groups.append(sorted(s.optimizer for s in specs))
+        resumed.append((ckpt / f"group-{engine.group_id(specs)}.pt").exists())
+        return real(specs, *a, **kw)
+    monkeypatch.setattr(engine, "train_group", spy)
+    stats = sweep.run_cells(three, store, device="cpu", executor="local", progress=False)
+    assert stats["trained"] == 3 and groups == [["adam", "sgd"], ["adagrad"]] and resumed == [True, False]
+    assert engine.checkpointed_groups(ckpt) == [] and not list(ckpt.glob("group-*"))
+
+    fresh = Store(tmp_path / "fresh.sqlite")
+    sweep.run_cells(three, fresh, device="cpu", executor="local", progress=False)
+    a, b = store.records(), fresh.records()
+    cols = ["key", "epoch", "split", "layer"]
+    a, b = a.sort_values(cols).reset_index(drop=True), b.sort_values(cols).reset_index(drop=True)
+    assert (a[cols] == b[cols]).all().all()
+    for m in ("accuracy", "sparsity", "selectivity_avg"):  # alone vs stacked: float rounding at most
+        assert (a[m] - b[m]).abs().max() < 1e-5, m
+
+    # an orphan: a checkpoint of runs another machine has stored since
+    monkeypatch.setattr(engine, "train_group", stop_after_epoch_1)
+    other = Store(tmp_path / "other.sqlite")
+    sweep.run_cells(two, other, device="cpu", executor="local", progress=False)
+    assert len(engine.checkpointed_groups(sweep.checkpoint_dir(other))) == 1
+    from sparsel.store import pack, unpack
+    pack(store, tmp_path / "arch")
+    unpack(tmp_path / "arch", other)
+    sweep.run_cells(two, other, device="cpu", executor="local", progress=False)
+    assert not list(sweep.checkpoint_dir(other).glob("group-*"))
