@@ -585,8 +585,9 @@ def drop_checkpoint(specs, checkpoint_dir) -> None:
 
 
 def checkpointed_groups(checkpoint_dir) -> list[list[str]]:
-    """The run keys of each group with a checkpoint in ``checkpoint_dir`` (those saved by
-    sparsel 0.x before the key lists were kept are not listed), oldest first."""
+    """The run keys of each group with a checkpoint in ``checkpoint_dir``, oldest first. A
+    checkpoint saved before its key list was kept beside it is not listed: it resumes only
+    where the same runs are grouped together again."""
     import json
     from pathlib import Path
     if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
