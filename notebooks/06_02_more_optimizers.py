@@ -99,6 +99,27 @@ pairs = [(f"{plots.label(o)}: {k} 0.99 vs 0.5", f"{o} {k}=0.99", f"{o} {k}=0.5")
 summary.effect_table(last, pairs)
 
 # %% [markdown]
+# ## Seeds that part ways
+#
+# A mean over seeds that end in different places hides two outcomes, and the 2-SE rule then
+# reads "no clear difference" however far apart each outcome is. These are the conditions whose
+# seeds end more than five points of test accuracy apart ({glue:text}`n_split` of the
+# {glue:text}`n_conditions`), seed by seed, least accurate first. In {glue:text}`n_sparsest` of
+# them the least accurate seed is also the sparsest, and in {glue:text}`n_least_selective` the
+# least selective. Hoyer sparsity alone cannot tell a network that learnt a sparse code from one
+# whose units fell quiet while it learnt less; CCMAS selectivity (last column) can, since it asks
+# whether a quiet unit is quiet for some classes or for all.
+
+# %%
+splits = summary.seed_splits(df, metric="accuracy", gap=0.05)
+words = summary.split_words(splits)
+glue("n_split", words["n"])
+glue("n_conditions", len(last))
+glue("n_sparsest", words["sparsest"])
+glue("n_least_selective", words["least_selective"])
+splits.set_index(["condition", "seed"]).round(3)
+
+# %% [markdown]
 # ## Curves over epochs
 
 # %% mystnb={"figure": {"caption": "Curves over epochs for each knob value, one optimizer per figure. Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-more-optimizers-10"}}

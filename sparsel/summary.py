@@ -254,6 +254,36 @@ def direction(a: float, b: float) -> str:
     return "higher" if a > b else "lower" if a < b else "the same"
 
 
+def seed_splits(df: pd.DataFrame, metric: str = "accuracy", gap: float = 0.05, split="test",
+                layer="mean") -> pd.DataFrame:
+    """The conditions whose seeds end apart: at the last epoch their best and worst seed's
+    ``metric`` (accuracy: a fraction) differ by more than ``gap``. A mean over such seeds hides
+    two outcomes, and ``compare``'s 2-SE rule calls it 'not clearly different' however far apart
+    each outcome is. ``df``: ``results``. Returns one row per (condition, seed) of those
+    conditions, worst seed first, with accuracy, sparsity and selectivity_avg; empty when none.
+    Diverged seeds (NaN) are left out of the spread: ``mean_se`` counts them already."""
+    last = last_epoch(df[(df.split == split) & (df.layer == layer)])
+    cols = ["condition", "seed", *dict.fromkeys([metric, "accuracy", "sparsity", "selectivity_avg"])]
+    finite = last[np.isfinite(last[metric].astype(float))]
+    spread = finite.groupby("condition", sort=False)[metric].agg(lambda v: v.max() - v.min())
+    order = {c: i for i, c in enumerate(spread[spread > gap].index)}  # the grid's order
+    out = last[last.condition.isin(order)][cols]
+    return (out.assign(_order=out.condition.map(order)).sort_values(["_order", metric], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+
+
+def split_words(splits: pd.DataFrame) -> dict:
+    """What prose says of ``seed_splits(df)`` (split by accuracy): the number of conditions
+    (``n``), in how many the least accurate seed is also the sparsest (``sparsest``) and the
+    least selective (``least_selective``)."""
+    if splits.empty:
+        return dict(n=0, sparsest=0, least_selective=0)
+    by = splits.groupby("condition", sort=False)
+    worst = splits.loc[by.accuracy.idxmin(), "seed"].to_numpy()
+    return dict(n=by.ngroups, sparsest=int((splits.loc[by.sparsity.idxmax(), "seed"].to_numpy() == worst).sum()),
+                least_selective=int((splits.loc[by.selectivity_avg.idxmin(), "seed"].to_numpy() == worst).sum()))
+
+
 def reproduce(experiment: str, df: pd.DataFrame) -> str:
     """The 'reproduce this page' line: the commands, the number of runs at each scale, and the
     compute the runs behind ``df`` (this page's ``results``) measured: run-hours (each run's

@@ -59,6 +59,31 @@ def test_reproduce_counts_runs_and_their_measured_cost(tmp_path):
     assert len({c.spec.key for c in experiments.cells("baseline", "full")}) == 12
 
 
+def test_seed_splits_finds_the_conditions_whose_seeds_end_apart():
+    def run(condition, seed, acc, sparsity, epochs=3):
+        # two epochs per run: only the last (epoch == epochs) may count; a train row and a
+        # layer-1 row that would split must be ignored
+        rows = [dict(condition=condition, seed=seed, epoch=e, epochs=epochs, split="test", layer="mean",
+                     accuracy=acc if e == epochs else 0.1, sparsity=sparsity, selectivity_avg=0.3)
+                for e in (epochs - 1, epochs)]
+        return rows + [dict(rows[-1], split="train", accuracy=0.0), dict(rows[-1], layer="1", accuracy=0.0)]
+    df = pd.DataFrame(run("tight", 1, 0.97, 0.30) + run("tight", 2, 0.95, 0.31)            # 0.02 apart
+                      + run("split", 1, 0.97, 0.25) + run("split", 2, 0.80, 0.75) + run("split", 3, 0.96, 0.28)
+                      + run("nan", 1, math.nan, 0.2) + run("nan", 2, 0.97, 0.2))          # diverged: no spread
+    got = summary.seed_splits(df)
+    assert list(got.condition) == ["split"] * 3
+    assert list(got.seed) == [2, 3, 1]  # worst seed first
+    assert got.sparsity.tolist() == [0.75, 0.28, 0.25]
+    assert summary.seed_splits(df, gap=0.2).empty
+    assert list(summary.seed_splits(df, gap=0.01).condition.unique()) == ["tight", "split"]  # the grid's order
+    assert list(summary.seed_splits(df, metric="sparsity", gap=0.4).seed) == [1, 3, 2]  # lowest first
+    # rows: seeds 2, 3, 1; seed 2 is the least accurate and the sparsest
+    assert summary.split_words(got.assign(selectivity_avg=[0.5, 0.1, 0.4])) == dict(n=1, sparsest=1, least_selective=0)
+    assert summary.split_words(got.assign(selectivity_avg=[0.1, 0.4, 0.5])) == dict(n=1, sparsest=1, least_selective=1)
+    assert summary.split_words(got.assign(sparsity=[0.2, 0.4, 0.5]))["sparsest"] == 0
+    assert summary.split_words(summary.seed_splits(df, gap=0.5)) == dict(n=0, sparsest=0, least_selective=0)
+
+
 def test_unit_profile_trains_once_then_reads_the_store(tmp_path, monkeypatch, tiny_spec):
     """The first call trains and stores the profile; the next one reads it (no training); a
     read-only store gets the profile computed but is never written."""
