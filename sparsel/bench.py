@@ -15,6 +15,7 @@ The last three lines are ``speedup-bs1 <ratio>``, ``speedup-bs50
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import torch
@@ -115,7 +116,10 @@ def measure(device, batch_size, train_size, runs, root=None) -> dict:
     steps = len(specs) * steps_per_run
     out = dict(batch_size=batch_size, runs=len(specs), steps=steps, ref_sps=steps / ref_s, eng_sps=steps / eng_s,
                speedup=ref_s / eng_s, ref_by_optimizer=per_opt)
-    if device.type == "cpu":  # what full-scale CPU groups use (engine.use_compile)
+    # compiled: what full-scale CPU groups use (engine.use_compile); on CUDA only when asked
+    # (SPARSEL_COMPILE=1, then replayed from a graph like the eager step), to see whether
+    # fusing the step's ~50 small kernels pays there
+    if device.type == "cpu" or os.environ.get("SPARSEL_COMPILE") == "1":
         cmp_s, out["compile_s"] = _engine_steps(specs, data, device, compiled=True)
         out.update(cmp_sps=steps / cmp_s, speedup=ref_s / cmp_s, eager_speedup=ref_s / eng_s)
     return out
@@ -219,11 +223,13 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"sparsel bench on {name}, torch {torch.__version__}; {runs} runs per measurement "
           "(4 optimizers x seeds), 1 epoch of training steps each")
-    graphs = device.type == "cuda" and __import__("os").environ.get("SPARSEL_CUDA_GRAPHS", "1") != "0"
+    graphs = device.type == "cuda" and os.environ.get("SPARSEL_CUDA_GRAPHS", "1") != "0"
     print("engine: stacked steps, all optimizers in one stack"
           + (" replayed from a CUDA graph (captured once per stack; capture time is inside the first epoch)"
              if graphs else ", eager and compiled with torch.compile (the ratio is the compiled engine's,"
-             " what full-scale CPU groups use)" if device.type == "cpu" else ", eager"))
+             " what full-scale CPU groups use)" if device.type == "cpu" else ", eager")
+          + ("; also compiled with torch.compile (SPARSEL_COMPILE=1; the ratio is the compiled engine's)"
+             if device.type == "cuda" and os.environ.get("SPARSEL_COMPILE") == "1" else ""))
     cpu = device.type == "cpu"
     # the reference loop's batch-1 steps are slow on both (~1 ms each on a GPU, Python-bound)
     sizes = {1: 2000, 50: 20_000 if cpu else 60_000, 500: 60_000}
