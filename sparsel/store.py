@@ -383,6 +383,9 @@ def _wide(raw) -> pd.DataFrame:
 # over it and drop the profiles' hash from the manifest)
 ARCHIVE_FORMAT = 3
 READABLE_FORMATS = (1, 2, 3)
+# pack refuses to write over an archive it cannot read (it might have lost runs the store lacks)
+RESTORE_HINT = ("restore the folder (git checkout) and pack again; an archive never committed: delete the "
+                "folder and pack the store again")
 
 
 class ArchiveError(StoreError):
@@ -423,14 +426,14 @@ def read_profiles(folder) -> dict:
         listed = None
     if not path.exists():
         if listed:
-            raise ArchiveError(f"{path} is listed in MANIFEST.json but missing: restore it (git checkout) or pack again")
+            raise ArchiveError(f"{path} is listed in MANIFEST.json but missing: {RESTORE_HINT}")
         return {}
     if listed is None:
         raise ArchiveError(f"{path} is not listed in MANIFEST.json: a pack was cut short or the file was "
-                           "added by hand; restore the folder (git checkout) or pack again")
+                           f"added by hand: {RESTORE_HINT}")
     if listed != _sha256(path):
         raise ArchiveError(f"{path} does not match its hash in MANIFEST.json: the file was changed or "
-                           "half-written; restore it (git checkout) or pack again")
+                           f"half-written: {RESTORE_HINT}")
     out = {}
     for key, v in json.loads(gzip.decompress(path.read_bytes())).items():
         try:
@@ -464,11 +467,11 @@ def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
         try:
             manifest = json.loads((folder / "MANIFEST.json").read_text())
         except (OSError, ValueError) as err:
-            raise ArchiveError(f"{folder / 'MANIFEST.json'} is missing or unreadable ({err})")
+            raise ArchiveError(f"{folder / 'MANIFEST.json'} is missing or unreadable ({err}): {RESTORE_HINT}")
         for name in ("runs.csv.gz", "records.csv.gz"):
             if _sha256(folder / name) != manifest["sha256"].get(name):
                 raise ArchiveError(f"{folder / name} does not match its hash in MANIFEST.json: the file was "
-                                   "changed or half-written; restore it (git checkout) or pack again")
+                                   f"changed or half-written: {RESTORE_HINT}")
     runs = pd.read_csv(folder / "runs.csv.gz", dtype={"key": str, "spec": str, "code_version": str})
     rec = pd.read_csv(folder / "records.csv.gz", dtype={"key": str, "split": str, "layer": str})
     if fmt == 1 and "trainer" not in runs.columns:
