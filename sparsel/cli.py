@@ -221,7 +221,8 @@ def _dispatch(args) -> int:
         done = store.done_keys()
         info = pack(store, args.out, [k for k in keys if k in done], force=args.force)
         print(f"packed {info['added']} new runs into {args.out}: it holds {info['runs']} runs ({info['records']} "
-              f"records" + (f", {info['profiles']} unit profiles" if info["profiles"] else "")
+              f"records in {info['shards']} shard{'s' * (info['shards'] != 1)}"
+              + (f", {info['profiles']} unit profiles" if info["profiles"] else "")
               + f", {info['bytes'] / 1e6:.2f} MB); {len(set(keys) - done)} runs of the grid are not in the store")
         for k in info["conflicts"][:20]:
             print(f"  conflict: run {k} differs between store and archive; "

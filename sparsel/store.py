@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -381,8 +382,13 @@ def _wide(raw) -> pd.DataFrame:
 # rows equal its layer '1' row, so the archive leaves them out and unpack restores them.
 # 3: format 2 plus the optional profiles.json.gz (an older sparsel refuses it rather than pack
 # over it and drop the profiles' hash from the manifest)
-ARCHIVE_FORMAT = 3
-READABLE_FORMATS = (1, 2, 3)
+# 4: the records in shards, records.csv.gz then records-2.csv.gz, ..., each holding whole runs
+# and listed in order in MANIFEST.json ("shards"). A pack that only adds runs writes them to a
+# new shard and leaves the committed ones byte-identical, so the repository's history grows by
+# the new runs rather than by a rewritten archive; a pack that replaces runs (force) writes one.
+ARCHIVE_FORMAT = 4
+READABLE_FORMATS = (1, 2, 3, 4)
+_SHARD = re.compile(r"records(-[1-9][0-9]*)?\.csv\.gz")
 # pack refuses to write over an archive it cannot read (it might have lost runs the store lacks)
 RESTORE_HINT = ("restore the folder (git checkout) and pack again; an archive never committed: delete the "
                 "folder and pack the store again")
@@ -447,12 +453,24 @@ def read_profiles(folder) -> dict:
 
 
 def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read and validate an archive folder (format 1, 2 or 3): (runs, records) as DataFrames.
+    """Read and validate an archive folder (format 1 to 4): (runs, records) as DataFrames.
 
-    Checks the manifest's hashes (format 2 on; of the unit profiles too), that every key is the hash of its spec, that the
-    numbers are numbers and that every run has all its rows. Raises ArchiveError naming the
-    fault; records come back in the wide form ``Store.records`` returns.
+    Checks the manifest's hashes (format 2 on; of the unit profiles too), that every key is the
+    hash of its spec, that the numbers are numbers and that every run has all its rows, in one
+    shard. Raises ArchiveError naming the fault; records come back in the wide form
+    ``Store.records`` returns.
     """
+    runs, rec, _ = _read_archive(folder)
+    return runs, rec
+
+
+def _shard_number(name: str) -> int:
+    return int(name[len("records-"):-len(".csv.gz")]) if name != "records.csv.gz" else 1
+
+
+def _read_archive(folder):
+    """read_archive, plus what pack needs to add a shard: dict(format, shards, rows), where
+    shards are the record files in order and rows the records they hold as written."""
     folder = Path(folder).expanduser()
     if not (folder / "FORMAT").exists():
         raise ArchiveError(f"{folder} is not a sparsel archive (no FORMAT file)")
@@ -463,17 +481,43 @@ def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
     if fmt not in READABLE_FORMATS:
         raise ArchiveError(f"{folder} holds archive format {fmt}; this sparsel reads formats "
                            f"{', '.join(map(str, READABLE_FORMATS))}" + (" (upgrade sparsel)" if fmt > ARCHIVE_FORMAT else ""))
+    shards = ["records.csv.gz"]
     if fmt >= 2:
         try:
             manifest = json.loads((folder / "MANIFEST.json").read_text())
         except (OSError, ValueError) as err:
             raise ArchiveError(f"{folder / 'MANIFEST.json'} is missing or unreadable ({err}): {RESTORE_HINT}")
-        for name in ("runs.csv.gz", "records.csv.gz"):
+        # FORMAT is written after the manifest: a 3 beside a format-4 manifest is a pack's last step undone
+        shards = manifest.get("shards", shards)
+        if (not isinstance(shards, list) or not shards or len(set(shards)) != len(shards)
+                or not all(isinstance(n, str) and _SHARD.fullmatch(n) for n in shards)):
+            raise ArchiveError(f"{folder / 'MANIFEST.json'} lists shards {shards!r}; an archive's record files are "
+                               f"records.csv.gz, records-2.csv.gz, ...: {RESTORE_HINT}")
+        for name in ("runs.csv.gz", *shards):
+            if not (folder / name).exists():
+                raise ArchiveError(f"{folder / name} is listed in MANIFEST.json but missing: {RESTORE_HINT}")
             if _sha256(folder / name) != manifest["sha256"].get(name):
                 raise ArchiveError(f"{folder / name} does not match its hash in MANIFEST.json: the file was "
                                    f"changed or half-written: {RESTORE_HINT}")
     runs = pd.read_csv(folder / "runs.csv.gz", dtype={"key": str, "spec": str, "code_version": str})
-    rec = pd.read_csv(folder / "records.csv.gz", dtype={"key": str, "split": str, "layer": str})
+    parts, shard_of = [], {}
+    for name in shards:
+        part = pd.read_csv(folder / name, dtype={"key": str, "split": str, "layer": str})
+        value_cols = [c for c in part.columns if c not in ("key", *ROW_KEYS)]
+        for c in ["epoch", *value_cols]:
+            bad = pd.to_numeric(part[c], errors="coerce").isna() & part[c].notna()
+            if bad.any():
+                i = bad.idxmax()
+                raise ArchiveError(f"{folder / name} row {i + 2} (run {part.key[i]}): {c} = {part[c][i]!r} "
+                                   "is not a number")
+            part[c] = pd.to_numeric(part[c]).astype(float)
+        for k in part.key.unique():
+            if k in shard_of:
+                raise ArchiveError(f"{folder}: run {k} has rows in both {shard_of[k]} and {name}: {RESTORE_HINT}")
+            shard_of[k] = name
+        parts.append(part)
+    rec = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    rows = len(rec)
     if fmt == 1 and "trainer" not in runs.columns:
         runs["trainer"] = "unknown"
     need = set(RUN_COLUMNS) - {"n_records"} - set(runs.columns)
@@ -481,14 +525,6 @@ def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ArchiveError(f"{folder / 'runs.csv.gz'} lacks columns {sorted(need)}")
     if runs.key.duplicated().any():
         raise ArchiveError(f"{folder / 'runs.csv.gz'} lists run {runs.key[runs.key.duplicated()].iloc[0]} twice")
-    value_cols = [c for c in rec.columns if c not in ("key", *ROW_KEYS)]
-    for c in ["epoch", *value_cols]:
-        bad = pd.to_numeric(rec[c], errors="coerce").isna() & rec[c].notna()
-        if bad.any():
-            i = bad.idxmax()
-            raise ArchiveError(f"{folder / 'records.csv.gz'} row {i + 2} (run {rec.key[i]}): {c} = {rec[c][i]!r} "
-                               "is not a number")
-        rec[c] = pd.to_numeric(rec[c]).astype(float)
     rec["epoch"] = rec["epoch"].astype(int)
     counts = rec.groupby("key").size()
     fixed = []
@@ -512,17 +548,17 @@ def read_archive(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
     short = runs[have.to_numpy() != runs.n_records.to_numpy()]
     if len(short):
         r = short.iloc[0]
-        raise ArchiveError(f"{folder / 'records.csv.gz'}: run {r.key} has {int(have[r.key])} rows, a complete run "
-                           f"has {r.n_records} ({len(short)} incomplete runs in all)")
+        raise ArchiveError(f"{folder / shard_of.get(r.key, 'records.csv.gz')}: run {r.key} has {int(have[r.key])} "
+                           f"rows, a complete run has {r.n_records} ({len(short)} incomplete runs in all)")
     stray = set(counts.index) - set(runs.key)
     if stray:
-        raise ArchiveError(f"{folder / 'records.csv.gz'} holds rows of {len(stray)} runs not in runs.csv.gz "
-                           f"(e.g. {sorted(stray)[0]})")
+        k = sorted(stray)[0]
+        raise ArchiveError(f"{folder / shard_of[k]} holds rows of {len(stray)} runs not in runs.csv.gz (e.g. {k})")
     stray = set(read_profiles(folder)) - set(runs.key)
     if stray:
         raise ArchiveError(f"{folder / PROFILES_FILE} holds profiles of {len(stray)} runs not in runs.csv.gz "
                            f"(e.g. {sorted(stray)[0]})")
-    return runs, rec
+    return runs, rec, dict(format=fmt, shards=shards, rows=rows)
 
 
 def _single_layer(runs: pd.DataFrame) -> set:
@@ -554,19 +590,23 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     """Merge the runs of ``store`` (all, or ``keys``) into the archive at ``folder``.
 
     Runs already in the archive stay (the archive never shrinks); a run in both with
-    different numbers is a conflict: the archive's copy is kept unless ``force``. The packed
-    runs' unit profiles (``Store.put_profile``) go along, in ``profiles.json.gz``. Files are
-    written to temporary names and renamed into place, the manifest last. Returns counts
-    (runs, added, conflicts, records, bytes, profiles).
+    different numbers is a conflict: the archive's copy is kept unless ``force``. New runs'
+    records go to a new shard (format 4), so the committed files stay as they are; ``force``
+    replacing a run rewrites the records as one shard. The packed runs' unit profiles
+    (``Store.put_profile``) go along, in ``profiles.json.gz``. Files are written to temporary
+    names and renamed into place, the manifest last. Returns counts (runs, added, conflicts,
+    records, bytes, profiles, shards).
     """
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     runs = pd.read_sql_query("SELECT * FROM runs", store.db)
     runs = runs[runs.key.isin(store.done_keys() if keys is None else store.done_keys() & set(keys))]
     rec = store.records(list(runs.key))
-    old_runs, old_rec = (read_archive(folder) if (folder / "FORMAT").exists() else (runs.iloc[:0], rec.iloc[:0]))
+    old = None
+    if (folder / "FORMAT").exists():
+        old_runs, old_rec, old = _read_archive(folder)
     conflicts = []
-    if len(old_runs):
+    if old is not None:
         both = sorted(set(old_runs.key) & set(runs.key))
         cols = [c for c in rec.columns if c not in ("key", *ROW_KEYS)]
         for k in both:
@@ -581,19 +621,30 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
         rec_out = pd.concat([old_rec[~old_rec.key.isin(keep_new)], rec[rec.key.isin(keep_new)]], ignore_index=True)
         added = len(set(runs.key) - set(old_runs.key))
     else:
-        runs_out, rec_out, added = runs, rec, len(runs)
+        runs_out, rec_out, added, keep_new = runs, rec, len(runs), set(runs.key)
     runs_out = runs_out[list(RUN_COLUMNS)].sort_values("key").reset_index(drop=True)
-    rec_out = _drop_copies(rec_out, runs_out).sort_values(["key", "epoch", "split", "layer"])
-    value_cols = [c for c in rec_out.columns if c not in ("key", *ROW_KEYS)]
-    rec_out = rec_out[["key", *ROW_KEYS, *[c for c in value_cols if rec_out[c].notna().any()]]]
     runs_out["finished"] = runs_out["finished"].map(repr)  # to the second, not %.7g's 1,000 s
+    # the shards: the old ones and one of the new runs, unless a run was replaced or the old
+    # archive is format 1 (whose record columns are not today's): then all in one
+    append = old is not None and old["format"] >= 2 and not (force and conflicts)
+    shards, written = (list(old["shards"]) if append else []), {}
+    fresh = rec_out[rec_out.key.isin(keep_new)] if append else rec_out
+    if len(fresh) or not shards:
+        name = f"records-{max(map(_shard_number, shards)) + 1}.csv.gz" if shards else "records.csv.gz"
+        fresh = _drop_copies(fresh.reset_index(drop=True), runs_out).sort_values(["key", "epoch", "split", "layer"])
+        value_cols = [c for c in fresh.columns if c not in ("key", *ROW_KEYS)]
+        written[name] = fresh[["key", *ROW_KEYS, *[c for c in value_cols if fresh[c].notna().any()]]]
+        shards.append(name)
+    n_rows = (old["rows"] if append else 0) + sum(map(len, written.values()))
     # unit profiles: the archive's stay (unless force), the store's are added, of packed runs only
-    profs = read_profiles(folder) if (folder / "FORMAT").exists() else {}
+    profs = read_profiles(folder) if old is not None else {}
     profs.update({k: v for k, v in store.profiles(runs.key).items() if force or k not in profs})
     profs = {k: profs[k] for k in sorted(set(profs) & set(runs_out.key))}
+    for name, df in written.items():
+        _gz_csv(df, folder / name, float_format="%.7g")
     _gz_csv(runs_out, folder / "runs.csv.gz")
-    _gz_csv(rec_out, folder / "records.csv.gz", float_format="%.7g")
-    names = ["runs.csv.gz", "records.csv.gz"]
+    # a new shard first: until runs.csv.gz is renamed the old manifest still reads the old archive
+    names = [*written, "runs.csv.gz"] if append else ["runs.csv.gz", *written]
     if profs:
         _gz_text(json.dumps({k: dict(code_version=c, trainer=t, **json.loads(body)) for k, (c, t, body)
                              in profs.items()}, sort_keys=True, separators=(",", ":"), allow_nan=False),
@@ -601,8 +652,9 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
         names.append(PROFILES_FILE)
     for name in names:
         os.replace(folder / (name + ".tmp"), folder / name)
-    manifest = dict(format=ARCHIVE_FORMAT, runs=len(runs_out), records=int(len(rec_out)),
-                    sha256={n: _sha256(folder / n) for n in names})
+    listed = ["runs.csv.gz", *shards, *([PROFILES_FILE] if profs else [])]
+    manifest = dict(format=ARCHIVE_FORMAT, runs=len(runs_out), records=int(n_rows), shards=shards,
+                    sha256={n: _sha256(folder / n) for n in listed})
     tmp = folder / "MANIFEST.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, folder / "MANIFEST.json")
@@ -610,9 +662,12 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
     if not fmt.exists() or fmt.read_text() != f"{ARCHIVE_FORMAT}\n":  # a kill never leaves it empty
         (folder / "FORMAT.tmp").write_text(f"{ARCHIVE_FORMAT}\n")
         os.replace(folder / "FORMAT.tmp", fmt)
-    size = sum((folder / f).stat().st_size for f in names)
-    return dict(runs=len(runs_out), added=added, conflicts=conflicts, records=int(len(rec_out)), bytes=size,
-                profiles=len(profs))
+    for f in folder.iterdir():  # shards no longer listed (replaced runs), or of a pack cut short
+        if _SHARD.fullmatch(f.name) and f.name not in shards:
+            f.unlink()
+    size = sum((folder / f).stat().st_size for f in listed)
+    return dict(runs=len(runs_out), added=added, conflicts=conflicts, records=int(n_rows), bytes=size,
+                profiles=len(profs), shards=len(shards))
 
 
 def _rounded(rec: pd.DataFrame, cols) -> pd.DataFrame:

@@ -31,7 +31,6 @@ from sparsel.train import RunResult, nan_rows, rows_for
 
 REPO = Path(__file__).resolve().parents[1]
 IDX = ["key", "epoch", "split", "layer"]
-FILES = ("FORMAT", "MANIFEST.json", "runs.csv.gz", "records.csv.gz", "profiles.json.gz")
 SPLITS = ("test", "train", "train_during")
 
 
@@ -100,7 +99,8 @@ def at_7_digits(rec):
 
 
 def file_bytes(folder):
-    return {f: (Path(folder) / f).read_bytes() for f in FILES if (Path(folder) / f).exists()}
+    """Every file of an archive folder (a stray shard or temp file counts), by name."""
+    return {f.name: f.read_bytes() for f in sorted(Path(folder).iterdir()) if f.is_file()}
 
 
 def snapshot(path):
@@ -475,7 +475,8 @@ def test_pack_round_trip(tmp_path):
     assert layers[deep.key] == layers[deep_div.key] == ["1", "2", "3", "mean", "weighted"]
     assert info["records"] == len(raw) == 2 * (3 * 3 + 2) + 2 * expected_rows(deep)
     manifest = json.loads((tmp_path / "arch" / "MANIFEST.json").read_text())
-    assert manifest["runs"] == 4 and manifest["format"] == 3 and (tmp_path / "arch" / "FORMAT").read_text() == "3\n"
+    assert manifest["runs"] == 4 and manifest["format"] == 4 and (tmp_path / "arch" / "FORMAT").read_text() == "4\n"
+    assert manifest["shards"] == ["records.csv.gz"]
     for name in ("runs.csv.gz", "records.csv.gz"):
         assert manifest["sha256"][name] == hashlib.sha256((tmp_path / "arch" / name).read_bytes()).hexdigest()
 
@@ -550,6 +551,83 @@ def test_pack_merges_into_the_archive_and_never_shrinks_it(tmp_path, capsys):
     assert same_values(rec[rec.key == specs[0].key], at_7_digits(c.records([specs[0].key])))
     assert pack(c, arch)["conflicts"] == []
     assert not [f for f in os.listdir(arch) if f.endswith(".tmp")]
+
+
+def test_a_pack_that_adds_runs_leaves_the_committed_files_as_they_are(tmp_path):
+    """Format 4: the records in shards. Every pack rewrote the whole records file (12 MB at
+    1,000 runs), so each commit of the campaign grew the repository by the whole archive; now
+    new runs go to a new shard, a format-3 archive's records.csv.gz stays its first one, a
+    forced replacement rewrites them as one, and a shard the manifest does not list (a pack
+    cut short) is ignored, then removed."""
+    specs = smoke_specs(4)
+    arch = tmp_path / "arch"
+    a = filled(tmp_path / "a.sqlite", specs[:2])
+    assert pack(a, arch)["shards"] == 1
+    first = (arch / "records.csv.gz").read_bytes()
+    b = filled(tmp_path / "b.sqlite", specs[2:3], value=0.25)
+    info = pack(b, arch)
+    assert (info["runs"], info["added"], info["shards"]) == (3, 1, 2)
+    assert (arch / "records.csv.gz").read_bytes() == first
+    manifest = json.loads((arch / "MANIFEST.json").read_text())
+    assert manifest["shards"] == ["records.csv.gz", "records-2.csv.gz"] and manifest["format"] == 4
+    assert set(pd.read_csv(arch / "records-2.csv.gz", dtype={"key": str}).key) == {specs[2].key}
+    assert manifest["records"] == info["records"] == sum(len(pd.read_csv(arch / n)) for n in manifest["shards"])
+    runs, rec = read_archive(arch)
+    assert sorted(runs.key) == sorted(s.key for s in specs[:3])
+    both = pd.concat([a.records(), b.records()], ignore_index=True)
+    assert same_values(rec, at_7_digits(both))
+    back = Store(tmp_path / "back.sqlite")
+    assert unpack(arch, back)["added"] == 3 and same_values(back.records(), rec)
+    pack(back, tmp_path / "one")  # the same runs packed at once: one shard, the same numbers
+    assert json.loads((tmp_path / "one" / "MANIFEST.json").read_text())["shards"] == ["records.csv.gz"]
+    assert same_values(read_archive(tmp_path / "one")[1], rec)
+    sharded = file_bytes(arch)
+    assert pack(b, arch)["shards"] == 2 and file_bytes(arch) == sharded  # nothing new: nothing written
+
+    # a format-3 archive (FORMAT 3, no shard list): its records.csv.gz becomes the first shard
+    old = tmp_path / "v3"
+    pack(a, old)
+    m = json.loads((old / "MANIFEST.json").read_text())
+    del m["shards"]
+    m["format"] = 3
+    (old / "MANIFEST.json").write_text(json.dumps(m))
+    (old / "FORMAT").write_text("3\n")
+    v3 = (old / "records.csv.gz").read_bytes()
+    assert len(read_archive(old)[0]) == 2
+    assert pack(b, old)["shards"] == 2 and (old / "records.csv.gz").read_bytes() == v3
+    assert (old / "FORMAT").read_text() == "4\n" and same_values(read_archive(old)[1], rec)
+
+    # a shard no manifest lists (a pack killed after renaming it): read past, then replaced
+    (arch / "records-3.csv.gz").write_bytes(b"half a shard")
+    assert same_values(read_archive(arch)[1], rec)
+    c = filled(tmp_path / "c.sqlite", specs[3:4])
+    assert pack(c, arch)["shards"] == 3
+    assert len(read_archive(arch)[0]) == 4 and (arch / "records-3.csv.gz").read_bytes() != b"half a shard"
+
+    # --force replacing a run: the records rewritten as one shard, the others removed
+    d = filled(tmp_path / "d.sqlite", specs[2:3], value=0.75)
+    info = pack(d, arch, force=True)
+    assert info["conflicts"] == [specs[2].key] and info["shards"] == 1
+    assert sorted(f.name for f in arch.iterdir() if f.name.startswith("records")) == ["records.csv.gz"]
+    runs, rec = read_archive(arch)
+    assert len(runs) == 4 and same_values(rec[rec.key == specs[2].key], at_7_digits(d.records()))
+
+    # a manifest edited by hand: shards that are not record files, or a run in two shards
+    pack(c, tmp_path / "two")
+    pack(b, tmp_path / "two")
+    man = tmp_path / "two" / "MANIFEST.json"
+    good = man.read_text()
+    for shards in (["../runs.csv.gz"], ["records.csv.gz", "records.csv.gz"], [], "records.csv.gz"):
+        man.write_text(json.dumps(dict(json.loads(good), shards=shards)))
+        with pytest.raises(ArchiveError, match="lists shards"):
+            read_archive(tmp_path / "two")
+    m = json.loads(good)
+    (tmp_path / "two" / "records-3.csv.gz").write_bytes((tmp_path / "two" / "records-2.csv.gz").read_bytes())
+    m["shards"].append("records-3.csv.gz")
+    m["sha256"]["records-3.csv.gz"] = m["sha256"]["records-2.csv.gz"]
+    man.write_text(json.dumps(m))
+    with pytest.raises(ArchiveError, match=f"run {specs[2].key} has rows in both records-2.csv.gz and records-3"):
+        read_archive(tmp_path / "two")
 
 
 def fake_profile(widths, value=0.5):
