@@ -447,12 +447,24 @@ def group_id(specs) -> str:
     return hashlib.sha256(",".join(sorted(getattr(s, "key", s) for s in specs)).encode()).hexdigest()[:16]
 
 
+def resumed_code(saved: str | None, now: str) -> str:
+    """The code version of a group resumed by code ``now`` from a checkpoint saved by code
+    ``saved`` (itself perhaps a chain): ``now`` alone if the same code made every epoch, else
+    ``<now>.resumed-<saved after its '+'>`` (e.g. 0.1.0+src.b2.g222.resumed-src.a1.g111), so
+    the run's provenance names every code that trained it, the last one first."""
+    if saved == now or (saved or "").split(".resumed-")[0] == now:
+        return saved or now
+    return f"{now}.resumed-{saved.split('+', 1)[-1] if saved else 'unknown'}"
+
+
 def _save_checkpoint(path, epoch, stack, opt, rngs, results, seconds):
     """Everything a group needs to go on after ``epoch`` exactly as if never stopped."""
+    from .store import code_version
     state = dict(epoch=epoch, W=[w.cpu() for w in stack.W], b=[b.cpu() for b in stack.b],
                  opt_state=[t.cpu() for t in opt.state],
                  rngs=[g.bit_generator.state for g in rngs], seconds=seconds,
-                 results=[(r.rows, r.diverged, r.diverged_epoch) for r in results])
+                 results=[(r.rows, r.diverged, r.diverged_epoch) for r in results],
+                 code=results[0].code_version or code_version())
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -470,8 +482,10 @@ def _load_checkpoint(path, stack, opt, rngs, results):
         dst.copy_(src)
     for g, st in zip(rngs, state["rngs"]):
         g.bit_generator.state = st
+    from .store import code_version
+    code = resumed_code(state.get("code"), code_version())
     for r, (rows, div, div_ep) in zip(results, state["results"]):
-        r.rows, r.diverged, r.diverged_epoch = rows, div, div_ep
+        r.rows, r.diverged, r.diverged_epoch, r.code_version = rows, div, div_ep, code
     return state["epoch"], state["seconds"]
 
 

@@ -226,7 +226,7 @@ class Store:
             if self._has_profiles():  # a profile belongs to the network it was computed from
                 self.db.execute("DELETE FROM profiles WHERE key=?", (spec.key,))
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
-                spec.key, json.dumps(spec.to_dict(), sort_keys=True), self._code,
+                spec.key, json.dumps(spec.to_dict(), sort_keys=True), getattr(result, "code_version", None) or self._code,
                 getattr(result, "trainer", "reference"), int(result.diverged), result.diverged_epoch,
                 result.seconds, result.device, torch.__version__, time.time(), len(result.rows)))
             self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?)", [

@@ -33,6 +33,7 @@ class RunResult:
     seconds: float = 0.0
     device: str = "cpu"
     trainer: str = "reference"  # "reference" (train_run), "engine" or "engine+compile" (stacked)
+    code_version: str | None = None  # None: the code of the process that stores it (see engine.resumed_code)
     model: object = None  # the trained nn.Module, only with train_run(keep_model=True)
 
     def mark_diverged(self, epoch: int, n_layers: int) -> None:

@@ -198,7 +198,18 @@ def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
     finally:
         engine.time.time = real_time
     assert list(tmp_path.glob("group-*.pt"))
-    got = engine.train_group(group, "cpu", data=small, checkpoint_dir=tmp_path, checkpoint_every=0)
+    import sparsel.store as store_mod
+    first, later = store_mod.code_version(), "0.1.0+src.bbbbbbbbbb.g2222222"
+    with pytest.MonkeyPatch.context() as m:  # the sources changed between the stop and the resume
+        m.setattr(store_mod, "_CODE_VERSION", later)
+        got = engine.train_group(group, "cpu", data=small, checkpoint_dir=tmp_path, checkpoint_every=0)
+        st = store_mod.Store(tmp_path / "s.sqlite")
+        st.put(got[0])
+        st.put(want[1])
+        recorded = dict(st.db.execute("SELECT key, code_version FROM runs").fetchall())
+    chain = f"{later}.resumed-{first.split('+', 1)[1]}"
+    assert [r.code_version for r in want] == [None, None] and [r.code_version for r in got] == [chain, chain]
+    assert recorded == {group[0].key: chain, group[1].key: later}  # an uninterrupted run: the code that stored it
     for a, b in zip(want, got):
         assert len(a.rows) == len(b.rows)
         for x, y in zip(a.rows, b.rows):
@@ -206,6 +217,16 @@ def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
             assert all(x[k] == y[k] or (x[k] != x[k] and y[k] != y[k]) for k in x), (x["epoch"], x["split"])
     engine.drop_checkpoint(group, tmp_path)
     assert not list(tmp_path.glob("group-*.pt"))
+
+
+def test_resumed_code_names_every_code_that_trained_a_group():
+    a, b, c = "0.1.0+src.aaaa.g111", "0.1.0+src.bbbb.g222", "0.1.0+src.cccc.g333.dirty"
+    assert engine.resumed_code(a, a) == a  # stopped and resumed by the same code: nothing to say
+    assert engine.resumed_code(a, b) == "0.1.0+src.bbbb.g222.resumed-src.aaaa.g111"
+    ab = engine.resumed_code(a, b)
+    assert engine.resumed_code(ab, b) == ab  # stopped again, resumed again by b: the chain stays
+    assert engine.resumed_code(ab, c) == "0.1.0+src.cccc.g333.dirty.resumed-src.bbbb.g222.resumed-src.aaaa.g111"
+    assert engine.resumed_code(None, b) == "0.1.0+src.bbbb.g222.resumed-unknown"  # a checkpoint from before
 
 
 def test_a_swallowed_signal_still_stops_the_group_at_an_epoch_boundary(small, tmp_path):
