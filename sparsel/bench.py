@@ -119,10 +119,16 @@ def measure(device, batch_size, train_size, runs, root=None) -> dict:
     # compiled: what full-scale CPU groups use (engine.use_compile); on CUDA only when asked
     # (SPARSEL_COMPILE=1, then replayed from a graph like the eager step), to see whether
     # fusing the step's ~50 small kernels pays there
-    if device.type == "cpu" or os.environ.get("SPARSEL_COMPILE") == "1":
+    if _times_compiled(device):
         cmp_s, out["compile_s"] = _engine_steps(specs, data, device, compiled=True)
         out.update(cmp_sps=steps / cmp_s, speedup=ref_s / cmp_s, eager_speedup=ref_s / eng_s)
     return out
+
+
+def _times_compiled(device) -> bool:
+    """Whether a measurement also times the compiled engine: always on a CPU (what full-scale
+    groups use there), on CUDA only when asked (SPARSEL_COMPILE=1)."""
+    return device.type == "cpu" or os.environ.get("SPARSEL_COMPILE") == "1"
 
 
 _BARRIER = None  # in a bench worker: where the workers meet before timing
@@ -229,7 +235,7 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
              if graphs else ", eager and compiled with torch.compile (the ratio is the compiled engine's,"
              " what full-scale CPU groups use)" if device.type == "cpu" else ", eager")
           + ("; also compiled with torch.compile (SPARSEL_COMPILE=1; the ratio is the compiled engine's)"
-             if device.type == "cuda" and os.environ.get("SPARSEL_COMPILE") == "1" else ""))
+             if device.type == "cuda" and _times_compiled(device) else ""))
     cpu = device.type == "cpu"
     # the reference loop's batch-1 steps are slow on both (~1 ms each on a GPU, Python-bound)
     sizes = {1: 2000, 50: 20_000 if cpu else 60_000, 500: 60_000}
