@@ -617,18 +617,19 @@ def pack(store: "Store", folder, keys=None, force: bool = False) -> dict:
         keep_new = set(runs.key) - set(old_runs.key) | (set(conflicts) if force else set())
         runs_out = pd.concat([old_runs[~old_runs.key.isin(keep_new)], runs[runs.key.isin(keep_new)]],
                              ignore_index=True)
-        # ignore_index: the two parts' row labels overlap, and _drop_copies drops rows by label
-        rec_out = pd.concat([old_rec[~old_rec.key.isin(keep_new)], rec[rec.key.isin(keep_new)]], ignore_index=True)
         added = len(set(runs.key) - set(old_runs.key))
     else:
-        runs_out, rec_out, added, keep_new = runs, rec, len(runs), set(runs.key)
+        runs_out, added, keep_new = runs, len(runs), set(runs.key)
     runs_out = runs_out[list(RUN_COLUMNS)].sort_values("key").reset_index(drop=True)
     runs_out["finished"] = runs_out["finished"].map(repr)  # to the second, not %.7g's 1,000 s
     # the shards: the old ones and one of the new runs, unless a run was replaced or the old
     # archive is format 1 (whose record columns are not today's): then all in one
     append = old is not None and old["format"] >= 2 and not (force and conflicts)
     shards, written = (list(old["shards"]) if append else []), {}
-    fresh = rec_out[rec_out.key.isin(keep_new)] if append else rec_out
+    # appending, only the new runs' records are written; else all (ignore_index: the two parts'
+    # row labels overlap, and _drop_copies drops rows by label)
+    fresh = (rec[rec.key.isin(keep_new)] if append or old is None else
+             pd.concat([old_rec[~old_rec.key.isin(keep_new)], rec[rec.key.isin(keep_new)]], ignore_index=True))
     if len(fresh) or not shards:
         name = f"records-{max(map(_shard_number, shards)) + 1}.csv.gz" if shards else "records.csv.gz"
         fresh = _drop_copies(fresh.reset_index(drop=True), runs_out).sort_values(["key", "epoch", "split", "layer"])
