@@ -252,6 +252,7 @@ def _dispatch(args) -> int:
             st = status([c for c in grid if c.experiment == n], store)
             st.pop("missing_keys")
             report[n] = st
+        resuming = {k: e for st in report.values() for k, e in st["resuming"].items()}
         if args.json:
             print(json.dumps(report, indent=2))
         else:
@@ -266,6 +267,9 @@ def _dispatch(args) -> int:
                 print(f"{'all':19} {tot['runs']:5d} {tot['done']:5d} {tot['missing']:7d} {'':8} {'':11} "
                       f"{tot['eta_seconds'] / 3600:8.1f} h  (on this device, from measured rates"
                       + ("; * rough" if any(st["eta_borrowed"] for st in report.values()) else "") + ")")
+            if resuming:  # say why an estimate is below what its runs would cost from scratch
+                print(f"{len(resuming)} missing runs resume from checkpoints (after epoch "
+                      f"{', '.join(map(str, sorted(set(resuming.values()))))}); the estimate counts their epochs left")
             if any(st["eta_borrowed"] for st in report.values()):  # the footnote of the '*' rows
                 print("* no run trained like these (engine or reference loop) is stored yet: the estimate "
                       "borrows the other trainer's rate and is rough")

@@ -598,6 +598,18 @@ def drop_checkpoint(specs, checkpoint_dir) -> None:
             (Path(checkpoint_dir) / f"group-{group_id(specs)}{ext}").unlink(missing_ok=True)
 
 
+def checkpoint_epoch(specs, checkpoint_dir) -> int | None:
+    """The last epoch saved in the checkpoint of the group ``specs`` (RunSpecs or their keys),
+    or None where it has none (or an unreadable one). Reads the small header fields alone: the
+    file is memory-mapped, so its tensors (tens of MB) are not read."""
+    from pathlib import Path
+    path = Path(checkpoint_dir) / f"group-{group_id(specs)}.pt"
+    try:
+        return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["epoch"])
+    except Exception:  # missing, torn or of an unknown layout: the group trains from epoch 0
+        return None
+
+
 def checkpointed_groups(checkpoint_dir) -> list[list[str]]:
     """The run keys of each group with a checkpoint in ``checkpoint_dir``, oldest first. A
     checkpoint saved before its key list was kept beside it is not listed: it resumes only

@@ -286,6 +286,8 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     by the processes that ``executor='auto'`` would train the missing long groups on at once.
     A stored run's seconds are its share of its stack's wall time, so this assumes the missing
     runs train as the stored ones did (in processes side by side, or alone on every core).
+    A missing run whose group stopped with a checkpoint counts its epochs left alone
+    (``resuming``: such a run's key -> the epoch its group resumes after).
     """
     import torch
     from .metrics import FIELDS
@@ -313,6 +315,11 @@ def status(cells, store: Store, device: str | None = None) -> dict:
                   (r.model, r.train_size, r.batch_size), (r.model, r.batch_size)):
             rates.setdefault((mine, *k), []).append(per_step)
     missing = [s for s in specs if s.key not in done]
+    # a group stopped with a checkpoint resumes there (``_plan``): only its epochs left count
+    left, ckpt, want = {}, checkpoint_dir(store), {s.key for s in missing}
+    for keys in engine.checkpointed_groups(ckpt):
+        epoch = engine.checkpoint_epoch(keys, ckpt) if set(keys) <= want else None
+        left.update({k: epoch for k in keys} if epoch else {})
     eta, borrowed = 0.0, False
     for s in missing:
         route = engine.supports(s)
@@ -326,7 +333,8 @@ def status(cells, store: Store, device: str | None = None) -> dict:
             if per:
                 borrowed |= len(head) == 2  # not its own route
                 break
-        eta += (statistics.median(per) * _weights(s) if per else 5e-4) * s.total_steps
+        share = 1 - left[s.key] / s.epochs if s.key in left else 1.0
+        eta += (statistics.median(per) * _weights(s) if per else 5e-4) * s.total_steps * share
         borrowed |= per is None
     if missing and device == "cpu":
         groups = engine.plan_groups(missing, "cpu")
@@ -334,4 +342,5 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     return dict(cells=len(cells), runs=len(specs), done=len(done), missing=len(missing),
                 diverged=len(diverged), old_metrics=len(old), other_code=len(other_code_keys(store, done)),
                 eta_seconds=round(eta, 1), eta_borrowed=borrowed,
+                resuming={k: e for k, e in left.items() if k in want},
                 missing_keys=[s.key for s in missing])

@@ -231,3 +231,48 @@ def test_a_checkpointed_group_resumes_as_it_was_when_more_runs_join_its_stack(tm
     unpack(tmp_path / "arch", other)
     sweep.run_cells(two, other, device="cpu", executor="local", progress=False)
     assert not list(sweep.checkpoint_dir(other).glob("group-*"))
+
+
+def test_status_counts_only_the_epochs_a_checkpointed_group_has_left(tmp_path, monkeypatch, capsys):
+    """Two runs stopped after their first epoch of three resume from their checkpoint: their
+    estimate is two thirds of the same runs' estimate from scratch, and status says so; a
+    checkpoint of runs partly stored elsewhere is not resumed (``_plan``), so not counted."""
+    from sparsel import engine
+    from sparsel.cli import main
+    monkeypatch.setattr(sweep, "_cores", lambda: 1)
+    store = Store(tmp_path / "s.sqlite")
+    sweep.run_cells(E.cells("baseline", "smoke", optimizer=["sgd"]), store, device="cpu", progress=False)
+    two = E.cells("width", "smoke", optimizer=["sgd", "adam"], batch_size=[50], value=[64])
+    assert {c.spec.epochs for c in two} == {3}
+    scratch = sweep.status(two, store, device="cpu")
+    assert scratch["resuming"] == {} and scratch["eta_seconds"] > 1
+    real = engine.train_group
+
+    def stop_after_epoch_1(specs, *a, **kw):
+        kw.update(checkpoint_every=0, on_epoch=lambda n: engine.request_stop())
+        try:
+            return real(specs, *a, **kw)
+        finally:
+            engine._STOP.clear()
+    monkeypatch.setattr(engine, "train_group", stop_after_epoch_1)
+    assert sweep.run_cells(two, store, device="cpu", executor="local", progress=False)["stopped"] == 2
+    keys = sorted(c.spec.key for c in two)
+    assert engine.checkpoint_epoch(keys, sweep.checkpoint_dir(store)) == 1
+    resumed = sweep.status(two, store, device="cpu")
+    assert resumed["resuming"] == {k: 1 for k in keys}
+    assert resumed["eta_seconds"] == pytest.approx(scratch["eta_seconds"] * 2 / 3, abs=0.1)
+    assert main(["status", "width", "--scale", "smoke", "--store", str(store.path)]) == 0
+    assert "2 missing runs resume from checkpoints (after epoch 1)" in capsys.readouterr().out
+    # one of the two stored by other means: the group is not resumed, both counted from scratch
+    (done,) = [c for c in two if c.spec.optimizer == "sgd"]
+    monkeypatch.setattr(engine, "train_group", real)
+    other = Store(tmp_path / "other.sqlite")
+    sweep.run_cells([done], other, device="cpu", progress=False)
+    from sparsel.store import pack, unpack
+    pack(other, tmp_path / "arch")
+    unpack(tmp_path / "arch", store)
+    after = sweep.status(two, store, device="cpu")
+    assert after["missing"] == 1 and after["resuming"] == {}
+    for f in sweep.checkpoint_dir(store).glob("group-*"):  # the same estimate without the checkpoint
+        f.unlink()
+    assert after["eta_seconds"] == sweep.status(two, store, device="cpu")["eta_seconds"]
