@@ -96,8 +96,22 @@ _CODE_VERSION = _code_version()
 
 def expected_rows(spec: RunSpec) -> int:
     """Rows a complete run has: test and train at epochs 0..E, train_during at 1..E, each for
-    every hidden layer plus 'mean' and 'weighted'."""
-    return (3 * spec.epochs + 2) * (len(spec.hidden) + 2)
+    every hidden layer plus 'mean' and 'weighted'. A forgetting run (``protocol='forget'``):
+    test_A and test_B after epoch 0 and every epoch of phases A, B and C; one that may stop a
+    phase early (``criterion``, ``steps_b``) has at most this many (``rows_ok``)."""
+    layers = len(spec.hidden) + 2
+    if spec.protocol == "forget":
+        return 2 * (spec.epochs + spec.epochs_b + (spec.epochs_c or 0) + 1) * layers
+    return (3 * spec.epochs + 2) * layers
+
+
+def rows_ok(spec: RunSpec, n: int) -> bool:
+    """Whether ``n`` records can be a complete run of ``spec`` (see ``expected_rows``)."""
+    want = expected_rows(spec)
+    if spec.protocol == "forget" and (spec.criterion is not None or spec.steps_b is not None):
+        step = 2 * (len(spec.hidden) + 2)  # one evaluation: two splits x the layers
+        return 0 < n <= want and n % step == 0
+    return n == want
 
 
 def _clean(v):
@@ -539,9 +553,9 @@ def _read_archive(folder):
                                + ("(a run of the old class-batch sampler, which this sparsel no longer runs; "
                                   "leave it out of the archive)" if old else "(the spec was edited)"))
         want = expected_rows(spec)
-        if fmt >= 2 and int(r.n_records) != want:
+        if fmt >= 2 and not rows_ok(spec, int(r.n_records)):
             raise ArchiveError(f"{folder / 'runs.csv.gz'} run {r.key}: n_records {r.n_records}, a complete run has {want}")
-        fixed.append(want)
+        fixed.append(int(r.n_records) if fmt >= 2 else want)
     runs["n_records"] = fixed
     rec = _restore_layers(rec, runs)
     have = rec.groupby("key").size().reindex(runs.key, fill_value=0)

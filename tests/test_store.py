@@ -986,3 +986,22 @@ def test_the_committed_format_1_archive_still_unpacks(tmp_path):
     assert info["runs"] == 12 and info["records"] == 12 * 92
     _, rec = read_archive(tmp_path / "v2")
     assert same_values(rec, got)
+
+
+def test_a_forgetting_run_packs_and_unpacks_with_its_own_row_count(tmp_path):
+    """A forgetting run records test_A and test_B after epoch 0 and every epoch of phases A, B
+    and C (not the test/train/train_during rows of one task): the archive accepts exactly
+    that count and gives the records back."""
+    from sparsel import sweep
+    cell = E.cells("forgetting", "smoke")[0]
+    st = Store(tmp_path / "s.sqlite")
+    sweep.run_cells([cell], st, device="cpu", progress=False)
+    s = cell.spec
+    n = len(st.records())
+    assert n == expected_rows(s) == 2 * (s.epochs + s.epochs_b + (s.epochs_c or 0) + 1) * (len(s.hidden) + 2)
+    pack(st, tmp_path / "arch")
+    fresh = Store(tmp_path / "fresh.sqlite")
+    assert unpack(tmp_path / "arch", fresh)["added"] == 1
+    cols = ["key", "epoch", "split", "layer"]
+    a, b = (x.records().sort_values(cols).reset_index(drop=True) for x in (st, fresh))
+    assert (a[cols] == b[cols]).all().all() and same_values(at_7_digits(a), b)
