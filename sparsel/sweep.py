@@ -315,11 +315,13 @@ def status(cells, store: Store, device: str | None = None) -> dict:
                   (r.model, r.train_size, r.batch_size), (r.model, r.batch_size)):
             rates.setdefault((mine, *k), []).append(per_step)
     missing = [s for s in specs if s.key not in done]
-    # a group stopped with a checkpoint resumes there (``_plan``): only its epochs left count
+    # a group stopped with a checkpoint resumes there when none of its runs is stored (``_plan``;
+    # its runs may belong to several experiments): only its epochs left count
     left, ckpt, want = {}, checkpoint_dir(store), {s.key for s in missing}
     for keys in engine.checkpointed_groups(ckpt):
-        epoch = engine.checkpoint_epoch(keys, ckpt) if set(keys) <= want else None
-        left.update({k: epoch for k in keys} if epoch else {})
+        epoch = None if set(keys) & store_done else engine.checkpoint_epoch(keys, ckpt)
+        if epoch:
+            left.update(dict.fromkeys(keys, epoch))
     eta, borrowed = 0.0, False
     for s in missing:
         route = engine.supports(s)

@@ -261,6 +261,8 @@ def test_status_counts_only_the_epochs_a_checkpointed_group_has_left(tmp_path, m
     resumed = sweep.status(two, store, device="cpu")
     assert resumed["resuming"] == {k: 1 for k in keys}
     assert resumed["eta_seconds"] == pytest.approx(scratch["eta_seconds"] * 2 / 3, abs=0.1)
+    # asked about one run of the group (a stack may hold runs of several experiments): it resumes too
+    assert sweep.status(two[:1], store, device="cpu")["resuming"] == {two[0].spec.key: 1}
     assert main(["status", "width", "--scale", "smoke", "--store", str(store.path)]) == 0
     assert "2 missing runs resume from checkpoints (after epoch 1)" in capsys.readouterr().out
     # one of the two stored by other means: the group is not resumed, both counted from scratch
