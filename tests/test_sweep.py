@@ -241,7 +241,8 @@ def test_status_counts_only_the_epochs_a_checkpointed_group_has_left(tmp_path, m
     from sparsel.cli import main
     monkeypatch.setattr(sweep, "_cores", lambda: 1)
     store = Store(tmp_path / "s.sqlite")
-    sweep.run_cells(E.cells("baseline", "smoke", optimizer=["sgd"]), store, device="cpu", progress=False)
+    from test_store import fake_result  # a slow stored run: an estimate far above status's 0.1 s rounding
+    store.put(fake_result(E.cells("baseline", "smoke", optimizer=["sgd"])[0].spec, trainer="engine", seconds=600.0))
     two = E.cells("width", "smoke", optimizer=["sgd", "adam"], batch_size=[50], value=[64])
     assert {c.spec.epochs for c in two} == {3}
     scratch = sweep.status(two, store, device="cpu")
