@@ -279,3 +279,65 @@ def test_status_counts_only_the_epochs_a_checkpointed_group_has_left(tmp_path, m
     for f in sweep.checkpoint_dir(store).glob("group-*"):  # the same estimate without the checkpoint
         f.unlink()
     assert after["eta_seconds"] == sweep.status(two, store, device="cpu")["eta_seconds"]
+
+
+def test_busy_cores_from_two_snapshots_by_hand():
+    before = {0: (100, 1000), 1: (50, 500), 2: (0, 10)}
+    after = {0: (350, 1500), 1: (550, 1000), 2: (0, 10)}  # cpu0 half busy, cpu1 all busy, cpu2 no ticks
+    assert sweep.busy_cores(before, after, {0, 1}) == pytest.approx(1.5)
+    assert sweep.busy_cores(before, after, {1}) == pytest.approx(1.0)
+    assert sweep.busy_cores(before, after, {2, 3}) == 0.0  # no ticks between, and a CPU not listed
+
+
+def test_cpu_times_reads_each_cpu_line_of_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\n"  # the sum of all CPUs: not a CPU of its own
+                    "cpu0 10 1 4 80 5 0 0 0 0 0\n"  # busy 10+1+4, total 100
+                    "cpu1 3 0 2 20 0 1 1 3 7 0\n"  # guest (7) is inside user already: 8 fields only
+                    "intr 12345 1 2\nctxt 99\n")
+    assert sweep._cpu_times(str(stat)) == {0: (15, 100), 1: (10, 30)}
+    assert sweep._cpu_times(str(tmp_path / "absent")) == {}
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/stat"), reason="reads Linux's /proc/stat")
+def test_foreground_training_takes_one_thread_when_every_core_is_busy(monkeypatch):
+    """A busy process on each core (as a background campaign keeps them): torch's threads would
+    wait on each other at every op's barrier, so training here drops to one thread."""
+    import os
+    import subprocess
+    import sys
+    import torch
+    spin = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass"
+    procs = [subprocess.Popen([sys.executable, "-c", spin, str(c)]) for c in sorted(os.sched_getaffinity(0))]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(max(2, threads))
+        import time
+        time.sleep(0.3)  # the spinners start
+        assert sweep.foreground_threads(sample_s=0.5) == 1
+        torch.set_num_threads(1)
+        assert sweep.foreground_threads() == 1  # never more than torch was given
+    finally:
+        torch.set_num_threads(threads)
+        for p in procs:
+            p.kill()
+
+
+def test_local_training_uses_the_foreground_threads_and_gives_torchs_back(tmp_path, monkeypatch):
+    import torch
+    seen = []
+    real = sweep.train_group
+
+    def spy(group, *a, **k):
+        seen.append(torch.get_num_threads())
+        return real(group, *a, **k)
+    monkeypatch.setattr(sweep, "train_group", spy)
+    monkeypatch.setattr(sweep, "foreground_threads", lambda sample_s=0.25: 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        sweep.run_cells(STACKS, Store(tmp_path / "s.sqlite"), device="cpu", executor="local", progress=False)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
