@@ -324,12 +324,15 @@ def other_code_keys(store: Store, keys) -> set:
     return {k for k, v in zip(runs.key, runs.code_version) if v.split("+")[-1].split(".")[1:2] != [mine]}
 
 
+NEWEST_RATES = 16  # stored runs of a kind whose median rate estimates a missing run (a stack or so)
+
+
 def status(cells, store: Store, device: str | None = None) -> dict:
     """Done / missing / diverged counts of ``cells``, the done runs that lack the current
     metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
 
     The estimate is (updates left, ``RunSpec.total_steps``) x (its weights) x (median seconds
-    per update and weight of stored runs like the missing one, made on this kind of device (``device``: 'cpu' or 'cuda';
+    per update and weight of the ``NEWEST_RATES`` newest stored runs like the missing one, made on this kind of device (``device``: 'cpu' or 'cuda';
     default: this machine's): same trainer route (engine or reference loop), model, data size
     and batch size, else the same route and model at the nearest batch size stored; runs of
     another device only where there are none of this one). With no run of its route stored, a
@@ -356,7 +359,8 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     # reference loop (CNN, forgetting) differ several-fold, so a missing run borrows the rate of
     # its own route first; an estimate with no stored run of its kind is flagged ``borrowed``
     rates, store_done = {}, store.done_keys()
-    for key, text, seconds, dev, trainer in store.db.execute("SELECT key, spec, seconds, device, trainer FROM runs"):
+    for key, text, seconds, dev, trainer in store.db.execute(
+            "SELECT key, spec, seconds, device, trainer FROM runs ORDER BY finished DESC"):
         if key not in store_done:
             continue
         try:
@@ -368,7 +372,9 @@ def status(cells, store: Store, device: str | None = None) -> dict:
         route = trainer.startswith("engine") if trainer != "unknown" else engine.supports(r)
         for k in ((route, r.model, r.train_size, r.batch_size), (route, r.model, r.batch_size),
                   (r.model, r.train_size, r.batch_size), (r.model, r.batch_size)):
-            rates.setdefault((mine, *k), []).append(per_step)
+            kind = rates.setdefault((mine, *k), [])
+            if len(kind) < NEWEST_RATES:  # the newest only: older code and busier machines were slower
+                kind.append(per_step)
     missing = [s for s in specs if s.key not in done]
     # a group stopped with a checkpoint resumes there when none of its runs is stored (``_plan``;
     # its runs may belong to several experiments): only its epochs left count

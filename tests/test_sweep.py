@@ -341,3 +341,21 @@ def test_local_training_uses_the_foreground_threads_and_gives_torchs_back(tmp_pa
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_status_times_a_missing_run_by_the_newest_runs_like_it(tmp_path, monkeypatch):
+    """Runs stored long ago by slower code (or on a busier machine) do not hold the estimate
+    up: 30 old runs at 10 ms an update, then NEWEST_RATES new ones at 1 ms; the estimate is
+    the new rate, although the old runs are the majority."""
+    from test_store import fake_result
+    from sparsel.spec import RunSpec
+    monkeypatch.setattr(sweep, "_cores", lambda: 1)
+    store = Store(tmp_path / "s.sqlite")
+    steps = RunSpec(batch_size=50, epochs=1).total_steps  # 1,200 updates
+    for seed in range(30):
+        store.put(fake_result(RunSpec(batch_size=50, epochs=1, seed=seed), trainer="engine", seconds=steps * 1e-2))
+    missing = [E.Cell("x", "sgd", RunSpec(batch_size=50, epochs=2, seed=999))]
+    assert sweep.status(missing, store, device="cpu")["eta_seconds"] == pytest.approx(2 * steps * 1e-2, abs=0.06)
+    for seed in range(100, 100 + sweep.NEWEST_RATES):
+        store.put(fake_result(RunSpec(batch_size=50, epochs=1, seed=seed), trainer="engine", seconds=steps * 1e-3))
+    assert sweep.status(missing, store, device="cpu")["eta_seconds"] == pytest.approx(2 * steps * 1e-3, abs=0.06)
