@@ -13,13 +13,19 @@ Verdict rule
    with a finite value, as ``summary.mean_se`` computes it. Two conditions are compared by
    the difference of their means with the combined SE ``sqrt(SE_a^2 + SE_b^2)``. A statistic
    computed within each seed -- a Spearman rank correlation over a grid (momentum, rho,
-   beta, batch size, width, depth, layer), over epochs or between two metrics; a change
-   between two epochs of the same run; a grid offset -- is computed per seed, and its mean
-   over the seeds has SE ``np.std(ddof=0) / sqrt(n)``. No fixed cut-off on a correlation
-   decides anything: only the 2-SE band does.
+   beta, batch size, width, depth, layer) or between two quantities; a change between two
+   epochs of the same run; a grid offset -- is computed per seed, and its mean over the seeds
+   has SE ``np.std(ddof=0) / sqrt(n)``. A tendency across epochs ("begin low and gradually
+   increase", "lower at the end", "rises as accuracy rises") is the change from epoch 1 to
+   the last epoch, the words of the claims being about where a run starts and where it ends.
 2. *Parts.* A claim is split into parts, each written ``x > 0`` in the direction the
-   dissertation claims. A part *clears* when ``x > 2 SE`` and is *against* when
-   ``x < -2 SE``; in between it is undecided.
+   dissertation claims, and judged by ``z = x / SE`` (printed beside each part). A part
+   *clears* when ``z > 2`` (``x > 2 SE``) and is *against* when ``z < -2``; in between it is
+   undecided. A rank correlation counts as a tendency ("the more ..., the higher", "rise
+   together") only beyond the association cut-off ``ASSOCIATION``: the claim "rises" is
+   ``x = rho - ASSOCIATION``, "falls" is ``x = -ASSOCIATION - rho``. The same cut-off bounds
+   the claims of no tendency (rule 4), so no correlation can count both as a tendency and as
+   none.
 3. *Verdict.* **not run** when a condition a part needs is not in the store (a chapter built
    with part of its grid, an experiment not run) or has no finite value (diverged); else
    **inconclusive (one seed)** when any part rests on fewer than 2 seeds -- the evidence then
@@ -32,12 +38,19 @@ Verdict rule
    tested against a stated tolerance: ``x = tolerance - |effect|``, so "holds" needs the effect
    inside the tolerance by 2 SE, and "does not hold" needs it outside by 2 SE. A one-sided
    claim ("does not help", "better or similar") bounds the effect on one side only:
-   ``x = tolerance - effect``. The tolerances are the constants below.
-5. **not checkable**: the bullet (or that part of it) is a speculation or names no criterion
-   that stored runs can test; the evidence says why.
-
-Correlation claims (sparsity with selectivity, accuracy with sparsity) use the per-seed
-Spearman correlation and its mean and SE over seeds (rule 1), not a bootstrap.
+   ``x = tolerance - effect``. Every tolerance and cut-off is listed below with its value.
+5. *Dead layers.* A seed whose hidden layer is entirely dead at the epoch judged (every unit
+   constant over the test images, ``dead_fraction`` = 1) has no code: its sparsity and
+   selectivity values (whatever the formulas give, e.g. CCMAS 0 by its epsilon) are left out
+   of every part. A part whose condition is dead in every seed is *excluded* (undecided, the
+   evidence says so): an alternative of an "any of" group then neither clears nor is against,
+   and a grid point dead in every seed is left out of the grid's rank correlation.
+6. *Proxies.* Where the runs do not record the quantity a claim names and the test reads a
+   stand-in, the verdict is **inconclusive** and the evidence says which way the proxy points.
+7. **n/a**: the check cannot be made on this metric (relating sparsity to selectivity needs
+   one metric of each; the during-training capture records no informedness or AUROC). **not
+   checkable**: the bullet (or that part of it) is a speculation or names no criterion that
+   stored runs can test; the evidence says why.
 """
 from __future__ import annotations
 
@@ -48,16 +61,20 @@ import numpy as np
 import pandas as pd
 
 from .experiments import BATCH_SIZES, BETAS, LEARNING_RATES, MOMENTA, WEIGHT_DECAYS, WIDTHS
+from .metrics import FIELDS
 from .summary import CHANCE, results
 
 HOLDS, FAILS, UNSURE, ONE_SEED = "holds", "does not hold", "inconclusive", "inconclusive (one seed)"
-NOT_RUN, NOT_CHECKABLE = "not run", "not checkable"
-VERDICTS = (HOLDS, FAILS, UNSURE, ONE_SEED, NOT_RUN, NOT_CHECKABLE)
+NOT_RUN, NOT_CHECKABLE, NOT_APPLICABLE = "not run", "not checkable", "n/a"
+VERDICTS = (HOLDS, FAILS, UNSURE, ONE_SEED, NOT_RUN, NOT_APPLICABLE, NOT_CHECKABLE)
+Z = 2  # a part clears beyond this many SE (rule 2)
 
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")
-# Tolerances of the no-effect claims (rule 4) and of the claims' own qualifiers.
-NO_TREND = 0.5       # "no (clear) tendency": mean per-seed Spearman rho inside +-0.5 (or above -0.5)
-NO_PREDICT = 0.5     # "cannot predict": |mean per-seed Spearman rho| below 0.5
+# Cut-offs and tolerances of the claims' qualifiers (rules 2 and 4). The page lists them from
+# TOLERANCES, so a value changed here changes the page.
+ASSOCIATION = 0.5    # a rank correlation is a tendency beyond +-0.5 and none inside it: one cut-off for
+                     # "rise together", "the more ..., the higher" and "no tendency", "cannot predict"
+                     # (Cohen's "large" correlation; below it the ranks share under a quarter of their variance)
 SAME_ACCURACY = 0.005  # "accuracy unaffected": |accuracy difference| below 0.005 (Table 5.3: 0.981 vs 0.980)
 SLIGHT = 0.1         # "slight difference" train vs test: below 10% of the test value
 SIMILAR = 0.02       # "better or similar": at most 0.02 below, on every metric's own 0-1 scale (about a
@@ -67,9 +84,22 @@ COLLAPSE = 0.1       # accuracy "very poor": at least 0.1 below the same optimiz
 KEEPS_SPARSITY = 0.5  # "maintains a certain degree": at least half the normal run's value
 LR_STEPS = (1, 2)    # "slightly above": 1 or 2 grid steps (x3.7 or x13.9, at most ~one decade)
 WELL_TRAINED = 0.9   # points used by "cannot predict": accuracy >= 0.9 x the seed's best
-TOLERANCES = {"NO_TREND": NO_TREND, "NO_PREDICT": NO_PREDICT, "SAME_ACCURACY": SAME_ACCURACY, "SLIGHT": SLIGHT,
-              "SIMILAR": SIMILAR, "CNN_KEEPS": CNN_KEEPS, "COLLAPSE": COLLAPSE, "KEEPS_SPARSITY": KEEPS_SPARSITY,
-              "WELL_TRAINED": WELL_TRAINED}
+TOLERANCES = {
+    "ASSOCIATION": (ASSOCIATION, "a mean per-seed Spearman rho beyond +-this is a tendency (rise together, "
+                                 "the more ..., the higher), inside it none (no tendency, cannot predict)"),
+    "SAME_ACCURACY": (SAME_ACCURACY, "accuracy unaffected / no gain: test accuracy within this (a fraction)"),
+    "SLIGHT": (SLIGHT, "a slight train-test difference: below this fraction of the test value"),
+    "SIMILAR": (SIMILAR, "better than or similar to: at most this much below, on the metric's 0-1 scale"),
+    "CNN_KEEPS": (CNN_KEEPS, "a CNN maintains accuracy: at most this much below its MLP"),
+    "COLLAPSE": (COLLAPSE, "accuracy collapses: at least this much below the same optimizer's normal run"),
+    "KEEPS_SPARSITY": (KEEPS_SPARSITY, "keeps a certain degree of sparsity: at least this fraction of the "
+                                       "normal run's value"),
+    "WELL_TRAINED": (WELL_TRAINED, "cannot predict uses the points with accuracy at least this fraction of the "
+                                   "seed's best"),
+    "LR_STEPS": (LR_STEPS, "slightly above: the learning rate of the highest metric this many grid steps "
+                           "(x3.73 each) above the most accurate one"),
+    "Z": (Z, "a part clears when its difference is beyond this many SE (z = x / SE > Z)"),
+}
 
 # Metrics of sparsity (every other metric measures selectivity); claims that treat the two
 # differently (width at batch 1, the exceptions to "together") read a metric's kind from here.
@@ -87,11 +117,24 @@ class NotRun(LookupError):
     """An experiment the check needs has no runs in the store."""
 
 
+class NotApplicable(LookupError):
+    """The check cannot be made on this metric (rule 7): it relates a sparsity to a selectivity
+    metric and got one kind only, or the runs never record the metric where the check reads it."""
+
+
+# The values a dead layer's formulas still give (rule 5): every recorded metric but the dead
+# fraction itself, which is how a dead layer is recognised.
+CODE_METRICS = tuple(f for f in FIELDS if f != "dead_fraction")
+DEAD = "dead: every hidden unit constant over the test images (dead_fraction = 1), no code to measure"
+
+
 class Evidence:
     """The stored runs the checks read, per experiment, in the shape ``summary.results`` returns.
 
     ``frames``: {experiment: DataFrame} to use instead of a store (tests build synthetic
-    runs this way); an experiment absent from it counts as not run.
+    runs this way); an experiment absent from it counts as not run. Rows whose layer is
+    entirely dead (``dead_fraction`` >= 1) have their sparsity and selectivity values set to
+    NaN here (rule 5), with the flag column ``_dead``, so no check reads them.
     """
 
     def __init__(self, scale="smoke", store=None, seeds=None, frames: dict | None = None):
@@ -105,6 +148,13 @@ class Evidence:
                 d = self._frames.get(exp, pd.DataFrame())
             else:
                 d = results(exp, self.scale, self.store, self.seeds, missing="drop")
+            if not d.empty:
+                dead = (d["dead_fraction"].to_numpy(dtype=float) >= 1) if "dead_fraction" in d else np.zeros(len(d), bool)
+                d = d.assign(_dead=dead)
+                cols = [m for m in CODE_METRICS if m in d.columns]
+                if dead.any() and cols:
+                    d = d.copy()
+                    d.loc[dead, cols] = np.nan
             self._cache[exp] = d
         if self._cache[exp].empty:
             raise NotRun(f"no {self.scale}-scale runs of {exp} in the store")
@@ -118,14 +168,20 @@ class Evidence:
         return self._subs[key]
 
     def table(self, exp, metric, split="test", layer="mean", epoch="last") -> pd.DataFrame:
-        """seeds x conditions: ``metric`` at each run's last epoch (or at ``epoch``)."""
+        """seeds x conditions: ``metric`` at each run's last epoch (or at ``epoch``).
+        ``.attrs["dead"]``: {condition: number of seeds whose layer is dead there}, for the
+        metrics a dead layer has no value of (accuracy and loss it has)."""
         key = ("table", exp, metric, split, layer, epoch)
         if key not in self._subs:
             d = self._sub(exp, split, layer)
             d = d[d.epoch == d.epochs] if epoch == "last" else d[d.epoch == epoch]
             if metric not in d.columns:
                 d = d.assign(**{metric: np.nan})
-            self._subs[key] = d.pivot(index="seed", columns="condition", values=metric).astype(float)
+            t = d.pivot(index="seed", columns="condition", values=metric).astype(float)
+            if metric in CODE_METRICS:
+                dead = d[d._dead].groupby("condition").seed.nunique()
+                t.attrs["dead"] = {c: int(n) for c, n in dead.items()}
+            self._subs[key] = t
         return self._subs[key]
 
     def curves(self, exp, cond, metric, split="test", layer="mean") -> pd.DataFrame | None:
@@ -138,17 +194,27 @@ class Evidence:
             d = d.assign(**{metric: np.nan})
         return d.pivot(index="epoch", columns="seed", values=metric).sort_index().astype(float)
 
+    def recorded(self, exp, metric, split="test") -> bool:
+        """Whether any run of ``exp`` has a finite ``metric`` in ``split`` (False: the capture
+        does not record it there, rule 7)."""
+        d = self.df(exp)
+        d = d[d.split == split]
+        return metric in d.columns and bool(np.isfinite(d[metric].to_numpy(dtype=float)).any())
+
 
 # --- parts and how they combine (rules 2 and 3) ---------------------------------------
 @dataclass
 class Part:
-    """One part of a claim: the claim says ``d > 0``. ``why`` set: it could not be computed."""
+    """One part of a claim: the claim says ``d > 0``. ``why`` set: it could not be computed
+    (not run); ``dead`` set: its condition has no code (rule 5), so it is excluded."""
     label: str
     d: float = math.nan
     se: float = math.nan
     n: int = 0
     text: str = ""
     why: str = ""
+    dead: str = ""
+    z_in_text: bool = False  # ``text`` already prints z beside the judged number
 
 
 @dataclass
@@ -175,17 +241,35 @@ class Empty:
     parts: list = field(default_factory=list)
 
 
+@dataclass
+class Proxy:
+    """A test that reads a stand-in for what the claim names (rule 6): inconclusive whatever
+    ``node`` says, the evidence saying which way the stand-in points."""
+    node: object
+    what: str
+    label: str = ""
+
+    @property
+    def parts(self):
+        return [self.node]
+
+
 def judge(node, lean=False) -> str:
     """The verdict of a part or group by rule 3; ``lean``: ignore SE and seeds (the direction
     the bare numbers point to, said for one-seed data)."""
     if isinstance(node, Empty):
         return ONE_SEED if node.one_seed and not lean else UNSURE
+    if isinstance(node, Proxy):
+        inner = judge(node.node, lean)
+        return inner if inner in (NOT_RUN, ONE_SEED) else UNSURE
     if isinstance(node, Part):
         if node.why:
             return NOT_RUN
+        if node.dead:
+            return UNSURE
         if node.n < 2 and not lean:
             return ONE_SEED
-        z = 0.0 if lean else 2 * node.se
+        z = 0.0 if lean else Z * node.se
         return HOLDS if node.d > z else FAILS if node.d < -z else UNSURE
     vs = [judge(p, lean) for p in node.parts]
     if not vs:
@@ -199,12 +283,36 @@ def judge(node, lean=False) -> str:
     return HOLDS if HOLDS in vs else FAILS if all(v == FAILS for v in vs) else UNSURE
 
 
+def zscore(d: float, se: float) -> str:
+    """``d / se`` as the page prints it beside a part (rule 2: the part clears beyond Z): two
+    decimals, more when they would round onto the cut-off and hide which side it is on."""
+    if not (np.isfinite(d) and np.isfinite(se)):
+        return "z n/a"
+    if se <= 1e-12 * max(1.0, abs(d)):  # identical seeds: an SE of rounding error (~1e-17) is none
+        se = 0.0
+    if se == 0:
+        return "z = +inf" if d > 0 else "z = -inf" if d < 0 else "z = 0"
+    z = d / se
+    digits = 2
+    while abs(round(abs(z), digits) - Z) < 10 ** -digits and digits < 6 and abs(z) != Z:
+        digits += 1
+    return f"z = {z:+.{digits}f}"
+
+
 def describe(node) -> str:
-    """The numbers of every part, in claim order."""
+    """The numbers of every part, in claim order, each part's z = x / SE beside it."""
     if isinstance(node, Empty):
         return f"{node.label} {node.text}" if node.label else node.text
+    if isinstance(node, Proxy):
+        inner = describe(node.node)
+        return (f"proxy ({node.what}): {inner}. The proxy alone points to '{judge(node.node)}'; "
+                f"it does not measure what the claim names, so the verdict is '{UNSURE}'")
     if isinstance(node, Part):
-        return f"{node.label}: {node.why or node.text}"
+        if node.why or node.dead:
+            return f"{node.label}: {node.why or 'excluded, ' + node.dead}"
+        if node.n < 2 or node.z_in_text:
+            return f"{node.label}: {node.text}"
+        return f"{node.label}: {node.text} [{zscore(node.d, node.se)}]"
     inner = "; ".join(describe(p) for p in node.parts)
     if isinstance(node, Any):
         inner = f"any of ({inner})"
@@ -218,6 +326,14 @@ def missing(node) -> list[str]:
     if isinstance(node, Part):
         return [node.why] if node.why else []
     return [w for p in node.parts for w in missing(p)]
+
+
+def excluded(node) -> list[str]:
+    """The reasons (condition and 'dead: ...') of every part excluded because its condition is
+    dead (rule 5)."""
+    if isinstance(node, Part):
+        return [node.dead] if node.dead else []
+    return [w for p in node.parts for w in excluded(p)]
 
 
 # --- numbers -> parts ------------------------------------------------------------------
@@ -237,13 +353,27 @@ def _pm(mean, se, n, digits=3) -> str:
 
 
 def _col(t: pd.DataFrame, cond: str):
-    """A condition's per-seed values from a seeds x conditions table, or a reason it has none."""
+    """A condition's per-seed values from a seeds x conditions table, or a reason it has none:
+    ('', reason) when it was not run or diverged, (None, DEAD...) when its layer is dead in
+    every seed (rule 5: excluded, not missing)."""
     if cond not in t.columns:
         return None, f"not run ({cond} is not in the store)"
     v = t[cond]
     if not np.isfinite(v.to_numpy(dtype=float)).any():
+        if t.attrs.get("dead", {}).get(cond, 0):  # no finite value, and dead where it has rows
+            return None, f"{cond} {DEAD}"
         return None, f"not run ({cond} diverged or lacks this metric)"
     return v, ""
+
+
+def _part_without(label, why) -> Part:
+    """A part whose numbers are missing: not run, or excluded when the reason is a dead layer."""
+    return Part(label, dead=why) if DEAD in why else Part(label, why=why)
+
+
+def _dead_note(t, cond) -> str:
+    k = t.attrs.get("dead", {}).get(cond, 0)
+    return f" ({k} dead seed{'s' if k > 1 else ''} left out)" if k else ""
 
 
 def higher(label, t_a, a, t_b, b, scale=1.0) -> Part:
@@ -251,18 +381,27 @@ def higher(label, t_a, a, t_b, b, scale=1.0) -> Part:
     va, why_a = _col(t_a, a)
     vb, why_b = _col(t_b, b)
     if why_a or why_b:
-        return Part(label, why=why_a or why_b)
+        return _part_without(label, why_a or why_b)
     ma, sa, na = _mse(va)
     mb, sb, nb = _mse(vb)
     d, se, n = ma - scale * mb, math.hypot(sa, scale * sb), min(na, nb)
     shown = f"{scale:g} x {b}" if scale != 1 else b
-    return Part(label, d, se, n, f"{a} {ma:.3f} vs {shown} {scale * mb:.3f}: {_pm(d, se, n)}")
+    return Part(label, d, se, n, f"{a} {ma:.3f}{_dead_note(t_a, a)} vs {shown} {scale * mb:.3f}"
+                                 f"{_dead_note(t_b, b)}: {_pm(d, se, n, _digits(se))}")
+
+
+def _digits(se) -> int:
+    """Decimals that show an SE to two significant figures (at least 3, at most 6: a smaller SE
+    is rounding error between identical seeds, and z beside it says the rest)."""
+    if not np.isfinite(se) or se <= 1e-12:  # none, or rounding error between identical seeds
+        return 3
+    return min(6, max(3, 1 - int(math.floor(math.log10(se)))))
 
 
 def within(label, t_a, a, t_b, b, tol) -> Part:
     """|mean(a) - mean(b)| below ``tol`` (rule 4)."""
     p = higher(label, t_a, a, t_b, b)
-    if p.why:
+    if p.why or p.dead:
         return p
     return Part(label, tol - abs(p.d), p.se, p.n, f"{p.text}; |difference| vs tolerance {tol:g}")
 
@@ -270,21 +409,24 @@ def within(label, t_a, a, t_b, b, tol) -> Part:
 def not_below(label, t_a, a, t_b, b, tol) -> Part:
     """mean(a) at most ``tol`` below mean(b) (rule 4, one-sided: "better or similar", "does not help")."""
     p = higher(label, t_a, a, t_b, b)
-    if p.why:
+    if p.why or p.dead:
         return p
     return Part(label, p.d + tol, p.se, p.n, f"{p.text}; may be {tol:g} below")
 
 
 def stat(label, per_seed, name="rho", sign=+1, threshold=0.0, why="", digits=2) -> Part:
     """A per-seed statistic whose mean the claim puts above (sign +1) or below (sign -1)
-    ``threshold``; ``why``: the reason there is none."""
+    ``threshold``; ``why``: the reason there is none. A ``per_seed`` Series may carry
+    ``.attrs["note"]`` (e.g. the grid points left out as dead), shown with its numbers."""
     if why:
-        return Part(label, why=why)
+        return _part_without(label, why)
     m, se, n = _mse(per_seed)
     if n == 0:
         return Part(label, why="not run (no seed has a finite value: diverged or not recorded)")
     claim = f"claim {'>' if sign > 0 else '<'} {threshold:g}"
-    return Part(label, sign * (m - threshold), se, n, f"{name} {_pm(m, se, n, digits)} ({claim})")
+    note = getattr(per_seed, "attrs", {}).get("note", "")
+    return Part(label, sign * (m - threshold), se, n,
+                f"{name} {_pm(m, se, n, max(digits, _digits(se)))} ({claim}){'; ' + note if note else ''}")
 
 
 def stat_of(label, result, **kw) -> Part:
@@ -293,12 +435,29 @@ def stat_of(label, result, **kw) -> Part:
     return stat(label, per_seed, why=why, **kw)
 
 
-def bounded(label, per_seed, tol, name="rho", why="") -> Part:
-    """A per-seed statistic whose mean lies within +-``tol`` (rule 4)."""
+def assoc(label, per_seed, sign=+1, name="rho", why="") -> Part:
+    """A per-seed rank correlation that the claim says is a tendency: mean above
+    ``ASSOCIATION`` (sign +1) or below ``-ASSOCIATION`` (sign -1), rule 2."""
+    return stat(label, per_seed, name=name, sign=sign, threshold=sign * ASSOCIATION, why=why)
+
+
+def assoc_of(label, result, **kw) -> Part:
+    per_seed, why = result
+    return assoc(label, per_seed, why=why, **kw)
+
+
+def bounded(label, per_seed, tol=ASSOCIATION, name="rho", why="") -> Part:
+    """A per-seed rank correlation whose mean lies within +-``tol``: no tendency (rule 4)."""
     p = stat(label, per_seed, name, why=why)
-    if p.why:
+    if p.why or p.dead:
         return p
     return Part(label, tol - abs(p.d), p.se, p.n, p.text.replace("(claim > 0)", f"(claim |mean| < {tol:g})"))
+
+
+def not_falling(label, per_seed, name="rho", why="") -> Part:
+    """No falling tendency: the mean per-seed rank correlation above ``-ASSOCIATION`` (rule 4,
+    one-sided: "do not show such tendency" of a claim that the metric falls)."""
+    return stat(label, per_seed, name=name, threshold=-ASSOCIATION, why=why)
 
 
 def spearman(x, y) -> float:
@@ -314,36 +473,45 @@ def spearman(x, y) -> float:
 def grid_rho(tables: list, items: list, xs: list):
     """Per-seed Spearman rho of a metric over a grid. ``items``: (table index, condition) per
     grid point, ``xs``: the grid values. Seeds missing a point or with a non-finite value
-    there are left out. Returns (Series seed -> rho, reason when there is none)."""
-    cols = []
-    for (i, cond) in items:
+    there are left out. A point whose layer is dead in every seed is left out of the grid
+    (rule 5; said in the Series' ``.attrs["note"]``) while 3 or more points remain.
+    Returns (Series seed -> rho, reason when there is none)."""
+    cols, keep, dead = [], [], []
+    for (i, cond), x in zip(items, xs):
         v, why = _col(tables[i], cond)
+        if why and DEAD in why:
+            dead.append(cond)
+            continue
         if why:
             return None, why
         cols.append(v.rename(cond))
+        keep.append(x)
+    if dead and len(cols) < 3:
+        return None, f"{', '.join(dead)} {DEAD}; fewer than 3 grid points left"
     y = pd.concat(cols, axis=1)
     y = y[np.isfinite(y.to_numpy(dtype=float)).all(axis=1)]
     if y.empty:
         return None, "not run (no seed has every point: a run diverged)"
-    return pd.Series({s: spearman(xs, row) for s, row in y.iterrows()}), ""
+    out = pd.Series({s: spearman(keep, row) for s, row in y.iterrows()})
+    notes = [f"{', '.join(dead)} left out (dead: every hidden unit constant)"] if dead else []
+    partly = {c: n for (i, c) in items for c2, n in tables[i].attrs.get("dead", {}).items() if c2 == c and c not in dead}
+    if partly:
+        notes.append("seeds left out where a point is dead: " + ", ".join(f"{c} ({n})" for c, n in partly.items()))
+    if notes:
+        out.attrs["note"] = "; ".join(notes)
+    return out, ""
 
 
 def trend(ev, exp, conds_xs, metric, label, sign=+1, split="test", layer="mean") -> Part:
-    """Per-seed Spearman rho of ``metric`` over (condition, x) pairs of one experiment."""
+    """Per-seed Spearman rho of ``metric`` over (condition, x) pairs of one experiment, claimed
+    to be a tendency: above ``ASSOCIATION`` (sign +1) or below ``-ASSOCIATION`` (sign -1)."""
+    return assoc_of(label, trend_rho(ev, exp, conds_xs, metric, split, layer), sign=sign)
+
+
+def trend_rho(ev, exp, conds_xs, metric, split="test", layer="mean"):
+    """``grid_rho`` over (condition, x) pairs of one experiment: (Series, reason)."""
     t = ev.table(exp, metric, split, layer)
-    rho, why = grid_rho([t], [(0, c) for c, _ in conds_xs], [x for _, x in conds_xs])
-    return stat(label, rho, why=why, sign=sign)
-
-
-def epoch_rho(ev, exp, cond, metric, split="test"):
-    """Per-seed Spearman rho of ``metric`` over epochs 1..last of one condition."""
-    c = ev.curves(exp, cond, metric, split)
-    if c is None:
-        return None, f"not run ({cond} is not in the store)"
-    c = c.loc[:, np.isfinite(c.to_numpy(dtype=float)).all(axis=0)]
-    if c.empty:
-        return None, f"not run ({cond} diverged)"
-    return pd.Series({s: spearman(c.index, c[s]) for s in c.columns}), ""
+    return grid_rho([t], [(0, c) for c, _ in conds_xs], [x for _, x in conds_xs])
 
 
 def epoch_change(ev, exp, cond, metric, split="test", first=1):
@@ -355,6 +523,8 @@ def epoch_change(ev, exp, cond, metric, split="test", first=1):
 
 
 def rises(ev, exp, cond, metric, label, sign=+1):
+    """The tendency across epochs (rule 1): per seed, last epoch minus epoch 1, above 0 (sign
+    +1, "rises") or below it (sign -1, "falls")."""
     v, why = epoch_change(ev, exp, cond, metric)
     return stat(label, v, name="last - epoch 1", sign=sign, why=why, digits=3)
 
@@ -377,31 +547,36 @@ def pair_of_kinds(metrics):
 
 
 def needs_two(metrics):
+    """(sparsity metric, selectivity metric); NotApplicable when ``metrics`` lacks one kind."""
     pair = pair_of_kinds(metrics)
-    return pair, Part("metrics", why="not run (needs a sparsity and a selectivity metric; "
-                                     f"got {', '.join(metrics)})")
+    if not pair:
+        raise NotApplicable(f"needs a sparsity and a selectivity metric; got {', '.join(metrics)}")
+    return pair
 
 
 # --- the checks, one per row ------------------------------------------------------------
 def c_epoch_tendency(ev, metrics):
-    """baseline: per-seed rho over epochs 1..last: > 0 for SGD, Adadelta, Adam; < 0 for Adagrad."""
-    return each(metrics, lambda m: All([stat_of(o, epoch_rho(ev, "baseline", o, m), sign=-1 if o == "adagrad" else +1)
+    """baseline (Fig 5.1; bullet 2: "begin with a low value and gradually increase", Adagrad
+    "begin with a high value and gradually decreases"): per seed, the metric at the last epoch
+    minus at epoch 1: > 0 for SGD, Adadelta, Adam; < 0 for Adagrad."""
+    return each(metrics, lambda m: All([rises(ev, "baseline", o, m, o, sign=-1 if o == "adagrad" else +1)
                                         for o in OPTIMIZERS]))
 
 
 def c_condition_changes_tendency(ev, metrics):
-    """batch_size: SGD at batch 50 rises over epochs (rho > 0), SGD at batch 1 falls (rho < 0)."""
-    return each(metrics, lambda m: All([stat_of("sgd bs=50", epoch_rho(ev, "batch_size", "sgd bs=50", m)),
-                                        stat_of("sgd bs=1", epoch_rho(ev, "batch_size", "sgd bs=1", m), sign=-1)]))
+    """batch_size (Fig 7.3): per seed, last epoch minus epoch 1: SGD at batch 50 rises (> 0),
+    SGD at batch 1 falls (< 0)."""
+    return each(metrics, lambda m: All([rises(ev, "batch_size", "sgd bs=50", m, "sgd bs=50"),
+                                        rises(ev, "batch_size", "sgd bs=1", m, "sgd bs=1", sign=-1)]))
 
 
 def c_optimizer_responses(ev, metrics):
     """batch_size: per optimizer, per-seed rho of the metric over batch size; one optimizer
-    rises (rho > 0) and another falls (rho < 0)."""
+    rises (rho > ASSOCIATION) and another falls (rho < -ASSOCIATION)."""
     def one(m):
-        parts = {o: trend(ev, "batch_size", [(f"{o} bs={b}", b) for b in BATCH_SIZES], m, o) for o in OPTIMIZERS}
-        falls = [Part(p.label, -p.d, p.se, p.n, "as above", p.why) for p in parts.values()]
-        return All([Any(list(parts.values()), "rises with batch size"), Any(falls, "falls with batch size")])
+        rhos = {o: trend_rho(ev, "batch_size", [(f"{o} bs={b}", b) for b in BATCH_SIZES], m) for o in OPTIMIZERS}
+        return All([Any([assoc_of(o, r) for o, r in rhos.items()], "rises with batch size"),
+                    Any([assoc_of(o, r, sign=-1) for o, r in rhos.items()], "falls with batch size")])
     return each(metrics, one)
 
 
@@ -433,6 +608,8 @@ def c_train_test(ev, metrics):
     """baseline, per optimizer, per seed: |train_during - test| at epoch 1 minus at the last epoch
     > 0 (shrinks), and at the last epoch |train_during - test| / |test| < SLIGHT (slight)."""
     def one(m):
+        if not ev.recorded("baseline", m, "train_during"):
+            raise NotApplicable(f"the during-training capture records no {m}")
         parts = []
         for o in OPTIMIZERS:
             te, tr = ev.curves("baseline", o, m, "test"), ev.curves("baseline", o, m, "train_during")
@@ -449,21 +626,18 @@ def c_train_test(ev, metrics):
 
 def c_together(ev, metrics):
     """Needs a sparsity and a selectivity metric. hidden_layers (Fig 5.4): per seed, the mean
-    over runs of Spearman(sparsity, selectivity) over epochs > 0; exceptions exist: any of
+    over runs of Spearman(sparsity, selectivity) over epochs > ASSOCIATION; exceptions exist: any of
     Adadelta batch 1 at some width (Fig 7.6: sparsity up, selectivity down from epoch 1 to the
     last), Adam beta2 0.4 vs 0.7 and SGD momentum 0.9 vs 0.999 (Fig 5.10: the two move in
     opposite directions between the grid points)."""
-    pair, missing = needs_two(metrics)
-    if not pair:
-        return missing
-    sp, sel = pair
+    pair = sp, sel = needs_two(metrics)
     d = ev._sub("hidden_layers", "test", "mean")
     d = d[d.epoch >= 1]
     if d.empty:
         together = Part("hidden_layers runs", why="not run (no hidden_layers runs)")
     else:
         r = d.groupby(["seed", "condition"]).apply(lambda g: spearman(g[sp], g[sel]), include_groups=False)
-        together = stat("hidden_layers, mean over runs", r.groupby("seed").mean(), name=f"rho({sp}, {sel})")
+        together = assoc("hidden_layers, mean over runs", r.groupby("seed").mean(), name=f"rho({sp}, {sel})")
     alts = []
     for w in WIDTHS:
         cond = f"adadelta bs=1 width={w}"
@@ -479,24 +653,44 @@ def c_together(ev, metrics):
     return All([together, Any(alts, "exception:")])
 
 
+def single_class_cost(ev, o) -> Part:
+    """The accuracy that single-class batches cost optimizer ``o`` (class_diversity, Fig 5.14):
+    shuffled ('original') minus single-class batches drawn with the even drain ('single
+    (even)'), the control that keeps each batch's single class but not the uniform draw's runs
+    of one class at the end of every epoch, which the test images are measured right after.
+    The uniform draw's own difference (the dissertation's runs) is shown beside it; the even
+    drain's decides, since it is the one that isolates the class mix the claim is about."""
+    acc = ev.table("class_diversity", "accuracy")
+    p = higher(f"{o} accuracy cost (even drain)", acc, f"{o} original", acc, f"{o} single (even)")
+    if p.why:
+        return p
+    u = higher("", acc, f"{o} original", acc, f"{o} single")
+    seen = (f"{u.text} [{zscore(u.d, u.se)}]" if u.n >= 2 else u.text) if not u.why else u.why
+    judged = f"{p.text} [{zscore(p.d, p.se)}]" if p.n >= 2 else p.text
+    return Part(p.label, p.d, p.se, p.n, f"{judged}; uniform draw (the dissertation's runs, not judged): {seen}",
+                z_in_text=True)
+
+
 def c_accuracy_together(ev, metrics):
     """(a) batch_size (Fig 7.3): per seed, the mean over runs of Spearman(accuracy, metric) over
-    epochs > 0; (b) any of SGD bs=1, Adadelta bs=1/5/10, Adam bs=1: from epoch 1 to the last the
-    accuracy rises and the metric falls; (c) class_diversity (Fig 5.14), SGD and Adam: single
-    above original in the metric and below it in accuracy."""
+    epochs > ASSOCIATION; (b) any of SGD bs=1, Adadelta bs=1/5/10, Adam bs=1: from epoch 1 to the
+    last the accuracy rises and the metric falls; (c) class_diversity (Fig 5.14), SGD and Adam:
+    single above original in the metric, and original above single in accuracy with the single-
+    class batches drawn by the even drain (the control for the uniform draw's end-of-epoch runs
+    of one class; the uniform draw's difference is shown, not judged)."""
     def one(m):
         d = ev._sub("batch_size", "test", "mean")
         d = d[d.epoch >= 1]
         r = d.groupby(["seed", "condition"]).apply(lambda g: spearman(g["accuracy"], g[m]), include_groups=False)
-        usually = stat("usually together (batch_size runs)", r.groupby("seed").mean(), name="mean rho(accuracy, metric)")
+        usually = assoc("usually together (batch_size runs)", r.groupby("seed").mean(), name="mean rho(accuracy, metric)")
         lower_later = Any([All([rises(ev, "batch_size", c, "accuracy", "accuracy rises"),
                                 rises(ev, "batch_size", c, m, "metric falls", sign=-1)], c)
                            for c in ("sgd bs=1", "adadelta bs=1", "adadelta bs=5", "adadelta bs=10", "adam bs=1")],
                           "exception, metric falls as accuracy rises:")
-        t, acc = ev.table("class_diversity", m), ev.table("class_diversity", "accuracy")
+        t = ev.table("class_diversity", m)
         harm = All([p for o in ("sgd", "adam") for p in (
-            higher(f"{o} metric", t, f"{o} single", t, f"{o} original"),
-            higher(f"{o} accuracy", acc, f"{o} original", acc, f"{o} single"))], "single-class batches:")
+            higher(f"{o} metric", t, f"{o} single", t, f"{o} original"), single_class_cost(ev, o))],
+            "single-class batches:")
         return All([usually, lower_later, harm])
     return each(metrics, one)
 
@@ -516,7 +710,7 @@ def c_accuracy_unaffected(ev, metrics):
 
 def c_cannot_predict(ev, metrics):
     """hidden_layers (Fig 5.5), every run and epoch with accuracy >= WELL_TRAINED x the seed's
-    best: per-seed Spearman(accuracy, metric); |mean| < NO_PREDICT."""
+    best: per-seed Spearman(accuracy, metric); |mean| < ASSOCIATION."""
     def one(m):
         d = ev._sub("hidden_layers", "test", "mean")
         d = d[(d.epoch >= 1)].dropna(subset=["accuracy", m] if m in d.columns else ["accuracy"])
@@ -528,7 +722,7 @@ def c_cannot_predict(ev, metrics):
         if not rho:
             return Empty("fewer than 5 well-trained points (runs x epochs) per seed: nothing to correlate",
                          one_seed=d.seed.nunique() < 2)
-        return bounded("well-trained runs x epochs", pd.Series(rho, dtype=float), NO_PREDICT,
+        return bounded("well-trained runs x epochs", pd.Series(rho, dtype=float), ASSOCIATION,
                        name="rho(accuracy, metric)")
     return each(metrics, one)
 
@@ -541,14 +735,16 @@ def c_keeps_sparsity(ev, metrics):
         for exp, bad, good in (("cnn", "adagrad cnn", "adagrad mlp"), ("sorted", "adadelta sorted", "adadelta unsorted")):
             acc, t = ev.table(exp, "accuracy"), ev.table(exp, m)
             drop = higher("accuracy collapses", acc, good, acc, bad)
-            drop = Part(drop.label, drop.d - COLLAPSE, drop.se, drop.n, f"{drop.text} (needs > {COLLAPSE:g})", drop.why)
+            drop = Part(drop.label, drop.d - COLLAPSE, drop.se, drop.n, f"{drop.text} (needs > {COLLAPSE:g})",
+                        drop.why, drop.dead)
             alts.append(All([drop, higher("metric kept", t, bad, t, good, scale=KEEPS_SPARSITY)], bad))
         return Any(alts)
     return each(metrics, one)
 
 
 def c_depth(ev, metrics):
-    """hidden_layers (Fig 5.6): per-seed rho of the metric over 1-5 hidden layers > 0 for Adadelta and Adam."""
+    """hidden_layers (Fig 5.6): per-seed rho of the metric over 1-5 hidden layers > ASSOCIATION for
+    Adadelta and Adam."""
     return each(metrics, lambda m: All([trend(ev, "hidden_layers", [(f"{o} HL{k}", k) for k in range(1, 6)], m, o)
                                         for o in ("adadelta", "adam")]))
 
@@ -561,27 +757,28 @@ def layer_rho(ev, o, metric, layers):
 
 def c_per_layer(ev, metrics):
     """hidden_layers, four hidden layers (Fig 5.7), per-seed rho of the metric over the layers:
-    > 0 over layers 2-4 for SGD and Adadelta (the dissertation sets layer 1 aside), < 0 over
-    1-4 for Adagrad, |mean| < NO_TREND over 1-4 for Adam (no clear tendency)."""
+    > ASSOCIATION over layers 2-4 for SGD and Adadelta (the dissertation sets layer 1 aside),
+    < -ASSOCIATION over 1-4 for Adagrad, |mean| < ASSOCIATION over 1-4 for Adam (no clear
+    tendency); a layer dead in every seed is left out."""
     def one(m):
         adam, why = layer_rho(ev, "adam", m, (1, 2, 3, 4))
-        return All([stat_of("sgd layers 2-4", layer_rho(ev, "sgd", m, (2, 3, 4))),
-                    stat_of("adadelta layers 2-4", layer_rho(ev, "adadelta", m, (2, 3, 4))),
-                    stat_of("adagrad layers 1-4", layer_rho(ev, "adagrad", m, (1, 2, 3, 4)), sign=-1),
-                    bounded("adam layers 1-4", adam, NO_TREND, why=why)])
+        return All([assoc_of("sgd layers 2-4", layer_rho(ev, "sgd", m, (2, 3, 4))),
+                    assoc_of("adadelta layers 2-4", layer_rho(ev, "adadelta", m, (2, 3, 4))),
+                    assoc_of("adagrad layers 1-4", layer_rho(ev, "adagrad", m, (1, 2, 3, 4)), sign=-1),
+                    bounded("adam layers 1-4", adam, ASSOCIATION, why=why)])
     return each(metrics, one)
 
 
 def c_weight_decay(ev, metrics):
     """hyperparameters + baseline (Fig 5.8): per-seed rho of the metric over weight decay 0 (the
-    baseline run) and 1e-5 .. 10 < 0 for every optimizer."""
+    baseline run) and 1e-5 .. 10 < -ASSOCIATION for every optimizer."""
     def one(m):
         base, hp = ev.table("baseline", m), ev.table("hyperparameters", m)
         parts = []
         for o in OPTIMIZERS:
             items = [(0, o)] + [(1, f"{o} weight_decay={v:.3g}") for v in WEIGHT_DECAYS]
             rho, why = grid_rho([base, hp], items, [0.0, *WEIGHT_DECAYS])
-            parts.append(stat(o, rho, why=why, sign=-1))
+            parts.append(assoc(o, rho, why=why, sign=-1))
         return All(parts)
     return each(metrics, one)
 
@@ -624,9 +821,7 @@ def c_lr_sparsity_vs_selectivity(ev, metrics):
     """Needs a sparsity and a selectivity metric. hyperparameters (Fig 5.9): any optimizer whose
     per-seed |grid index of highest sparsity - grid index of highest selectivity| has a mean
     above 0.5 by 2 SE."""
-    pair, missing = needs_two(metrics)
-    if not pair:
-        return missing
+    pair = needs_two(metrics)
     parts = []
     for o in OPTIMIZERS:
         a, why_a = best_lr_index(ev, o, pair[0])
@@ -640,7 +835,7 @@ PAST_GRADIENT = (("sgd momentum", MOMENTA), ("adadelta rho", MOMENTA), ("adam be
 
 
 def c_past_gradient(ev, metrics):
-    """hyperparameters (Fig 5.10): per-seed rho of the metric over the grid up to 0.9 > 0 for SGD
+    """hyperparameters (Fig 5.10): per-seed rho of the metric over the grid up to 0.9 > ASSOCIATION for SGD
     momentum, Adadelta rho, Adam beta1 and beta2; caveat: SGD momentum 0.999 below 0.9 in
     accuracy and in the metric (the dissertation's 'too large gamma')."""
     acc = ev.table("hyperparameters", "accuracy")
@@ -657,7 +852,7 @@ def c_past_gradient(ev, metrics):
 
 
 def c_batch_small(ev, metrics):
-    """batch_size (Fig 5.11), SGD and Adam: per-seed rho over batch size < 0, and batch 1 above
+    """batch_size (Fig 5.11), SGD and Adam: per-seed rho over batch size < -ASSOCIATION, and batch 1 above
     every other batch size."""
     def one(m):
         t = ev.table("batch_size", m)
@@ -687,9 +882,9 @@ def c_batch_momentum(ev, metrics):
 
 
 def c_width(ev, metrics):
-    """width (Fig 5.13): per-seed rho of the metric over 64-768 units: > 0 for Adagrad, Adadelta,
-    Adam at batch 1 and 50; < 0 for SGD at batch 50; SGD at batch 1: > 0 for a sparsity metric,
-    < 0 for a selectivity metric."""
+    """width (Fig 5.13): per-seed rho of the metric over 64-768 units: > ASSOCIATION for Adagrad,
+    Adadelta, Adam at batch 1 and 50; < -ASSOCIATION for SGD at batch 50; SGD at batch 1: >
+    ASSOCIATION for a sparsity metric, < -ASSOCIATION for a selectivity metric."""
     def one(m):
         def tr(o, bs, sign):
             return trend(ev, "width", [(f"{o} bs={bs} width={w}", w) for w in WIDTHS], m, f"{o} bs={bs}", sign=sign)
@@ -705,18 +900,18 @@ DIVERSITY_X = (("single", 1), ("pair", 2), ("5nums", 5), ("original", 10))
 
 def c_class_diversity(ev, metrics):
     """class_diversity (Fig 5.14): per-seed rho of the metric over classes per batch (single 1,
-    pair 2, 5nums 5, original 10) < 0 for SGD and Adam with accuracy original > single; for
-    Adagrad and Adadelta rho > -NO_TREND (no such tendency)."""
-    acc = ev.table("class_diversity", "accuracy")
-
+    pair 2, 5nums 5, original 10) < -ASSOCIATION for SGD and Adam, with a cost in accuracy:
+    original above single-class batches drawn by the even drain (the control for the uniform
+    draw's end-of-epoch runs of one class; the uniform draw's difference is shown, not judged);
+    for Adagrad and Adadelta rho > -ASSOCIATION (no such tendency)."""
     def one(m):
         parts = []
         for o in ("sgd", "adam"):
             parts.append(trend(ev, "class_diversity", [(f"{o} {n}", x) for n, x in DIVERSITY_X], m, f"{o} rho", sign=-1))
-            parts.append(higher(f"{o} accuracy drops", acc, f"{o} original", acc, f"{o} single"))
+            parts.append(single_class_cost(ev, o))
         for o in ("adagrad", "adadelta"):
-            p = trend(ev, "class_diversity", [(f"{o} {n}", x) for n, x in DIVERSITY_X], m, f"{o} rho")
-            parts.append(p if p.why else Part(p.label, p.d + NO_TREND, p.se, p.n, f"{p.text}; needs > -{NO_TREND:g}"))
+            rho, why = trend_rho(ev, "class_diversity", [(f"{o} {n}", x) for n, x in DIVERSITY_X], m)
+            parts.append(not_falling(f"{o} rho", rho, why=why))
         return All(parts)
     return each(metrics, one)
 
@@ -842,7 +1037,9 @@ def c_fluctuation(ev, metrics):
     """SGD runs above chance accuracy (0.2) in three families -- learning rates, momenta (Figs
     5.9, 5.10) and batch sizes (Fig 5.11): per seed, Spearman rho between the test loss's
     fluctuation across epochs (mean |loss_e - (loss_e-1 + loss_e+1) / 2| over epochs 2..last-1,
-    a proxy: the runs record one loss per epoch) and the last-epoch metric; > 0 in each family."""
+    a proxy: the runs record one loss per epoch, not the fluctuation during training the claim
+    names) and the last-epoch metric; > ASSOCIATION in each family. A proxy decides nothing: the
+    verdict is inconclusive, the evidence says where the proxy points (rule 6)."""
     fams = (("learning rate", "hyperparameters", [f"sgd lr={v:.3g}" for v in LEARNING_RATES]),
             ("momentum", "hyperparameters", [f"sgd momentum={v:g}" for v in MOMENTA]),
             ("batch size", "batch_size", [f"sgd bs={b}" for b in BATCH_SIZES]))
@@ -851,9 +1048,10 @@ def c_fluctuation(ev, metrics):
         parts = []
         for name, exp, conds in fams:
             rho, why = _fluct_rho(ev, exp, conds, m)
-            parts.append(stat(name, rho, name="rho(fluctuation, metric)", why=why))
+            parts.append(assoc(name, rho, name="rho(fluctuation, metric)", why=why))
         return All(parts)
-    return each(metrics, one)
+    return Proxy(each(metrics, one), "the test loss's zigzag from epoch to epoch stands in for the fluctuation "
+                                     "during training, which the runs do not record")
 
 
 # --- conclusions of sections 5.x that section 6.1 does not repeat -----------------------
@@ -976,11 +1174,17 @@ class Claim:
     reason: str = ""      # why not checkable
 
 
+def _shown(value) -> str:
+    """A constant as the page prints it: 0.005, 2, or (1, 2) as '1 or 2'."""
+    return " or ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
+
+
 def _test_of(fn) -> str:
     """A check's docstring as the row's test, its tolerances written as numbers."""
+    import re
     text = " ".join(fn.__doc__.split())
-    for name, value in TOLERANCES.items():
-        text = text.replace(name, f"{value}")
+    for name, (value, _) in TOLERANCES.items():
+        text = re.sub(rf"\b{name}\b", _shown(value), text)
     return text
 
 
@@ -1087,9 +1291,13 @@ def _row(claim: Claim, ev: Evidence, metrics) -> dict:
         node = claim.check(ev, metrics)
     except NotRun as err:
         return dict(base, evidence=f"not run ({err})", verdict=NOT_RUN)
+    except NotApplicable as err:
+        return dict(base, evidence=f"n/a: {err}", verdict=NOT_APPLICABLE)
     verdict, evidence = judge(node), describe(node)
     if verdict == NOT_RUN:  # say what is missing, once each, rather than every part's absence
         evidence = "; ".join(dict.fromkeys(missing(node)))
+    elif excluded(node):
+        evidence = f"Excluded (rule 5): {'; '.join(dict.fromkeys(excluded(node)))}. " + evidence
     if verdict == ONE_SEED:
         evidence += f". One seed: the bare numbers point to '{judge(node, lean=True)}'."
     return dict(base, evidence=evidence, verdict=verdict)
@@ -1118,9 +1326,12 @@ BY_METRIC = {"Hoyer": "sparsity", "Gini": "gini", "CCMAS": "selectivity_avg",
 def by_metric(scale="smoke", store=None, seeds=None, metrics=BY_METRIC, ev: Evidence | None = None,
               ids=None) -> pd.DataFrame:
     """Claim x metric: each claim's verdict tested on one metric at a time (Hoyer and Gini for
-    sparsity; CCMAS, maximum informedness and AUROC for selectivity). A claim that holds under
-    the dissertation's metric but not under the others rests on that metric's bias. ``ids``:
-    only these claims (as ``checks``)."""
+    sparsity; CCMAS, maximum informedness and AUROC for selectivity). The metrics measure
+    different properties of a code (maximum informedness: how well one unit's threshold tells
+    its best class from the rest; CCMAS: how far its preferred class's mean activation stands
+    above the others'), so a verdict that differs between them says the claim depends on which
+    property is measured, not that one metric is biased. ``ids``: only these claims (as
+    ``checks``)."""
     ev = ev or Evidence(scale, store, seeds)
     cols = {}
     for name, m in metrics.items():
@@ -1151,7 +1362,12 @@ def chapter_checks(chapter: str, scale="smoke", store=None, seeds=None, ev: Evid
 
 COLOURS = {HOLDS: "background-color: #d4edda", FAILS: "background-color: #f8d7da", UNSURE: "background-color: #e2e3e5",
            ONE_SEED: "background-color: #eeeeee", NOT_RUN: "background-color: #fff3cd",
-           NOT_CHECKABLE: "font-style: italic"}
+           NOT_APPLICABLE: "color: #6c757d", NOT_CHECKABLE: "font-style: italic"}
+MARKERS = (f"{NOT_RUN}: a run the check needs is not in the store at this scale (or diverged); "
+           f"{NOT_APPLICABLE}: the check cannot be made on this metric (relating sparsity to selectivity needs one "
+           f"metric of each; the during-training capture records no informedness or AUROC); {NOT_CHECKABLE}: a "
+           f"speculation, or no criterion stored runs can test. A condition whose hidden layer is entirely dead "
+           f"(every unit constant) is excluded from sparsity and selectivity evidence, and the numbers say so.")
 
 
 def colour(verdict: str) -> str:
@@ -1178,10 +1394,12 @@ def claims_view(table: pd.DataFrame):
                           "Hoyer and CCMAS": table.verdict, **{m: table[m] for m in metrics}})
     left = [{"selector": "td, th", "props": "text-align: left; vertical-align: top"}]
     return (shown.style.hide(axis="index").map(colour, subset=["Hoyer and CCMAS", *metrics])
-            .set_table_styles(left))
+            .set_table_styles(left).set_caption(html.escape(MARKERS)))
 
 
 def rule() -> str:
-    """The verdict rule as the module docstring states it (for the chapter)."""
-    text = __doc__.split("Verdict rule\n------------\n", 1)[1]
-    return text.strip()
+    """The verdict rule as the module docstring states it (for the chapter), followed by every
+    tolerance and cut-off it names, with the value the checks use (from ``TOLERANCES``)."""
+    text = __doc__.split("Verdict rule\n------------\n", 1)[1].strip()
+    rows = "\n".join(f"| `{name}` | {_shown(value)} | {meaning} |" for name, (value, meaning) in TOLERANCES.items())
+    return f"{text}\n\n| constant | value | meaning |\n|---|---|---|\n{rows}"
