@@ -72,7 +72,10 @@ def mean_se(df: pd.DataFrame, by=("condition", "epoch"), metrics=METRICS) -> pd.
 
     NaN values (diverged seeds, unmeasured metrics) are left out of each metric's mean and
     SE; ``n`` counts the seeds of the group and ``n_diverged`` those that diverged, so a
-    reader sees when a mean rests on fewer seeds than ``n``.
+    reader sees when a mean rests on fewer seeds than ``n``. ``n_dead`` counts the seeds whose
+    layer is entirely dead (``dead_fraction`` >= 1: every unit constant over the images): their
+    sparsity and selectivity are what the formulas give a frozen layer (Hoyer of a constant
+    pattern, CCMAS 0 by its epsilon), kept as stored; ``is_dead``/``state`` read it.
     """
     by = list(by)
     rows = []
@@ -85,6 +88,9 @@ def mean_se(df: pd.DataFrame, by=("condition", "epoch"), metrics=METRICS) -> pd.
             row[f"{m}_se"] = v.std(ddof=0) / np.sqrt(len(v)) if len(v) else np.nan
         row["n"] = int(g["seed"].nunique()) if "seed" in g else len(g)
         row["n_diverged"] = int(g.loc[g["diverged"].astype(bool), "seed"].nunique()) if "diverged" in g else 0
+        if "dead_fraction" in g:
+            dead = g["dead_fraction"].to_numpy(dtype=float) >= 1
+            row["n_dead"] = int(g.loc[dead, "seed"].nunique()) if "seed" in g else int(dead.sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -147,7 +153,8 @@ def effect_table(last: pd.DataFrame, pairs, metrics=ROBUSTNESS) -> pd.DataFrame:
 
     Direction: 'higher' / 'lower' when |a - b| exceeds twice the combined SE (needs 2+ seeds
     each), 'no clear difference' within it, 'one seed' when there is no error bar, 'not run'
-    when a condition is missing or diverged.
+    when a condition is missing or diverged, '<condition> dead (no code)' for a sparsity or
+    selectivity metric of a condition whose layer is dead in every seed.
     """
     rows = []
     for label, a, b in pairs:
@@ -155,6 +162,10 @@ def effect_table(last: pd.DataFrame, pairs, metrics=ROBUSTNESS) -> pd.DataFrame:
         for m, name in metrics.items():
             if a not in last.index or b not in last.index or m not in last.columns:
                 row[name] = "not run"
+                continue
+            gone = [c for c in (a, b) if m in CODE_METRICS and is_dead(last, c)]
+            if gone:
+                row[name] = f"{' and '.join(gone)} dead (no code)"
                 continue
             d = last.at[a, m] - last.at[b, m]
             se = float(np.hypot(last.at[a, f"{m}_se"], last.at[b, f"{m}_se"]))
@@ -209,6 +220,33 @@ def effect_words(last: pd.DataFrame, pairs, effects: pd.DataFrame) -> dict:
 
 
 CHANCE = 0.2  # test accuracy at or below this (chance is 0.1) marks a network that did not learn
+# what a dead layer has no value of: every recorded sparsity and selectivity metric (not accuracy,
+# loss, or the dead fraction that says it is dead)
+CODE_METRICS = frozenset(FIELDS) - {"dead_fraction"}
+DEAD_WORDS = "dead (every hidden unit constant: no code to measure)"
+
+
+def is_dead(last: pd.DataFrame, condition: str) -> bool:
+    """Whether ``condition``'s layer is dead in every seed of a ``last_table`` (``n_dead`` = ``n``)."""
+    if condition not in last.index or "n_dead" not in last.columns:
+        return False
+    return int(last.at[condition, "n_dead"]) >= int(last.at[condition, "n"]) > 0
+
+
+def state(last: pd.DataFrame) -> pd.Series:
+    """Per condition of a ``last_table``, what a table's note column says of its network:
+    ``DEAD_WORDS`` when its layer is dead in every seed, 'k of n seeds dead' when in some,
+    'did not learn (chance accuracy)' at or below ``CHANCE``, else ''."""
+    out = {}
+    for c in last.index:
+        k = int(last.at[c, "n_dead"]) if "n_dead" in last.columns else 0
+        if is_dead(last, c):
+            out[c] = DEAD_WORDS
+        elif k:
+            out[c] = f"{k} of {int(last.at[c, 'n'])} seeds dead"
+        else:
+            out[c] = "did not learn (chance accuracy)" if value(last, c, "accuracy") <= CHANCE else ""
+    return pd.Series(out, dtype=object)
 
 
 def value(last: pd.DataFrame, condition: str, column: str) -> float:
@@ -222,14 +260,19 @@ def value(last: pd.DataFrame, condition: str, column: str) -> float:
 def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str:
     """How condition ``a`` compares with ``b`` on ``metric`` at the last epoch, in words for
     prose, with the rule every chapter and the findings use: 'higher' / 'lower' only when the
-    difference exceeds twice its combined SE over 2+ seeds each; 'not clearly different' within
-    that; a one-seed difference is named but marked as having no error bar; a missing
-    condition reads 'not run', a diverged one 'undefined'. When either network's accuracy is at
+    difference exceeds twice its combined SE over 2+ seeds each; 'no clear difference' within
+    that (the words of ``effect_table`` and the findings); a one-seed difference is named but
+    marked as having no error bar; a missing condition reads 'not run', a diverged one
+    'undefined', and a sparsity or selectivity metric of a condition whose layer is dead in every
+    seed 'undefined (... dead ...)', not the number the formulas give a frozen layer. When either network's accuracy is at
     or below ``CHANCE`` the words say so, since an untrained network's metric says little.
     ``last``: a ``last_table``. Example: 'higher (0.412 vs 0.398; +0.014 ± 0.003, 3 seeds)'."""
     if a not in last.index or b not in last.index:
         return "not run"
     x, y = value(last, a, metric), value(last, b, metric)
+    gone = [c for c in (a, b) if metric in CODE_METRICS and is_dead(last, c)]
+    if gone:
+        return f"undefined ({' and '.join(gone)} {'is' if len(gone) == 1 else 'are'} {DEAD_WORDS})"
     if not (np.isfinite(x) and np.isfinite(y)):
         return "undefined (a run diverged)"
     d = x - y
@@ -239,7 +282,7 @@ def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str
     if n < 2:
         out = f"{word} ({x:.3f} vs {y:.3f}; one seed, no error bar)"
     else:
-        word = word if abs(d) > 2 * se else "not clearly different"
+        word = word if abs(d) > 2 * se else "no clear difference"
         out = f"{word} ({x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} seeds)"
     chance = [c for c in (a, b) if value(last, c, "accuracy") <= CHANCE]
     if chance:
@@ -258,7 +301,7 @@ def seed_splits(df: pd.DataFrame, metric: str = "accuracy", gap: float = 0.05, s
                 layer="mean") -> pd.DataFrame:
     """The conditions whose seeds end apart: at the last epoch their best and worst seed's
     ``metric`` (accuracy: a fraction) differ by more than ``gap``. A mean over such seeds hides
-    two outcomes, and ``compare``'s 2-SE rule calls it 'not clearly different' however far apart
+    two outcomes, and ``compare``'s 2-SE rule calls it 'no clear difference' however far apart
     each outcome is. ``df``: ``results``. Returns one row per (condition, seed) of those
     conditions, worst seed first, with accuracy, sparsity and selectivity_avg; empty when none.
     Diverged seeds (NaN) are left out of the spread: ``mean_se`` counts them already."""

@@ -49,11 +49,12 @@ def test_missing_experiment_is_named():
 
 def test_compare_words_names_the_largest_difference_and_the_scale():
     from sparsel.original import compare_words
-    t = pd.DataFrame({"accuracy diff / SE": [0.5, -4.0], "sparsity diff / SE": [1.0, float("nan")]},
+    t = pd.DataFrame({"accuracy diff / SE": [0.5, -4.0], "sparsity diff / SE": [2.5, float("nan")]},
                      index=pd.Index(["sgd", "adam"], name="condition"))
     words = compare_words(t, "full")
-    assert words == ("the largest difference is 4.0 combined SE (adam, accuracy); 1 of 3 values differ by "
-                     "more than 3 SE")
+    # |z| 4.0 and 2.5 are beyond the book's 2 SE (2.5 would not be beyond the old 3), 0.5 is not
+    assert words == ("the largest difference is 4.0 combined SE (adam, accuracy); 2 of 3 values differ by "
+                     "more than 2 SE, the book's rule for a difference beyond run-to-run noise")
     assert compare_words(t, "smoke").startswith("at smoke scale the two are not comparable")
     assert compare_words(pd.DataFrame(), "full").startswith("no condition")
 

@@ -21,9 +21,10 @@ def test_a_difference_beyond_two_standard_errors_has_a_direction():
     assert summary.compare(t, "b", "a").startswith("lower (0.400 vs 0.500; -0.100 ± 0.014")
 
 
-def test_within_two_standard_errors_is_not_clearly_different():
+def test_within_two_standard_errors_is_no_clear_difference():
+    """The words of effect_table and the findings: one vocabulary."""
     t = last({"a": (0.50, 0.03, 0.9, 3), "b": (0.45, 0.03, 0.9, 3)})  # d = 0.05, 2 SE = 0.085
-    assert summary.compare(t, "a", "b").startswith("not clearly different (0.500 vs 0.450; +0.050 ± 0.042")
+    assert summary.compare(t, "a", "b").startswith("no clear difference (0.500 vs 0.450; +0.050 ± 0.042")
 
 
 def test_one_seed_is_named_as_having_no_error_bar():
@@ -46,7 +47,7 @@ def test_compare_agrees_with_effect_table(metric):
     t["accuracy_se"] = 0.1
     word = summary.compare(t, "a", "b", metric).split(" (")[0]
     cell = summary.effect_table(t, [("e", "a", "b")], metrics={metric: "m"}).at["e", "m"]
-    assert (word == "not clearly different") == cell.endswith("no clear difference")
+    assert (word == "no clear difference") == cell.endswith("no clear difference")
 
 
 def test_reproduce_counts_runs_and_their_measured_cost(tmp_path):
@@ -104,3 +105,23 @@ def test_unit_profile_trains_once_then_reads_the_store(tmp_path, monkeypatch, ti
     ro = summary.unit_profile(spec, Store(tmp_path / "ro.sqlite", readonly=True), "cpu")
     assert len(calls) == 2 and np.allclose(ro["means"][0], first["means"][0], rtol=1e-6)
     assert (tmp_path / "ro.sqlite").read_bytes() == before
+
+
+def test_a_dead_layer_has_no_sparsity_to_compare():
+    """Adagrad's CNN in the full runs: every unit constant (n_dead = n = 3), Hoyer 0.394 and CCMAS
+    ~1e-11 as the formulas give a frozen layer; its accuracy is still a number."""
+    t = last({"cnn": (0.394, 0.0, 0.11, 3), "mlp": (0.634, 0.01, 0.97, 3), "half": (0.5, 0.01, 0.9, 3)})
+    t["n_dead"] = [3, 0, 1]
+    assert summary.is_dead(t, "cnn") and not summary.is_dead(t, "half")
+    assert summary.compare(t, "cnn", "mlp") == f"undefined (cnn is {summary.DEAD_WORDS})"
+    assert summary.compare(t, "cnn", "mlp", "accuracy").startswith("lower (0.110 vs 0.970")
+    assert list(summary.state(t)) == [summary.DEAD_WORDS, "", "1 of 3 seeds dead"]
+    cells = summary.effect_table(t, [("e", "cnn", "mlp")], metrics={"sparsity": "Hoyer", "accuracy": "acc"})
+    assert cells.at["e", "Hoyer"] == "cnn dead (no code)" and cells.at["e", "acc"].endswith("lower")
+
+
+def test_mean_se_counts_dead_seeds():
+    df = pd.DataFrame({"condition": "c", "epoch": 1, "seed": [1, 2, 3], "diverged": 0,
+                       "dead_fraction": [1.0, 1.0, 0.5], "sparsity": [0.39, 0.39, 0.5]})
+    row = summary.mean_se(df, metrics=("sparsity",)).iloc[0]
+    assert row.n == 3 and row.n_dead == 2 and row.sparsity == pytest.approx((0.39 * 2 + 0.5) / 3)
