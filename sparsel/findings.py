@@ -1401,5 +1401,6 @@ def rule() -> str:
     """The verdict rule as the module docstring states it (for the chapter), followed by every
     tolerance and cut-off it names, with the value the checks use (from ``TOLERANCES``)."""
     text = __doc__.split("Verdict rule\n------------\n", 1)[1].strip()
-    rows = "\n".join(f"| `{name}` | {_shown(value)} | {meaning} |" for name, (value, meaning) in TOLERANCES.items())
-    return f"{text}\n\n| constant | value | meaning |\n|---|---|---|\n{rows}"
+    # a list, not a pipe table: the chapter shows this as a Markdown output, which renders no tables
+    rows = "\n".join(f"- `{name}` = {_shown(value)}: {meaning}" for name, (value, meaning) in TOLERANCES.items())
+    return f"{text}\n\nThe tolerances and cut-offs, as the checks use them:\n\n{rows}"

@@ -223,7 +223,7 @@ CHANCE = 0.2  # test accuracy at or below this (chance is 0.1) marks a network t
 # what a dead layer has no value of: every recorded sparsity and selectivity metric (not accuracy,
 # loss, or the dead fraction that says it is dead)
 CODE_METRICS = frozenset(FIELDS) - {"dead_fraction"}
-DEAD_WORDS = "dead (every hidden unit constant: no code to measure)"
+DEAD_WORDS = "dead: every hidden unit constant, no code to measure"
 
 
 def is_dead(last: pd.DataFrame, condition: str) -> bool:

@@ -827,8 +827,8 @@ def test_evidence_prints_each_parts_z():
 def test_the_page_lists_every_cut_off_with_its_value():
     text = findings.rule()
     for name, (value, _) in findings.TOLERANCES.items():
-        assert f"| `{name}` | {findings._shown(value)} |" in text
-    assert "| `ASSOCIATION` | 0.5 |" in text and "| `LR_STEPS` | 1 or 2 |" in text
+        assert f"- `{name}` = {findings._shown(value)}: " in text
+    assert "- `ASSOCIATION` = 0.5: " in text and "- `LR_STEPS` = 1 or 2: " in text
     assert "No fixed cut-off" not in text
     # and each test's text has the numbers, not the names
     assert "ASSOCIATION" not in findings._test_of(findings.c_depth) and "> 0.5 for" in findings._test_of(findings.c_depth)
