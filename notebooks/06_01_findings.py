@@ -82,9 +82,9 @@ shown.style.hide(axis="index").map(colour, subset=["verdict"]).set_table_styles(
 #
 # The same checks, each run on one metric alone: the sparsity part of a claim under Hoyer or
 # Gini, the selectivity part under CCMAS, maximum informedness or AUROC. The verdicts follow the
-# rule above; **not run** also marks a check a metric cannot make (relating sparsity to
-# selectivity needs one metric of each, and the during-training capture that the train/test
-# check reads records no informedness or AUROC).
+# rule above; **n/a** marks a check a metric cannot make (relating sparsity to selectivity needs
+# one metric of each, and the during-training capture that the train/test check reads records
+# no informedness or AUROC), **not run** a check whose runs are missing.
 
 # %%
 per_metric = findings.by_metric(scale, Store(store), seeds, ev=ev)
@@ -92,7 +92,7 @@ per_metric = findings.by_metric(scale, Store(store), seeds, ev=ev)
 
 def changed(a, b):
     """(claims whose verdict differs between metrics a and b, claims tested under both)."""
-    tested = ~per_metric[[a, b]].isin([findings.NOT_RUN, findings.NOT_CHECKABLE]).any(axis=1)
+    tested = ~per_metric[[a, b]].isin([findings.NOT_RUN, findings.NOT_APPLICABLE, findings.NOT_CHECKABLE]).any(axis=1)
     both = per_metric[tested]
     return int((both[a] != both[b]).sum()), len(both)
 
@@ -107,8 +107,12 @@ per_metric.style.map(colour).set_table_styles(LEFT)
 # Each column is one metric's test of every claim. Of the {glue:text}`n_both_sparsity` claims
 # tested under both Hoyer and Gini, {glue:text}`n_changed_sparsity` change verdict; of the
 # {glue:text}`n_both_selectivity` tested under both CCMAS and maximum informedness,
-# {glue:text}`n_changed_selectivity`. A claim that holds under Hoyer or CCMAS but not under Gini,
-# informedness or AUROC depends on the original metric's bias rather than on the units: Hoyer's
-# dependence on the number of units (which matters where widths differ, as in sections 5.8 and
-# 5.12) or CCMAS's dependence on the units' resting level; the metrics chapter (section 4.1)
-# shows both.
+# {glue:text}`n_changed_selectivity`. The metrics measure different properties, so a verdict that
+# changes between them says the claim holds for one property and not for another, not which
+# metric is right: CCMAS asks how far a unit's mean activation for its preferred class stands
+# above its mean for the other classes, maximum informedness how well one threshold on the unit
+# tells its best class from the rest, AUROC how well its activation ranks that class above the
+# others; Hoyer and Gini both ask how unevenly an image's activity is spread over the units,
+# Hoyer with a dependence on the number of units (which matters where widths differ, as in
+# sections 5.8 and 5.12). The metrics chapter (section 4.1) shows where they part, among them
+# CCMAS's dependence on the units' resting level.
