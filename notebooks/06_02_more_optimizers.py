@@ -86,7 +86,7 @@ words = [w.split(" (")[0] for w in verdicts["sparsity 0.99 vs 0.5"]]
 glue("n_higher", words.count("higher"))
 glue("n_lower", words.count("lower"))
 glue("n_opts", len(words))
-verdicts
+verdicts.style  # a Styler shows each cell whole (a DataFrame cuts long cells, hiding the SE)
 
 # %% [markdown]
 # Sparsity is higher at 0.99 than at 0.5 for {glue:text}`n_higher` of the {glue:text}`n_opts`
