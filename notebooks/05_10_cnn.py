@@ -20,7 +20,10 @@
 # the plain MLP, 5 epochs. Sparsity and selectivity are measured on the 256-unit layer.
 #
 # **Deviations.** None in the settings. The original saw Adagrad at lr 0.1 diverge with the CNN
-# (selectivity 0/0); a diverged run is shown as diverged here, not as 0.
+# (selectivity 0/0). A run that diverges is shown as diverged here, not as 0; a run whose
+# fully connected layer is dead (every unit constant over the test images, dead fraction 1) is
+# marked dead: its sparsity and selectivity are what the formulas give a frozen layer (CCMAS 0
+# by its epsilon), not a code, and the claims below leave them out.
 
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
@@ -54,8 +57,8 @@ last = summary.last_table(df)
 # %% mystnb={"figure": {"caption": "The conv network's fully connected layer against the MLP's hidden layer: last epoch (Fig 5.17), then curves (Fig 7.9). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-cnn-5"}}
 fig = plots.versus(last, x="model", hue="optimizer", categorical=True, title="After 5 epochs: MLP vs CNN")
 shown = last[["accuracy", "sparsity", "selectivity_avg", "dead_fraction", "n", "n_diverged"]].round(4)
-# a network at chance with (nearly) every unit dead has no defined selectivity: its 0 means "none"
-shown["note"] = ["did not learn (chance accuracy)" if a <= summary.CHANCE else "" for a in last.accuracy]
+# a dead layer (every unit constant) has no code: its numbers are the formulas' values for a frozen layer
+shown["note"] = summary.state(last)
 print(shown.to_string())
 curves = summary.table(df)
 fig = plots.curves(curves, hue="condition", title="MLP vs CNN: ours (thin), original runs (wide, pale)",
