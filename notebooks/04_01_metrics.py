@@ -53,10 +53,16 @@ import torch
 from sparsel.glue import glue
 from sparsel import metrics
 
+# the parameters the prose names, glued so the text states their values
+glue("n_units", n_units)
+glue("beta_a", beta_a)
+glue("beta_b", beta_b)
+glue("images", images)
+
 # %% [markdown]
 # ## Worked examples
 #
-# Four activation patterns of one image over `n_units` units, from a single active unit to all
+# Four activation patterns of one image over {glue:text}`n_units` units, from a single active unit to all
 # units equally active.
 
 # %%
@@ -91,7 +97,7 @@ glue("sel_twice", sel[1].item())
 # %% [markdown]
 # The second unit's selectivity is {glue:text}`sel_twice:.4f` (1/3, less the tiny $\epsilon$).
 #
-# How the two measures move: Hoyer sparsity of an image with $k$ of `n_units` units on (the rest
+# How the two measures move: Hoyer sparsity of an image with $k$ of {glue:text}`n_units` units on (the rest
 # off, or at a small floor as a sigmoid would leave them), and CCMAS of a unit whose preferred
 # class drives it $r$ times as strongly as the other nine.
 
@@ -344,8 +350,8 @@ glue("active_meets", listed(met["active fraction, as 1 - f"]))
 # Failing cloning means that two layers whose units have *the same distribution* of
 # activations get different Hoyer values if they differ in width. The figure keeps the
 # distribution fixed and varies only the number of units $N$: on the left a fixed 16-unit
-# pattern (drawn from Beta(`beta_a`, `beta_b`)) cloned to $N$ units, exactly the same
-# distribution at every width; on the right `images` images of $N$ units drawn independently
+# pattern (drawn from Beta({glue:text}`beta_a:g`, {glue:text}`beta_b:g`)) cloned to $N$ units, exactly the same
+# distribution at every width; on the right {glue:text}`images` images of $N$ units drawn independently
 # from that Beta distribution. The shaded band spans the widths of section 5.8.
 
 # %% mystnb={"figure": {"caption": "The width artefact: Hoyer sparsity falls with the number of units for a pattern cloned to more units (left) and for independent draws (right); the shaded band spans section 5.8's widths.", "name": "fig-metrics-20"}}
@@ -409,7 +415,7 @@ glue("hoyer_width_ratio", (1 - 1 / np.sqrt(hi)) / (1 - 1 / np.sqrt(lo)))
 # CCMAS compares class means by their ratio, so it is scale-invariant (up to $\epsilon$) but not
 # shift-invariant: adding the same offset to every activation of a unit lowers it, although
 # the unit ranks the images exactly as before. A sigmoid unit whose input is near 0 for most
-# images sits at 0.5, not at 0. The unit below fires `unit_height` above its baseline for every
+# images sits at 0.5, not at 0. The unit below fires {glue:text}`unit_height:g` above its baseline for every
 # image of digit 3 and sits at the baseline otherwise, so it separates digit 3 perfectly at
 # every offset; the offset moves its baseline from 0 to near the top of a sigmoid's range.
 

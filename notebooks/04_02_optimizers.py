@@ -55,8 +55,8 @@ from sparsel import optim
 # ## Checked against torch.optim
 #
 # One parameter tensor, the same random gradients fed to `torch.optim` (with Table 5.1's
-# settings) and to the rule above (which updates `theta` and `state` in place). The table gives
-# the largest difference after `steps` steps.
+# settings) and to the rule above (which updates the parameters and the optimizer's state in
+# place). The output gives the largest difference after {glue:text}`check_steps` steps.
 
 # %%
 g = torch.Generator().manual_seed(seed)
@@ -74,6 +74,7 @@ for name in optim.OPTIMIZERS:
     worst[name] = (theta - p.detach()).abs().max().item()
     print(f"{name:>8}: max |ours - torch.optim| = {worst[name]:.2e}   settings {optim.hyperparameters(name)}")
 glue("optim_worst", max(worst.values()))
+glue("check_steps", steps)
 
 # %% [markdown]
 # The largest difference over all four is {glue:text}`optim_worst:.1e` (float64 round-off).
@@ -83,7 +84,9 @@ glue("optim_worst", max(worst.values()))
 # Feed each rule a gradient of constant size with random sign, $g_t = \pm 1$, and plot the size of
 # the step it takes, $|\theta_{t+1} - \theta_t|$. SGD's step is fixed by $\eta$; Adagrad's shrinks
 # as $\eta/\sqrt{t}$ because its accumulator only grows; Adadelta's starts near
-# $\sqrt{\epsilon}$ and grows as its running average of past steps fills; Adam's stays near $\eta$.
+# $\sqrt{\epsilon}$ and grows as its running average of past steps fills; Adam's starts at $\eta$
+# and then follows its average of past gradients $\hat p_t$, which random signs nearly cancel,
+# so it falls well below $\eta$ and jumps from step to step.
 
 # %% mystnb={"figure": {"caption": "The size of each rule's step when every gradient has size 1 and a random sign, at Table 5.1's settings (log-log axes).", "name": "fig-optimizers-steps"}}
 signs = torch.where(torch.rand(steps, generator=g) < 0.5, -1.0, 1.0).double()
@@ -104,11 +107,21 @@ for when, i in (("first", 0), ("tenth", 9), ("last", -1)):
     glue(f"step_{when}", ", ".join(f"{n} {size[n][i]:.2g}" for n in sorted(size, key=lambda n: -size[n][i])))
 glue("adadelta_growth", size["adadelta"][-1] / size["adadelta"][0])
 
+# %%
+# Adam's typical step once its averages have filled (the second half), against its learning rate
+adam_late = np.array(size["adam"][steps // 2:]) / optim.BASELINE["adam"]["lr"]
+glue("adam_late_median", float(np.median(adam_late)))
+glue("adam_late_min", float(adam_late.min()))
+glue("adam_late_max", float(adam_late.max()))
+
 # %% [markdown]
 # Step sizes, largest first: at step 1 {glue:text}`step_first`; at step 10 {glue:text}`step_tenth`;
 # at the last step {glue:text}`step_last`. Adadelta's step grows by a factor of
 # {glue:text}`adadelta_growth:.0f` over these steps as its average of past steps fills, while
-# Adagrad's shrinks as its accumulator only grows. The momentum, rho and beta grids of section
+# Adagrad's shrinks as its accumulator only grows. Over the second half of the steps Adam's step is
+# a median {glue:text}`adam_late_median:.2f` of its learning rate, from
+# {glue:text}`adam_late_min:.1g` to {glue:text}`adam_late_max:.2f` times it: with gradients of
+# random sign its momentum mostly cancels, so Adam moves far less than $\eta$ per step. The momentum, rho and beta grids of section
 # 5.5 move these curves; chapter 5.5 measures what that does to sparsity.
 
 # %% [markdown]
@@ -159,7 +172,7 @@ glue("optim_new_worst", max(worst_new.values()))
 # %% [markdown]
 # The largest difference is {glue:text}`optim_new_worst:.1e`.
 #
-# ## Why Eq. 6.1 diverges
+# ## Why Eq. 6.1's step grows without bound
 #
 # Feed the p-family a constant gradient $g$ and plot its effective learning rate, the step per
 # unit gradient $\lvert\theta_{t+1} - \theta_t\rvert / \lvert g\rvert$, for {glue:text}`pfam_steps:,` steps
@@ -213,7 +226,10 @@ glue("pfam_adadelta_ratio", float(np.median(rates["adadelta_p"][2][late] / rates
 # $t^{a}$ with $a =$ {glue:text}`pfam_slope_p2:.2f`, Adagrad's falls with $a =$
 # {glue:text}`pfam_slope_p0:.2f`. At a gradient of {glue:text}`pfam_grad:g` Eq. 6.1 first
 # barely moves ($G_t^2$ is tiny), overtakes Adagrad at step {glue:text}`pfam_cross:,` and
-# keeps accelerating, so a run with it diverges once its steps outgrow the loss surface; $k$ or
-# the learning rate only move the step at which that happens. Eq. 6.2 instead multiplies
+# keeps accelerating, so on a steady gradient its steps eventually outgrow any learning rate a
+# network trains at; $k$ or the learning rate only move the step at which that happens. A real
+# gradient shrinks as training goes on, and a step grown too large can stall a sigmoid network at
+# chance rather than overflow: the runs of the modified-optimizers page (section 6.3.1) show which
+# happened at each $k$. Eq. 6.2 instead multiplies
 # Adadelta's step by a constant, here {glue:text}`pfam_adadelta_ratio:.1e` ($g^4$), which
 # acts like a smaller learning rate.

@@ -83,7 +83,7 @@ print(last[["accuracy", "accuracy_se", "sparsity", "sparsity_se", "selectivity_a
 #
 # ## Training vs test (Figs 5.2-5.3)
 
-# %% mystnb={"figure": {"caption": "Sparsity and selectivity measured during training against on the test set (Fig 5.2). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-baseline-7"}}
+# %% mystnb={"figure": {"caption": "Sparsity and selectivity on the test set, on the training images as captured during each epoch's training pass (Fig 5.2 compares these two), and on the training images in a clean pass after each epoch (ours), one line per optimizer and measurement. Lines: means over {glue:text}`n_seeds` after each epoch from the first (epoch 0, before training, is not drawn); bands: \u00b11 standard error over seeds (none with one seed).", "name": "fig-baseline-7"}}
 splits = summary.table(df, split="train_during").assign(split="train (during training)")
 clean = summary.table(df, split="train").assign(split="train (clean pass)")
 test = t.assign(split="test")
@@ -164,7 +164,10 @@ effects
 # {glue:text}`eff_sparsity` under Hoyer against {glue:text}`eff_gini` under Gini, and
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
-# the effect depends on the metric chosen, not only on the network.
+# the effect depends on the metric chosen, not only on the network. The metrics of a pair measure
+# different properties (maximum informedness asks how well one threshold on a unit separates a
+# class from the rest, CCMAS how far one class's mean activation exceeds the others'), so a
+# disagreement shows that the effect is specific to a metric, not that either metric is biased.
 
 # %% [markdown]
 # ## Explore

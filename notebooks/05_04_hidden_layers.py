@@ -59,10 +59,22 @@ print(last[["accuracy", "sparsity", "selectivity_avg", "n"]].round(4).to_string(
 for o in ("adadelta", "adam"):
     glue(f"{o}_depth", summary.compare(last, f"{o} HL5", f"{o} HL1"))
 
+# %%
+# which depths failed to learn (accuracy at or below CHANCE): their sparsity says little
+for o in ("sgd", "adagrad"):
+    glue(f"{o}_hl5_acc", summary.value(last, f"{o} HL5", "accuracy"))
+untrained = last[last.accuracy <= summary.CHANCE]
+glue("chance", summary.CHANCE)
+glue("untrained_words", ", ".join(plots.label(c) for c in untrained.index) or "none")
+
 # %% [markdown]
 # Sparsity with five hidden layers against one: for Adadelta {glue:text}`adadelta_depth`; for
-# Adam {glue:text}`adam_depth`. The dissertation found both rising. For SGD and Adagrad the
-# deepest networks may not train at all at these settings, and their sparsity then says little.
+# Adam {glue:text}`adam_depth`. The dissertation found both rising. With five hidden layers SGD
+# ends at test accuracy {glue:text}`sgd_hl5_acc:.3f` and Adagrad at
+# {glue:text}`adagrad_hl5_acc:.3f` (chance is 0.1). The conditions at or below
+# {glue:text}`chance`, networks that did not learn and whose sparsity says little:
+# {glue:text}`untrained_words`. The dissertation's Table 5.3 omits SGD and Adagrad at five layers
+# "due to low accuracy".
 #
 # ## Curves over epochs (Fig 7.1)
 
@@ -146,7 +158,10 @@ effects
 # {glue:text}`eff_sparsity` under Hoyer against {glue:text}`eff_gini` under Gini, and
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
-# the effect depends on the metric chosen, not only on the network.
+# the effect depends on the metric chosen, not only on the network. The metrics of a pair measure
+# different properties (maximum informedness asks how well one threshold on a unit separates a
+# class from the rest, CCMAS how far one class's mean activation exceeds the others'), so a
+# disagreement shows that the effect is specific to a metric, not that either metric is biased.
 
 # %% [markdown]
 # ## The dissertation's claims, checked

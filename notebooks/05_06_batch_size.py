@@ -57,11 +57,40 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
     g = last[last.optimizer == o].dropna(subset=["sparsity"])
     glue(f"{o}_bs_best", int(g.value[g.sparsity.idxmax()]) if len(g) else "not run")
 
+
+# %%
+def best_words(o, metric):
+    """The batch size with the highest mean ``metric`` for optimizer ``o``, and whether it stands
+    out from the runner-up by the book's 2-SE rule: a best that does not is no finding."""
+    g = last[last.optimizer == o].dropna(subset=[metric]).sort_values(metric, ascending=False)
+    if not len(g):
+        return "not run"
+    best = f"{int(g.value.iloc[0])}"
+    if len(g) == 1:
+        return best
+    runner = int(g.value.iloc[1])
+    w = summary.compare(last, g.index[0], g.index[1], metric)
+    numbers = w[w.index("(") + 1:w.index(")")] + w[w.index(")") + 1:]  # compare's figures, without its word
+    if "one seed" in w:
+        return f"{best} (one seed: no error bar to set it apart from the runner-up, {runner}: {numbers})"
+    if w.startswith("higher"):
+        return f"{best} (above the runner-up, {runner}: {numbers})"
+    return f"{best}, not distinguishable from the runner-up, {runner} ({numbers})"
+
+
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    glue(f"{o}_bs_top", best_words(o, "sparsity"))
+    glue(f"{o}_bs_top_sel", best_words(o, "selectivity_avg"))
+
 # %% [markdown]
 # Sparsity at batch 1 against batch 50: for SGD {glue:text}`sgd_bs_dir`; for Adam
-# {glue:text}`adam_bs_dir`. The sparsest batch size is {glue:text}`sgd_bs_best` for SGD, {glue:text}`adagrad_bs_best` for
-# Adagrad, {glue:text}`adadelta_bs_best` for Adadelta and {glue:text}`adam_bs_best` for Adam; the
-# dissertation found 1, 200, 50 and 1.
+# {glue:text}`adam_bs_dir`. The sparsest batch size (Hoyer) is {glue:text}`sgd_bs_top` for
+# SGD; {glue:text}`adagrad_bs_top` for Adagrad; {glue:text}`adadelta_bs_top` for Adadelta; and
+# {glue:text}`adam_bs_top` for Adam. The most selective (CCMAS) is {glue:text}`sgd_bs_top_sel`
+# for SGD; {glue:text}`adagrad_bs_top_sel` for Adagrad; {glue:text}`adadelta_bs_top_sel` for
+# Adadelta; and {glue:text}`adam_bs_top_sel` for Adam. The dissertation found 1, 200, 50 and 1.
+# A best batch size that is not distinguishable from the runner-up (within twice the combined
+# standard error) does not single out one batch size.
 #
 # ## Curves over epochs (Fig 7.3)
 
@@ -99,7 +128,10 @@ effects
 # {glue:text}`eff_sparsity` under Hoyer against {glue:text}`eff_gini` under Gini, and
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
-# the effect depends on the metric chosen, not only on the network.
+# the effect depends on the metric chosen, not only on the network. The metrics of a pair measure
+# different properties (maximum informedness asks how well one threshold on a unit separates a
+# class from the rest, CCMAS how far one class's mean activation exceeds the others'), so a
+# disagreement shows that the effect is specific to a metric, not that either metric is biased.
 
 # %% [markdown]
 # ## Explore

@@ -68,7 +68,8 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # Sparsity with single-class batches against shuffled ones: SGD {glue:text}`sgd_single_dir`; Adam
 # {glue:text}`adam_single_dir`. Test accuracy: SGD {glue:text}`sgd_single_acc_dir`; Adam
 # {glue:text}`adam_single_acc_dir`. The dissertation saw the rise in sparsity for SGD and Adam only,
-# at a cost in accuracy.
+# at a cost in accuracy; the section on the end of an epoch, below,
+# tests where that cost comes from.
 #
 # ### Over epochs (Fig 7.7)
 
@@ -136,6 +137,20 @@ glue("tail_seeds", len(TAIL_SEEDS))
 glue("page_images", len(page_labels))
 glue("page_batches", -(-len(page_labels) // BATCH))
 
+# %%
+import numpy as np
+
+# The page's own training set: all the images at full scale (the tails above); a class-balanced
+# subset at smoke scale, whose tails are short, so say what they are there.
+sizes = np.bincount(page_labels, minlength=10)
+page_run = tails[tails.training_set == "this page"].set_index("draw").final_run
+glue("page_tail_words", "This page's runs train on all the training images, so these are the epoch ends they saw."
+     if page_size is None else
+     f"This page's runs train on {len(page_labels)} images ("
+     + ("equal class sizes" if sizes.min() == sizes.max() else f"{sizes.min()} to {sizes.max()} images a class")
+     + f", {-(-len(page_labels) // BATCH)} batches an epoch), whose final runs average "
+     f"{page_run['uniform']:.2f} (uniform) and {page_run['even']:.2f} (even) batches.")
+
 # %% [markdown]
 # Averaged over {glue:text}`tail_seeds` seeds, the uniform draw's single-class batches end with a
 # run of {glue:text}`tail_all_uniform_final_run:.1f` batches of the same class, and its last
@@ -143,10 +158,7 @@ glue("page_batches", -(-len(page_labels) // BATCH))
 # the even drain ends with a run of {glue:text}`tail_all_even_final_run:.1f` and holds
 # {glue:text}`tail_all_even_last_classes:.1f` classes. Both then close the epoch with the same
 # {glue:text}`tail_all_uniform_leftover_batches:.0f` mixed batches of the images that cannot fill a
-# slot. On this page's {glue:text}`page_images` training images (equal class sizes,
-# {glue:text}`page_batches` batches an epoch) the final runs average
-# {glue:text}`tail_page_uniform_final_run:.2f` (uniform) and {glue:text}`tail_page_even_final_run:.2f`
-# (even) batches.
+# slot. {glue:text}`page_tail_words`
 
 # %% mystnb={"figure": {"caption": "The uniform draw (the original's) against the even drain: last epoch, then single-class test accuracy after each epoch. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-class-diversity-12"}}
 both = last[last.param.isin(["diversity", "diversity_even"])].copy()
@@ -166,10 +178,52 @@ fig = plots.curves_by(tab, panel="optimizer", hue="draw", metric="accuracy",
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_even_vs_uniform", summary.compare(last, f"{o} single (even)", f"{o} single", "accuracy"))
 
+# %%
+# Where does single-class batches' accuracy cost come from? The even drain against the shuffled
+# runs (what is left of the cost) and against the uniform draw (what it recovers).
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    glue(f"{o}_even_vs_original", summary.compare(last, f"{o} single (even)", f"{o} original", "accuracy"))
+
+
+def word(a, b):
+    """compare's verdict on accuracy as one word: 'higher', 'lower', 'same' (within 2 SE), or None
+    where it gives no direction (one seed, a missing or diverged run)."""
+    w = summary.compare(last, a, b, "accuracy")
+    return None if "one seed" in w or w.startswith(("not run", "undefined")) else \
+        "same" if w.startswith("not clearly") else w.split()[0]
+
+
+def tail_conclusion(o):
+    """What the even drain says about the accuracy cost of single-class batches for optimizer ``o``."""
+    cost = word(f"{o} single", f"{o} original")             # uniform draw vs shuffled: the cost
+    even = word(f"{o} single (even)", f"{o} original")      # even drain vs shuffled: what is left
+    gain = word(f"{o} single (even)", f"{o} single")        # even drain vs uniform draw
+    if None in (cost, even, gain):
+        return "the runs give no direction (one seed per condition: no error bar)"
+    if cost != "lower":
+        return "single-class batches cost no accuracy to explain"
+    if even in ("same", "higher") and gain == "higher":
+        return ("the even drain recovers the shuffled runs' accuracy, so the cost comes from the class runs "
+                "at the end of each epoch, not from the class mix of a batch")
+    if even == "lower" and gain == "higher":
+        return "the even drain recovers part of the cost: both the epoch's tail and the class mix contribute"
+    if even == "lower":
+        return "the even drain costs as much as the uniform draw, so the class mix of a batch costs the accuracy"
+    return "the even drain lies within 2 SE of both, so the runs cannot tell the two causes apart"
+
+
+said = {}
+for o in ("sgd", "adam"):  # the two optimizers whose cost the dissertation reports
+    said.setdefault(tail_conclusion(o), []).append(plots.label(o))
+# on the smoke subset (equal class sizes, few batches) the tails are short: say so there only
+glue("tail_conclusion", "; ".join(f"for {' and '.join(names)} {text}" for text, names in said.items()) + (
+    "." if page_size is None else
+    ". On this subset the tails are short, so the comparison says little; the full-scale runs are the test."))
+
 # %% [markdown]
 # Test accuracy with single-class batches, even drain against uniform draw: SGD
-# {glue:text}`sgd_even_vs_uniform`; Adam {glue:text}`adam_even_vs_uniform` (shuffled batches: SGD
-# {glue:text}`sgd_original_acc:.3f`, Adam {glue:text}`adam_original_acc:.3f`).
+# {glue:text}`sgd_even_vs_uniform`; Adam {glue:text}`adam_even_vs_uniform`. Even drain against
+# shuffled batches: SGD {glue:text}`sgd_even_vs_original`; Adam {glue:text}`adam_even_vs_original`.
 #
 # Why this matters for reading Fig 5.14: the test images are measured right after the last batch
 # of an epoch, and under the uniform draw the last batches are all of one class (single) or of the
@@ -178,8 +232,8 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # from the class mix of a batch as such. The even drain keeps the batches' class mix and removes
 # the tail: where it recovers the accuracy, the tail caused the cost; where both draws agree, the
 # class mix did. A per-epoch curve that dips for the uniform draw but not for the even drain points
-# the same way. At smoke scale (equal class sizes, few batches) the tails are short and the
-# comparison says little; the full-scale runs are the test.
+# the same way. On this page's runs (2-SE rule, as everywhere in the book):
+# {glue:text}`tail_conclusion`
 
 # %% [markdown]
 # ## The original runs beside ours
@@ -225,7 +279,10 @@ effects
 # {glue:text}`eff_sparsity` under Hoyer against {glue:text}`eff_gini` under Gini, and
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
-# the effect depends on the metric chosen, not only on the network.
+# the effect depends on the metric chosen, not only on the network. The metrics of a pair measure
+# different properties (maximum informedness asks how well one threshold on a unit separates a
+# class from the rest, CCMAS how far one class's mean activation exceeds the others'), so a
+# disagreement shows that the effect is specific to a metric, not that either metric is biased.
 
 # %% [markdown]
 # ## The dissertation's claims, checked

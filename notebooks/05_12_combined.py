@@ -95,7 +95,10 @@ effects
 # {glue:text}`eff_sparsity` under Hoyer against {glue:text}`eff_gini` under Gini, and
 # {glue:text}`eff_selectivity_avg` under CCMAS against {glue:text}`eff_informedness` under maximum
 # informedness. Where a row's direction differs between a dissertation metric and its alternative,
-# the effect depends on the metric chosen, not only on the network. Adam's combined network has
+# the effect depends on the metric chosen, not only on the network. The metrics of a pair measure
+# different properties (maximum informedness asks how well one threshold on a unit separates a
+# class from the rest, CCMAS how far one class's mean activation exceeds the others'), so a
+# disagreement shows that the effect is specific to a metric, not that either metric is biased. Adam's combined network has
 # three times the units of its single-class part (768 against 256), so Hoyer's dependence on the
 # number of units enters the second row: the Gini column is the width-fair reading there.
 

@@ -47,7 +47,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
-from sparsel import optim, original, plots, summary
+from sparsel import experiments, optim, original, plots, summary
 
 df = summary.load("modified_optimizers", scale, store, seeds, device, train_missing, **only)
 glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
@@ -64,13 +64,22 @@ last["line"] = last.family + np.where(last.family == "adadelta", " c=", " k=") +
 # Figures on this page: {glue:text}`scale_line`.
 # ```
 #
-# ## Why the equations cannot work as written: the effective rate
+# ## Why the equations are fragile as written: the effective rate
 #
 # On a steady gradient $G_t$ grows like $t$, so the factor that multiplies $g$ grows like
 # $t^{\,p - 1/2}$: it falls for Adagrad, is constant for $p = 1/2$ and grows as $t^{1.5}$ for
 # Eq. 6.1. The weights that have received the most gradient get the largest steps, the opposite
-# of Adagrad's premise, and any $k > 0$ eventually diverges. (Scaling the loss by $c$ scales an
-# Eq. 6.1 step by $c^4$; Adagrad and Adadelta are scale-free.)
+# of Adagrad's premise, and nothing bounds the step: on a steady gradient any $k > 0$ eventually
+# outgrows every fixed learning rate. How far it grows within one run depends on $k$. On the
+# figure's gradient ($g^2 = 10^{-4}$, $\eta = 0.1$), after the {glue:text}`run_steps` steps of
+# one of this page's runs Eq. 6.1's effective rate is {glue:text}`eq61_rate_lo:.2g`,
+# {glue:text}`eq61_rate_mid:.2g` and {glue:text}`eq61_rate_hi:.2g` at $k$ =
+# {glue:text}`eq61_k_lo:g`, {glue:text}`eq61_k_mid:g` and {glue:text}`eq61_k_hi:g` (Table 5.1's
+# SGD rate is {glue:text}`sgd_lr:g`). A real gradient is not steady: it shrinks as the loss falls
+# and vanishes where sigmoid units saturate, and then $G$ stops growing. So a step that grows too
+# large need not overflow: it can drive the units into saturation and leave the network stuck at
+# chance accuracy. The runs below show which happened. (Scaling the loss by
+# $c$ scales an Eq. 6.1 step by $c^4$; Adagrad and Adadelta are scale-free.)
 
 # %% mystnb={"figure": {"caption": "The Adagrad family's effective learning rate on a constant gradient, from the update rule (no runs).", "name": "fig-modified-optimizers-4"}}
 t = np.unique(np.logspace(0, np.log10(36_000), 200).astype(int))  # 36,000 steps = 30 epochs at batch 50
@@ -83,6 +92,18 @@ ax.set_title("Adagrad family on a constant gradient, g² = 1e-4")
 ax.grid(alpha=0.3)
 ax.legend()
 fig.tight_layout()
+
+# %%
+# The same rule at the end of one of this page's runs, for Eq. 6.1's values of k.
+run = df.drop_duplicates("run_key").iloc[0]
+n_train = 60_000 if run.train_size is None or run.train_size != run.train_size else int(run.train_size)
+run_steps = int(run.epochs) * -(-n_train // int(run.batch_size))
+glue("run_steps", f"{run_steps:,}")
+ks = sorted({c.spec.k for c in experiments.cells("modified_optimizers", scale) if c.spec.optimizer == "adagrad_mod"})
+for name, k in zip(("lo", "mid", "hi"), (ks[0], ks[len(ks) // 2], ks[-1])):
+    glue(f"eq61_k_{name}", float(k))
+    glue(f"eq61_rate_{name}", float(optim.adagrad_p_rate(2.0, [run_steps], g2=1e-4, lr=0.1, k=float(k))[0]))
+glue("sgd_lr", next(c.spec.lr for c in experiments.cells("baseline", scale) if c.condition == "sgd"))
 
 # %% [markdown]
 # ## What the runs did
@@ -100,9 +121,26 @@ glue("n_conditions", len(last))
 glue("n_diverged_conditions", int((div.diverged > 0).sum()))
 table
 
+# %%
+# the equations as written (p = 2): what each k did, and whether a run at chance diverged or stalled
+eqs = last[last.value == 2].join(div)
+for fam, eq in (("adagrad_mod", "61"), ("adadelta_mod", "62")):
+    rows = eqs[eqs.optimizer == fam]
+    glue(f"eq{eq}_runs", "; ".join(f"k = {r.k:g}: {r.accuracy:.3f}" for r in rows.itertuples()) or "not run")
+stuck = eqs[eqs.accuracy <= summary.CHANCE]
+n_blown = int((stuck.diverged > 0).sum())
+glue("eq_chance_words",
+     f"{len(stuck)} of these {len(eqs)} conditions end at or below chance accuracy"
+     + ("." if not len(stuck) else
+        ", none with a diverged seed: where the step grew too large, the networks stalled at chance with a "
+        "finite loss rather than overflowing." if n_blown == 0 else
+        f"; {n_blown} of them have a diverged seed."))
+
 # %% [markdown]
 # Of {glue:text}`n_conditions` conditions, {glue:text}`n_trained` end above chance accuracy
-# and {glue:text}`n_diverged_conditions` have a diverged seed.
+# and {glue:text}`n_diverged_conditions` have a diverged seed. The equations as written, last-epoch
+# test accuracy: Eq. 6.1, {glue:text}`eq61_runs`; Eq. 6.2, {glue:text}`eq62_runs`.
+# {glue:text}`eq_chance_words`
 #
 # ## Does $p = 0, k = 1$ give back Adagrad and Adadelta?
 

@@ -282,7 +282,7 @@ DISSERTATION = CAMPAIGN_ORDER[:10]  # the ten experiments of chapter 5
 # Experiments whose chapter also shows other experiments' runs (at the same scale): the book
 # builds such a chapter at full scale only when those are complete too.
 REUSES = {"wider_grids": ("width", "hidden_layers", "batch_size", "class_diversity"),
-          "modified_optimizers": ("baseline",)}
+          "modified_optimizers": ("baseline",), "hyperparameters": ("baseline",)}
 
 
 _FIELDS = ("condition", "key", *RunSpec.__dataclass_fields__)  # plus each cell's meta keys
