@@ -59,28 +59,14 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 
 
 # %%
-def best_words(o, metric):
-    """The batch size with the highest mean ``metric`` for optimizer ``o``, and whether it stands
-    out from the runner-up by the book's 2-SE rule: a best that does not is no finding."""
-    g = last[last.optimizer == o].dropna(subset=[metric]).sort_values(metric, ascending=False)
-    if not len(g):
-        return "not run"
-    best = f"{int(g.value.iloc[0])}"
-    if len(g) == 1:
-        return best
-    runner = int(g.value.iloc[1])
-    w = summary.compare(last, g.index[0], g.index[1], metric)
-    numbers = w[w.index("(") + 1:w.index(")")] + w[w.index(")") + 1:]  # compare's figures, without its word
-    if "one seed" in w:
-        return f"{best} (one seed: no error bar to set it apart from the runner-up, {runner}: {numbers})"
-    if w.startswith("higher"):
-        return f"{best} (above the runner-up, {runner}: {numbers})"
-    return f"{best}, not distinguishable from the runner-up, {runner} ({numbers})"
+def size(condition):
+    return f"{int(last.at[condition, 'value'])}"  # a condition named by its batch size
 
 
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_bs_top", best_words(o, "sparsity"))
-    glue(f"{o}_bs_top_sel", best_words(o, "selectivity_avg"))
+    rows = last.index[last.optimizer == o]
+    glue(f"{o}_bs_top", summary.best_words(last, rows, "sparsity", size))
+    glue(f"{o}_bs_top_sel", summary.best_words(last, rows, "selectivity_avg", size))
 
 # %% [markdown]
 # Sparsity at batch 1 against batch 50: for SGD {glue:text}`sgd_bs_dir`; for Adam

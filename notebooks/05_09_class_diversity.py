@@ -185,36 +185,9 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_even_vs_original", summary.compare(last, f"{o} single (even)", f"{o} original", "accuracy"))
 
 
-def word(a, b):
-    """compare's verdict on accuracy as one word: 'higher', 'lower', 'same' (within 2 SE), or None
-    where it gives no direction (one seed, a missing or diverged run)."""
-    w = summary.compare(last, a, b, "accuracy")
-    return None if "one seed" in w or w.startswith(("not run", "undefined")) else \
-        "same" if w.startswith("not clearly") else w.split()[0]
-
-
-def tail_conclusion(o):
-    """What the even drain says about the accuracy cost of single-class batches for optimizer ``o``."""
-    cost = word(f"{o} single", f"{o} original")             # uniform draw vs shuffled: the cost
-    even = word(f"{o} single (even)", f"{o} original")      # even drain vs shuffled: what is left
-    gain = word(f"{o} single (even)", f"{o} single")        # even drain vs uniform draw
-    if None in (cost, even, gain):
-        return "the runs give no direction (one seed per condition: no error bar)"
-    if cost != "lower":
-        return "single-class batches cost no accuracy to explain"
-    if even in ("same", "higher") and gain == "higher":
-        return ("the even drain recovers the shuffled runs' accuracy, so the cost comes from the class runs "
-                "at the end of each epoch, not from the class mix of a batch")
-    if even == "lower" and gain == "higher":
-        return "the even drain recovers part of the cost: both the epoch's tail and the class mix contribute"
-    if even == "lower":
-        return "the even drain costs as much as the uniform draw, so the class mix of a batch costs the accuracy"
-    return "the even drain lies within 2 SE of both, so the runs cannot tell the two causes apart"
-
-
 said = {}
 for o in ("sgd", "adam"):  # the two optimizers whose cost the dissertation reports
-    said.setdefault(tail_conclusion(o), []).append(plots.label(o))
+    said.setdefault(summary.tail_effect(last, o), []).append(plots.label(o))
 # on the smoke subset (equal class sizes, few batches) the tails are short: say so there only
 glue("tail_conclusion", "; ".join(f"for {' and '.join(names)} {text}" for text, names in said.items()) + (
     "." if page_size is None else

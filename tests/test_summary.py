@@ -125,3 +125,44 @@ def test_mean_se_counts_dead_seeds():
                        "dead_fraction": [1.0, 1.0, 0.5], "sparsity": [0.39, 0.39, 0.5]})
     row = summary.mean_se(df, metrics=("sparsity",)).iloc[0]
     assert row.n == 3 and row.n_dead == 2 and row.sparsity == pytest.approx((0.39 * 2 + 0.5) / 3)
+
+
+def test_contrast_is_compares_verdict_as_one_word():
+    t = last({"a": (0.50, 0.01, 0.9, 3), "b": (0.40, 0.01, 0.9, 3), "c": (0.48, 0.03, 0.9, 3),
+              "one": (0.9, 0.0, 0.9, 1), "nan": (math.nan, math.nan, math.nan, 3)})
+    assert summary.contrast(t, "a", "b") == "higher" and summary.contrast(t, "b", "a") == "lower"
+    assert summary.contrast(t, "a", "c") == "same"  # d = 0.02, 2 SE = 0.063
+    assert summary.contrast(t, "one", "b") is None  # one seed: no direction
+    assert summary.contrast(t, "a", "zzz") is None and summary.contrast(t, "nan", "a") is None
+
+
+def test_best_words_sets_the_best_apart_from_the_runner_up_only_beyond_two_se():
+    t = last({"bs=1": (0.50, 0.01, 0.9, 3), "bs=200": (0.49, 0.01, 0.9, 3), "bs=50": (0.30, 0.01, 0.9, 3)})
+    t["value"] = [1, 200, 50]
+    size = lambda c: str(t.at[c, "value"])  # noqa: E731
+    # 0.50 vs 0.49: d = 0.01 < 2 * 0.0141
+    assert summary.best_words(t, t.index, "sparsity", size) == \
+        "1, not distinguishable from the runner-up, 200 (0.500 vs 0.490; +0.010 ± 0.014, 3 seeds)"
+    assert summary.best_words(t, ["bs=1", "bs=50"], "sparsity", size) == \
+        "1 (above the runner-up, 50: 0.500 vs 0.300; +0.200 ± 0.014, 3 seeds)"
+    assert summary.best_words(t, ["bs=50"], "sparsity", size) == "50"
+    assert summary.best_words(t, ["zzz"], "sparsity", size) == "not run"
+
+
+def test_tail_effect_reads_the_even_drain_control():
+    """Uniform draw (single) below shuffled (original); the even drain back at shuffled: the cost
+    is the epoch's tail. The even drain as low as the uniform draw: the class mix."""
+    def table(even, se=0.0005):  # 2 SE of a difference: 2 * hypot(se, se) = 0.0014
+        t = last({"sgd original": (0.3, 0.0, 0.971, 3), "sgd single": (0.5, 0.0, 0.966, 3),
+                  "sgd single (even)": (0.5, 0.0, even, 3)})
+        t["accuracy_se"] = se
+        return t
+    assert summary.tail_effect(table(0.971), "sgd").startswith("the even drain recovers the shuffled runs' accuracy")
+    assert summary.tail_effect(table(0.966), "sgd").startswith("the even drain costs as much as the uniform draw")
+    assert summary.tail_effect(table(0.9685), "sgd").startswith("the even drain recovers part of the cost")
+    # 0.0025 from each side, within 2 * hypot(0.001, 0.001) = 0.0028 of both
+    assert summary.tail_effect(table(0.9685, se=0.001), "sgd").startswith("the even drain lies within 2 SE of both")
+    t = table(0.971)
+    t.loc["sgd single", "accuracy"] = 0.971
+    assert summary.tail_effect(t, "sgd") == "single-class batches cost no accuracy to explain"
+    assert summary.tail_effect(t.assign(n=1), "sgd").startswith("the runs give no direction")
