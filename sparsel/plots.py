@@ -123,9 +123,15 @@ def _legend_below(fig, axes, ncol=None, title=None):
         fig.tight_layout()
         return
     ncol = min(ncol or 4, len(labels))
+    renderer = fig.canvas.get_renderer()
+    while True:  # fewer entries a row until the legend fits the figure's width (one narrow panel)
+        legend = fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, title=title,
+                            title_fontsize=plt.rcParams["legend.fontsize"])
+        if ncol == 1 or legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            break
+        legend.remove()
+        ncol -= 1
     rows = -(-len(labels) // ncol) + (1 if title else 0)
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, title=title,
-               title_fontsize=plt.rcParams["legend.fontsize"])
     fig.tight_layout(rect=(0, min(0.45, 0.075 * rows + 0.02), 1, 1))
 
 

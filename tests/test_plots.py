@@ -114,3 +114,12 @@ def test_empty_tables_draw_a_note():
     empty = _table(["sgd bs=1"]).iloc[:0]
     for fig in (plots.curves(empty), plots.versus(empty), plots.curves_by(empty)):
         assert fig.axes
+
+
+def test_a_legend_wider_than_one_panel_wraps_inside_the_figure():
+    rows = [dict(panel="adam", layer=f"hidden layer {n}", epoch=e, sparsity=0.1 * n, sparsity_se=0.0)
+            for n in range(1, 5) for e in range(3)]
+    fig = plots.curves_by(pd.DataFrame(rows), panel="panel", hue="layer", metric="sparsity")
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
