@@ -59,7 +59,7 @@ t = summary.table(df)
 # ## Test accuracy, sparsity and selectivity over epochs (Fig 5.1)
 
 # %% mystnb={"figure": {"caption": "The four optimizers at Table 5.1's settings (Fig 5.1). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-baseline-4"}}
-fig = plots.curves(t, hue="condition", title="Baseline: ours (thin) and the original runs (wide, pale)",
+fig = plots.curves(t, hue="condition", title="Baseline: ours (thin) and the dissertation's runs (wide, pale)",
                    original=original.curves("baseline"))
 
 # %%

@@ -83,7 +83,7 @@ curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     sub = curves[curves.optimizer == o]
     if len(sub):
-        plots.curves(sub, hue="condition", title=o)
+        plots.curves(sub, hue="condition", title=plots.label(o))
 
 # %% [markdown]
 # ## Sparsity vs selectivity, accuracy vs both (Figs 5.4-5.5)
@@ -93,11 +93,8 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 
 # %% mystnb={"figure": {"caption": "Sparsity against selectivity, and accuracy against each (Figs 5.4-5.5): colour is the optimizer, marker the number of hidden layers. One point per condition and epoch, means over {glue:text}`n_seeds`.", "name": "fig-hidden-layers-9"}}
 ep = curves[curves.epoch > 0]
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-plots.scatter(ep, "sparsity", "selectivity_avg", hue="condition", ax=axes[0])
-plots.scatter(ep, "accuracy", "sparsity", hue="condition", ax=axes[1])
-plots.scatter(ep, "accuracy", "selectivity_avg", hue="condition", ax=axes[2])
-fig.tight_layout()
+fig = plots.scatters(ep, [("sparsity", "selectivity_avg"), ("accuracy", "sparsity"), ("accuracy", "selectivity_avg")],
+                     hue="condition")
 glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg))
 
 # %% [markdown]

@@ -85,7 +85,7 @@ curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     sub = curves[curves.optimizer == o]
     if len(sub):
-        plots.curves(sub, hue="condition", title=o)
+        plots.curves(sub, hue="condition", title=plots.label(o))
 
 # %% [markdown]
 # ## Does the effect survive other metrics?

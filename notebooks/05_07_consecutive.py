@@ -55,7 +55,7 @@ last = summary.last_table(df)
 fig = plots.versus(last, hue="optimizer", categorical=True, title="Last epoch: baseline vs con k")
 curves = summary.table(df)
 for o in ("sgd", "adam"):
-    plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
+    plots.curves(curves[curves.optimizer == o], hue="condition", title=plots.label(o))
 for o in ("sgd", "adam"):
     glue(f"{o}_con1_dir", summary.compare(last, f"{o} con 1", f"{o} baseline"))
     glue(f"{o}_con10_dir", summary.compare(last, f"{o} con 10", f"{o} con 1"))

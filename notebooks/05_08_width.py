@@ -69,7 +69,7 @@ curves = summary.table(df)
 for b in (1, 50):
     for o in ("sgd", "adam"):
         sub = curves[(curves.optimizer == o) & (curves.batch_size == b)]
-        plots.curves(sub, hue="condition", title=f"{o}, batch {b}")
+        plots.curves(sub, hue="condition", title=f"{plots.label(o)}, batch {b}")
 
 # %% [markdown]
 # ## Does the effect survive other metrics?

@@ -73,7 +73,7 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 #
 # ### Over epochs (Fig 7.7)
 
-# %% mystnb={"figure": {"caption": "Single, pair and 5nums batches against shuffled ones after every epoch, one figure per optimizer (Fig 7.7); wide pale lines: the original runs where they exist. Lines: means over {glue:text}`n_seeds`; bands: \u00b11 standard error.", "name": "fig-class-diversity-curves"}}
+# %% mystnb={"figure": {"caption": "Single, pair and 5nums batches against shuffled ones after every epoch, one figure per optimizer (Fig 7.7); wide pale lines, marked (dissertation): the dissertation's runs where they exist. Lines: means over {glue:text}`n_seeds`; bands: \u00b11 standard error.", "name": "fig-class-diversity-curves"}}
 cd = summary.table(df[df.param == "diversity"])
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     sub = cd[cd.optimizer == o]
@@ -115,7 +115,7 @@ from sparsel.data import load_mnist
 from sparsel.experiments import SCALES
 
 BATCH, TAIL_K, TAIL_SEEDS = 50, 50, range(1, 41)  # the runs' batch size; tail window; seeds to average
-DRAWS = {"uniform": "uniform draw (classes, as the original)", "even": "even drain (classes_even)"}
+DRAWS = {"uniform": "uniform draw (classes, as in the dissertation)", "even": "even drain (classes_even)"}
 all_labels = load_mnist().y_train.numpy()
 fig = plots.batch_class_strip(
     {title: orders.batch_classes(orders.class_batches(all_labels, BATCH, 1, orders.run_rng(1), draw=d),
@@ -172,7 +172,7 @@ side
 
 tab = summary.table(df[df.param.isin(["diversity", "diversity_even"]) & df.value.isin(["single", "original"])])
 tab["draw"] = tab.condition.map(lambda c: "even drain" if c.endswith("(even)") else
-                                "shuffled (original)" if c.endswith("original") else "uniform draw")
+                                "shuffled" if c.endswith("original") else "uniform draw")
 fig = plots.curves_by(tab, panel="optimizer", hue="draw", metric="accuracy",
                       title="Single-class batches: test accuracy after each epoch")
 for o in ("sgd", "adagrad", "adadelta", "adam"):

@@ -61,7 +61,7 @@ shown = last[["accuracy", "sparsity", "selectivity_avg", "dead_fraction", "n", "
 shown["note"] = summary.state(last)
 print(shown.to_string())
 curves = summary.table(df)
-fig = plots.curves(curves, hue="condition", title="MLP vs CNN: ours (thin), original runs (wide, pale)",
+fig = plots.curves(curves, hue="condition", title="MLP vs CNN: ours (thin), the dissertation's runs (wide, pale)",
                    original=original.curves("cnn"))
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_cnn_dir", summary.compare(last, f"{o} cnn", f"{o} mlp"))

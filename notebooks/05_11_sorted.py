@@ -52,7 +52,7 @@ last = summary.last_table(df)
 # %% mystnb={"figure": {"caption": "Sorted against shuffled training data: curves per optimizer (Fig 7.10), then the last epoch (Fig 5.18). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds. Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-sorted-5"}}
 curves = summary.table(df)
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
+    plots.curves(curves[curves.optimizer == o], hue="condition", title=plots.label(o))
 fig = plots.versus(last, x="value", hue="optimizer", categorical=True, title="Last epoch: unsorted vs sorted")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_sorted_dir", summary.compare(last, f"{o} sorted", f"{o} unsorted"))

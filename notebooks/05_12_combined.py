@@ -50,11 +50,18 @@ last = summary.last_table(df)
 # ## Last epoch and curves (Fig 5.19)
 
 # %% mystnb={"figure": {"caption": "Each combination against its parts: last epoch, then curves (Fig 5.19). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-combined-5"}}
+# the grid's values "part A"/"part B" differ by optimizer: each category is named by what it is
+# (short, over lines: four categories share a panel's width)
+PARTS = {"sgd baseline": "baseline\n(batch 50)", "sgd bs=1": "batch 1", "sgd momentum=0.9": "momentum\n0.9",
+         "sgd bs=1 + momentum=0.9": "both", "adam baseline": "baseline", "adam 768 units": "768\nunits",
+         "adam single": "single-\nclass", "adam single + 768 units": "both"}
 for o in ("sgd", "adam"):
-    plots.versus(last[last.optimizer == o], x="value", hue="optimizer", categorical=True, title=o)
+    sub = last[last.optimizer == o]
+    plots.versus(sub.assign(value=sub.condition.map(PARTS).fillna(sub.value)), x="value", hue="optimizer",
+                 categorical=True, title=plots.label(o))
 curves = summary.table(df)
 for o in ("sgd", "adam"):
-    plots.curves(curves[curves.optimizer == o], hue="condition", title=o)
+    plots.curves(curves[curves.optimizer == o], hue="condition", title=plots.label(o))
 glue("adam_vs_768", summary.compare(last, "adam single + 768 units", "adam 768 units"))
 glue("adam_vs_single", summary.compare(last, "adam single + 768 units", "adam single"))
 glue("sgd_vs_bs1", summary.compare(last, "sgd bs=1 + momentum=0.9", "sgd bs=1"))

@@ -25,7 +25,8 @@ XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)
            "rho": "Adadelta rho", "beta1": "Adam beta1", "beta2": "Adam beta2", "batch_size": "batch size (images)",
            "width": "hidden units", "layers": "hidden layers", "con": "consecutive same-class batches",
            "optimizer": "optimizer", "model": "network", "order": "training order", "diversity": "classes per batch",
-           "p": "p (power of the squared-gradient sum)", "alpha": "RMSprop alpha"}
+           "p": "p (power of the squared-gradient sum)", "alpha": "RMSprop alpha",
+           "combined": "each part alone, then both together"}
 TRIO = ("accuracy", "sparsity", "selectivity_avg")
 
 # One colour per optimizer for the whole book; a chapter's conditions differ by line style.
@@ -35,6 +36,15 @@ PALETTE = {"sgd": "#1f77b4", "adagrad": "#ff7f0e", "adadelta": "#2ca02c", "adam"
            "adadelta_p": "#98df8a"}
 NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam", "rmsprop": "RMSprop",
          "nesterov": "SGD (Nesterov)", "adamw": "AdamW", "adamax": "Adamax", "nadam": "NAdam"}
+# Condition words a reader would misread, renamed where they are drawn (the stored labels stay):
+# class_diversity's "original" condition is its shuffled batches of every class, not the
+# dissertation's runs, which ``curves`` draws as "(dissertation)".
+WORDS = {"original": "shuffled"}
+# An ordered numeric condition (batch size, width, depth) of one optimizer is told apart by a
+# sequential colour, not by seven dash patterns of one colour; viridis stops short of its
+# yellow end, which is lost on white.
+SEQUENTIAL = plt.get_cmap("viridis")
+SEQUENTIAL_SPAN = (0.0, 0.85)
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
@@ -67,10 +77,15 @@ class _Styles:
         return dict(color=PALETTE[opt], linestyle=LINESTYLES[j % len(LINESTYLES)], marker=MARKERS[j % len(MARKERS)])
 
 
+def word(text) -> str:
+    """A condition word as a reader reads it (``WORDS``): 'original' -> 'shuffled'."""
+    return WORDS.get(str(text), str(text))
+
+
 def label(key) -> str:
-    """A condition or optimizer as a reader reads it: 'adam HL5' -> 'Adam HL5'."""
+    """A condition or optimizer as a reader reads it: 'adam HL5' -> 'Adam HL5', 'sgd original' -> 'SGD shuffled'."""
     opt, rest = _split(key)
-    return str(key) if opt is None else " ".join(x for x in (NAMES.get(opt, opt), rest) if x)
+    return word(key) if opt is None else " ".join(x for x in (NAMES.get(opt, opt), word(rest)) if x)
 
 
 def _xlabel(summary, x):
@@ -95,8 +110,9 @@ def _axis(ax, df, x, metric=None):
     ax.grid(alpha=0.3)
 
 
-def _legend_below(fig, axes):
-    """One legend for the figure, below the panels, never over the data."""
+def _legend_below(fig, axes, ncol=None, title=None):
+    """One legend for the figure, below the panels, never over the data (``ncol``: entries per
+    row, at most 4 unless given)."""
     handles, labels = [], []
     for ax in np.ravel(axes):
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -106,9 +122,16 @@ def _legend_below(fig, axes):
     if not labels:
         fig.tight_layout()
         return
-    ncol = min(4, len(labels))
-    rows = -(-len(labels) // ncol)
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    ncol = min(ncol or 4, len(labels))
+    renderer = fig.canvas.get_renderer()
+    while True:  # fewer entries a row until the legend fits the figure's width (one narrow panel)
+        legend = fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, title=title,
+                            title_fontsize=plt.rcParams["legend.fontsize"])
+        if ncol == 1 or legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            break
+        legend.remove()
+        ncol -= 1
+    rows = -(-len(labels) // ncol) + (1 if title else 0)
     fig.tight_layout(rect=(0, min(0.45, 0.075 * rows + 0.02), 1, 1))
 
 
@@ -130,46 +153,112 @@ def seeds_words(df: pd.DataFrame) -> str:
     return f"{n} seed" + ("" if n == 1 else "s")
 
 
+def _se(g: pd.DataFrame, m: str) -> np.ndarray:
+    """The standard errors of ``m`` to draw: NaN where there is none to show. ``mean_se`` gives
+    a mean over one run SE 0 (and NaN where no run measured it); such a point gets no band or
+    error bar rather than a zero-width one, so a reader never takes one run for a tight spread."""
+    se = g[f"{m}_se"].to_numpy(float) if f"{m}_se" in g else np.full(len(g), np.nan)
+    return np.where(se > 0, se, np.nan)
+
+
 def _band(ax, x, m, se, label, **kw):
+    """A line with a +/- ``se`` band; NaN ``se`` (see ``_se``) leaves that stretch without one."""
     kw = {k: v for k, v in kw.items() if k != "marker"}
     line, = ax.plot(x, m, label=label, **kw)
-    ax.fill_between(x, m - se, m + se, color=line.get_color(), alpha=0.18, linewidth=0)
+    if np.isfinite(se).any():
+        ax.fill_between(x, m - se, m + se, where=np.isfinite(se), color=line.get_color(), alpha=0.18,
+                        linewidth=0)
     return line
+
+
+def _errorbar(ax, x, y, se, capsize=2.5, **kw):
+    """Points (joined by ``linestyle``) with +/- ``se`` bars where ``se`` is finite (see ``_se``):
+    no bar and no caps at a mean over one run."""
+    line, = ax.plot(x, y, **kw)
+    has = np.isfinite(se)
+    if has.any():
+        ax.errorbar(x[has], y[has], yerr=se[has], linestyle="none", capsize=capsize, color=line.get_color())
+    return line
+
+
+def _ordered(summary: pd.DataFrame, hue: str) -> dict | None:
+    """{hue value: its number} when ``hue`` walks one numeric condition (``value`` of one
+    ``param``) of at most one optimizer, e.g. one optimizer's batch sizes; None otherwise."""
+    if hue != "condition" or not {"param", "value"} <= set(summary.columns) or not len(summary):
+        return None
+    keys = summary.drop_duplicates(hue)
+    if summary["param"].nunique() != 1 or len({_split(k)[0] for k in keys[hue]}) != 1:
+        return None
+    values = pd.to_numeric(keys["value"], errors="coerce")
+    if values.isna().any() or values.nunique() != len(keys):
+        return None
+    return dict(zip(keys[hue], values))
+
+
+def _sequential(numbers: dict) -> dict:
+    """{key: colour}: ``SEQUENTIAL`` over the rank of each key's number (ranks, so that batch
+    sizes 1..1000 spread evenly)."""
+    ranked = sorted(numbers, key=numbers.get)
+    lo, hi = SEQUENTIAL_SPAN
+    return {k: SEQUENTIAL(lo + (hi - lo) * i / max(len(ranked) - 1, 1)) for i, k in enumerate(ranked)}
+
+
+def _number(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def curves(summary: pd.DataFrame, hue="condition", metrics=TRIO, title=None, x="epoch", original=None):
     """Metrics over epochs, one line per ``hue`` value, mean +/- SE bands (Fig 5.1 form).
 
-    ``original``: the original runs' table in the same form (``original.curves``); each of its
-    ``hue`` values that is drawn here gets a wide, pale line of the same colour and style, "(original)".
+    Lines are coloured by optimizer and styled by the rest of the condition (``_Styles``); when
+    the conditions walk one numeric setting of one optimizer (batch size, width, depth: see
+    ``_ordered``), they are coloured along ``SEQUENTIAL`` in its order instead, solid, and the
+    legend, titled by the setting, lists its values in order.
+
+    ``original``: the dissertation's runs in the same form (``original.curves``); each of its
+    ``hue`` values that is drawn here gets a wide, pale line of the same colour and style,
+    "(dissertation)".
     """
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.9 * len(metrics), 3.4), squeeze=False)
     style = _Styles()
+    numbers = _ordered(summary, hue)
+    keys = list(dict.fromkeys(summary[hue])) if len(summary) else []
+    if numbers:
+        colours = _sequential(numbers)
+        keys = sorted(keys, key=numbers.get)
+        styles = {k: dict(color=colours[k], linestyle="-") for k in keys}
+        names = {k: _number(numbers[k]) for k in keys}
+    else:
+        styles = {k: style(k) for k in keys}
+        names = {k: label(k) for k in keys}
     for ax, m in zip(axes[0], metrics):
         if not len(summary):
             _empty(ax)
             continue
-        for key, g in summary.groupby(hue, sort=False):
-            g = g.sort_values(x)
-            st = style(key)
-            _band(ax, g[x].to_numpy(float), g[m].to_numpy(float), g[f"{m}_se"].fillna(0).to_numpy(float),
-                  label(key), **st)
+        for key in keys:
+            g = summary[summary[hue] == key].sort_values(x)
+            st = styles[key]
+            _band(ax, g[x].to_numpy(float), g[m].to_numpy(float), _se(g, m), names[key], **st)
             if original is not None and m in original and key in set(original[hue]):
                 o = original[original[hue] == key].sort_values(x)
                 if o[m].notna().any():
-                    _band(ax, o[x].to_numpy(float), o[m].to_numpy(float), o[f"{m}_se"].fillna(0).to_numpy(float),
-                          f"{label(key)} (original)", color=st["color"], linestyle=st["linestyle"], linewidth=4,
-                          alpha=0.3)
+                    _band(ax, o[x].to_numpy(float), o[m].to_numpy(float), _se(o, m),
+                          f"{names[key]} (dissertation)", color=st["color"], linestyle=st["linestyle"],
+                          linewidth=4, alpha=0.3)
         _axis(ax, summary, x, m)
     if title:
         fig.suptitle(title)
-    _legend_below(fig, axes)
+    if numbers:  # one row, in the setting's order, titled by what the numbers are
+        _legend_below(fig, axes, ncol=len(keys), title=_xlabel(summary, "value"))
+    else:
+        _legend_below(fig, axes)
     return fig
 
 
 def versus(summary: pd.DataFrame, x="value", hue="optimizer", metrics=TRIO, logx=False, title=None,
            marks=None, categorical=False):
-    """Last-epoch value against a condition, mean +/- SE error bars (Figs 5.8-5.14 form).
+    """Last-epoch value against a condition, mean +/- SE error bars (Figs 5.8-5.14 form; none
+    at a mean over one run).
 
     ``marks``: {label: x} draws a vertical line (e.g. the baseline setting). ``categorical``:
     x values are categories (e.g. mlp, cnn): points side by side, not joined by lines.
@@ -189,11 +278,12 @@ def versus(summary: pd.DataFrame, x="value", hue="optimizer", metrics=TRIO, logx
             else:
                 xs = g[x].to_numpy(float)
             idx = np.argsort(xs)
-            ax.errorbar(xs[idx], g[m].to_numpy(float)[idx], yerr=g[f"{m}_se"].fillna(0).to_numpy(float)[idx],
-                        marker=st["marker"], ms=4.5, capsize=2.5, color=st["color"],
-                        linestyle="none" if categorical else st["linestyle"], label=label(key))
-        if categorical:
-            ax.set_xticks(range(len(order)), [str(o) for o in order], rotation=20 if len(order) > 3 else 0)
+            _errorbar(ax, xs[idx], g[m].to_numpy(float)[idx], _se(g, m)[idx], marker=st["marker"], ms=4.5,
+                      color=st["color"], linestyle="none" if categorical else st["linestyle"], label=label(key))
+        if categorical:  # categories of several words are broken over lines by the caller ("\n")
+            names = [word(o) for o in order]
+            slant = len(order) > 3 and not any("\n" in n for n in names)
+            ax.set_xticks(range(len(order)), names, rotation=20 if slant else 0)
         if logx:
             ax.set_xscale("log")
         for name, xv in (marks or {}).items():
@@ -207,8 +297,9 @@ def versus(summary: pd.DataFrame, x="value", hue="optimizer", metrics=TRIO, logx
     return fig
 
 
-def scatter(summary: pd.DataFrame, x, y, hue="condition", title=None, diagonal=False, ax=None):
-    """Scatter of two metrics (one point per epoch or condition), e.g. sparsity vs selectivity (Fig 5.4)."""
+def scatter(summary: pd.DataFrame, x, y, hue="condition", title=None, diagonal=False, ax=None, legend=True):
+    """Scatter of two metrics (one point per epoch or condition), e.g. sparsity vs selectivity (Fig 5.4).
+    ``legend=False``: none on the axes (``scatters`` draws one for all its panels)."""
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 4.2))
@@ -225,13 +316,47 @@ def scatter(summary: pd.DataFrame, x, y, hue="condition", title=None, diagonal=F
     ax.set_xlabel(LABELS.get(x, x))
     ax.set_ylabel(LABELS.get(y, y))
     ax.grid(alpha=0.3)
-    if len(summary):
+    if len(summary) and legend:
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     if fig is not None:
         fig.tight_layout()
     return fig or ax.figure
+
+
+def scatters(summary: pd.DataFrame, pairs, hue="condition", title=None):
+    """One ``scatter`` panel per (x, y) metric pair, side by side, and one legend below them all.
+
+    When the ``hue`` values cross optimizers with another setting (``'adam HL5'``: colour =
+    optimizer, marker = the rest, as ``_Styles`` draws them) the legend is factored: one entry per
+    colour and one per marker (4 + 5, not 4 x 5 entries), titled by ``summary``'s ``param``.
+    """
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.9), squeeze=False)
+    for ax, (x, y) in zip(axes[0], pairs):
+        scatter(summary, x, y, hue=hue, ax=ax, legend=False)
+    if title:
+        fig.suptitle(title)
+    keys = list(dict.fromkeys(summary[hue])) if len(summary) else []
+    opts = list(dict.fromkeys(_split(k)[0] for k in keys))
+    rests = list(dict.fromkeys(_split(k)[1] for k in keys))
+    if len(keys) < 6 or None in opts or len(opts) < 2 or len(rests) < 2:
+        _legend_below(fig, axes)
+        return fig
+    from matplotlib.lines import Line2D
+    style = _Styles()  # the same order of appearance as each panel's, so the same markers
+    marks = {}
+    for k in keys:
+        marks.setdefault(_split(k)[1], style(k)["marker"])
+    by_colour = [Line2D([], [], color=PALETTE[o], marker="o", linestyle="none", label=label(o)) for o in opts]
+    by_marker = [Line2D([], [], color="0.3", marker=marks[r], linestyle="none", label=word(r)) for r in rests]
+    setting = _xlabel(summary, "value") if "param" in summary else "condition"
+    fig.legend(handles=by_colour, loc="lower center", bbox_to_anchor=(0.3, 0), ncol=len(opts), frameon=False,
+               title="colour: optimizer", title_fontsize=plt.rcParams["legend.fontsize"])
+    fig.legend(handles=by_marker, loc="lower center", bbox_to_anchor=(0.72, 0), ncol=len(rests), frameon=False,
+               title=f"marker: {setting}", title_fontsize=plt.rcParams["legend.fontsize"])
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
+    return fig
 
 
 def layer_bars(summary: pd.DataFrame, hue="optimizer", metrics=("sparsity", "selectivity_avg"), title=None):
@@ -247,9 +372,15 @@ def layer_bars(summary: pd.DataFrame, hue="optimizer", metrics=("sparsity", "sel
             continue
         for i, key in enumerate(groups):
             g = summary[summary[hue] == key].set_index("layer").reindex(layers)
-            ax.bar(np.arange(len(layers)) + i * width, g[m], width, yerr=g[f"{m}_se"].fillna(0), label=label(key),
-                   capsize=2, color=style(key)["color"])
-        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, [f"hidden layer {layer}" for layer in layers])
+            se = _se(g, m)
+            ax.bar(np.arange(len(layers)) + i * width, g[m], width, label=label(key), color=style(key)["color"])
+            has = np.isfinite(se)
+            if has.any():
+                ax.errorbar((np.arange(len(layers)) + i * width)[has], g[m].to_numpy(float)[has], yerr=se[has],
+                            linestyle="none", capsize=2, color="k")
+        # the layer's number under its group, "hidden layer" once on the axis: four long labels ran together
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, [str(layer) for layer in layers])
+        ax.set_xlabel("hidden layer (1: next to the input)")
         ax.set_ylabel(LABELS.get(m, m))
         ax.grid(alpha=0.3, axis="y")
     if title:
@@ -289,7 +420,8 @@ def batch_class_strip(classes: dict, last: int | None = 50, title=None):
 
 def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric="accuracy", title=None,
               x="epoch"):
-    """One metric over epochs, one panel per ``panel`` value, one line per ``hue`` (mean +/- SE)."""
+    """One metric over epochs, one panel per ``panel`` value, one line per ``hue`` (mean +/- SE;
+    no band where a mean rests on one run)."""
     keys = list(dict.fromkeys(summary[panel])) if len(summary) else [None]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.9 * len(keys), 3.4), squeeze=False, sharey=True)
     style = _Styles()
@@ -299,8 +431,7 @@ def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric=
             continue
         for key, g in summary[summary[panel] == k].groupby(hue, sort=False):
             g = g.sort_values(x)
-            _band(ax, g[x].to_numpy(float), g[metric].to_numpy(float),
-                  g[f"{metric}_se"].fillna(0).to_numpy(float), label(key), **style(key))
+            _band(ax, g[x].to_numpy(float), g[metric].to_numpy(float), _se(g, metric), label(key), **style(key))
         ax.set_title(label(k))
         _axis(ax, summary, x)
     axes[0][0].set_ylabel(LABELS.get(metric, metric))
