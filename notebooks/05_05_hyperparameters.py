@@ -177,7 +177,7 @@ effects
 # [findings chapter](06_01_findings.ipynb): first under the dissertation's two metrics (Hoyer and
 # CCMAS, with the numbers the verdict rests on), then under each of five metrics alone. A claim
 # about accuracy alone reads the same under every metric; **not run** marks a claim that needs
-# runs this page's scale does not have yet.
+# runs this page's scale does not have yet, **n/a** a check the metric cannot make.
 
 # %%
 claims = findings.chapter_checks("05_05_hyperparameters", scale, store, seeds)

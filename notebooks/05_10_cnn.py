@@ -94,7 +94,7 @@ pd.concat(arch, names=["network", "#"])
 #
 # The dissertation's own per-seed numbers (read from its result files into `results/original/`),
 # at each condition's last epoch: ours, the original's, and ours minus the original's in units of
-# the combined standard error. By the usual rule a difference beyond about 3 SE is more than
+# the combined standard error. By the book's rule a difference beyond 2 SE is more than
 # run-to-run noise: {glue:text}`orig_words`.
 
 # %%
@@ -143,7 +143,7 @@ effects
 # [findings chapter](06_01_findings.ipynb): first under the dissertation's two metrics (Hoyer and
 # CCMAS, with the numbers the verdict rests on), then under each of five metrics alone. A claim
 # about accuracy alone reads the same under every metric; **not run** marks a claim that needs
-# runs this page's scale does not have yet.
+# runs this page's scale does not have yet, **n/a** a check the metric cannot make.
 
 # %%
 claims = findings.chapter_checks("05_10_cnn", scale, store, seeds)

@@ -116,6 +116,7 @@ fig = plots.versus(last, x="value", hue="line", title="Last epoch vs p (p = 2: E
 div = df.drop_duplicates("run_key").groupby("condition", sort=False).agg(
     runs=("run_key", "size"), diverged=("diverged", "sum"), first_diverged_epoch=("diverged_epoch", "min"))
 table = last[["accuracy", "sparsity", "selectivity_avg", "n"]].join(div).round(3)
+table["note"] = summary.state(last)  # a dead layer's selectivity is the formula's 0, not a code
 glue("n_trained", int((last.accuracy > summary.CHANCE).sum()))
 glue("n_conditions", len(last))
 glue("n_diverged_conditions", int((div.diverged > 0).sum()))
