@@ -261,8 +261,8 @@ def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str
     """How condition ``a`` compares with ``b`` on ``metric`` at the last epoch, in words for
     prose, with the rule every chapter and the findings use: 'higher' / 'lower' only when the
     difference exceeds twice its combined SE over 2+ seeds each; 'no clear difference' within
-    that (the words of ``effect_table`` and the findings); a one-seed difference is named but
-    marked as having no error bar; a missing condition reads 'not run', a diverged one
+    that (the words of ``effect_table`` and the findings); a one-seed difference is shown
+    without a direction word, since one seed has no error bar; a missing condition reads 'not run', a diverged one
     'undefined', and a sparsity or selectivity metric of a condition whose layer is dead in every
     seed 'undefined (... dead ...)', not the number the formulas give a frozen layer. When either network's accuracy is at
     or below ``CHANCE`` the words say so, since an untrained network's metric says little.
@@ -280,7 +280,7 @@ def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str
     n = min(int(last.at[a, "n"]), int(last.at[b, "n"]))
     word = "higher" if d > 0 else "lower" if d < 0 else "the same"
     if n < 2:
-        out = f"{word} ({x:.3f} vs {y:.3f}; one seed, no error bar)"
+        out = f"no direction from one seed ({x:.3f} vs {y:.3f}; {d:+.3f}, no error bar)"
     else:
         word = word if abs(d) > 2 * se else "no clear difference"
         out = f"{word} ({x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} seeds)"

@@ -165,11 +165,10 @@ def test_numbers_in_the_prose_are_the_stores_numbers(built):
     assert g["most_sparse"].strip("'") == base.sparsity.idxmax()
     bs = summary.last_table(summary.results("batch_size", "smoke", store))
     g = _glued("05_06_batch_size")
-    # the glued comparison carries both numbers (3 decimals) and the one-seed caveat at smoke scale
-    want = "higher" if bs.at["adam bs=1", "sparsity"] > bs.at["adam bs=50", "sparsity"] else "lower"
+    # the glued comparison carries both numbers (3 decimals) and, at smoke scale, no direction
     words = g["adam_bs_dir"].strip("'")
-    assert words.startswith(f"{want} ({bs.at['adam bs=1', 'sparsity']:.3f} vs {bs.at['adam bs=50', 'sparsity']:.3f}")
-    assert "one seed, no error bar" in words
+    assert words.startswith(f"no direction from one seed ({bs.at['adam bs=1', 'sparsity']:.3f} vs "
+                            f"{bs.at['adam bs=50', 'sparsity']:.3f}")
     assert words == summary.compare(bs, "adam bs=1", "adam bs=50")
     assert "SMOKE SCALE" in _glued("05_08_width")["scale_line"]
 
