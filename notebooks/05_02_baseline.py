@@ -124,7 +124,7 @@ loss["line"] = loss.condition + " " + loss.split
 fig = plots.curves(loss[loss.epoch > 0], hue="line", metrics=("loss",), title="Training and test loss")
 
 # %% [markdown]
-# ## The original runs beside ours
+# ## The dissertation's runs beside ours
 #
 # The dissertation's own per-seed numbers (read from its result files into `results/original/`),
 # at each condition's last epoch: ours, the original's, and ours minus the original's in units of

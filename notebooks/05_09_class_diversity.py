@@ -209,7 +209,7 @@ glue("tail_conclusion", "; ".join(f"for {' and '.join(names)} {text}" for text, 
 # {glue:text}`tail_conclusion`
 
 # %% [markdown]
-# ## The original runs beside ours
+# ## The dissertation's runs beside ours
 #
 # The dissertation's own per-seed numbers (read from its result files into `results/original/`),
 # at each condition's last epoch: ours, the original's, and ours minus the original's in units of

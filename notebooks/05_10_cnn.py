@@ -90,7 +90,7 @@ pd.concat(arch, names=["network", "#"])
 # The CNN has {glue:text}`cnn_params:,` parameters against the MLP's {glue:text}`mlp_params:,`, most
 # of them in the fully connected layer that reads the 64 feature maps.
 #
-# ## The original runs beside ours
+# ## The dissertation's runs beside ours
 #
 # The dissertation's own per-seed numbers (read from its result files into `results/original/`),
 # at each condition's last epoch: ours, the original's, and ours minus the original's in units of

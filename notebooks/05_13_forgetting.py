@@ -144,15 +144,12 @@ pairs = [("batch 1 vs 50, equal epochs (masked)", "sgd bs=1 masked", "sgd masked
          ("batch 1 vs 50, equal epochs (shared)", "sgd bs=1 shared", "sgd shared"),
          ("Adagrad: state reset vs carried", "adagrad masked reset", "adagrad masked"),
          ("Adam: state reset vs carried", "adam masked reset", "adam masked")]
-words = pd.DataFrame([{"comparison": label, "forgetting, a vs b": summary.compare(per, a, b, "forgetting"),
-                       "retention, a vs b": summary.compare(per, a, b, "retention")}
+# per's n counts runs (every split of every seed), not seeds
+words = pd.DataFrame([{"comparison": label, "forgetting, a vs b": summary.compare(per, a, b, "forgetting", unit="runs"),
+                       "retention, a vs b": summary.compare(per, a, b, "retention", unit="runs")}
                       for label, a, b in pairs]).set_index("comparison")
-# per's "seeds" are runs (every split of every seed), so say what the cells' counts and words mean
-n_min = int(per.n.min())
-glue("compare_note",
-     "With one run per condition, as here, there is no error bar: a cell's word gives only the sign of one "
-     "difference, which by the book's rule is no direction" if n_min < 2 else
-     "The cells' seed counts are runs, one per split of each seed")
+glue("compare_note", "With one run per condition, as here, there is no error bar and so no direction"
+     if int(per.n.min()) < 2 else "The counts are runs, one per split of each seed")
 words
 
 # %% [markdown]

@@ -257,7 +257,7 @@ def value(last: pd.DataFrame, condition: str, column: str) -> float:
     return float("nan")
 
 
-def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str:
+def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity", unit: str = "seeds") -> str:
     """How condition ``a`` compares with ``b`` on ``metric`` at the last epoch, in words for
     prose, with the rule every chapter and the findings use: 'higher' / 'lower' only when the
     difference exceeds twice its combined SE over 2+ seeds each; 'no clear difference' within
@@ -266,7 +266,8 @@ def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str
     'undefined', and a sparsity or selectivity metric of a condition whose layer is dead in every
     seed 'undefined (... dead ...)', not the number the formulas give a frozen layer. When either network's accuracy is at
     or below ``CHANCE`` the words say so, since an untrained network's metric says little.
-    ``last``: a ``last_table``. Example: 'higher (0.412 vs 0.398; +0.014 ± 0.003, 3 seeds)'."""
+    ``last``: a ``last_table``; ``unit``: what its ``n`` counts (e.g. 'runs' where a condition's
+    runs are several splits of each seed). Example: 'higher (0.412 vs 0.398; +0.014 ± 0.003, 3 seeds)'."""
     if a not in last.index or b not in last.index:
         return "not run"
     x, y = value(last, a, metric), value(last, b, metric)
@@ -280,10 +281,10 @@ def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str
     n = min(int(last.at[a, "n"]), int(last.at[b, "n"]))
     word = "higher" if d > 0 else "lower" if d < 0 else "the same"
     if n < 2:
-        out = f"no direction from one seed ({x:.3f} vs {y:.3f}; {d:+.3f}, no error bar)"
+        out = f"no direction from one {unit.rstrip('s')} ({x:.3f} vs {y:.3f}; {d:+.3f}, no error bar)"
     else:
         word = word if abs(d) > 2 * se else "no clear difference"
-        out = f"{word} ({x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} seeds)"
+        out = f"{word} ({x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} {unit})"
     chance = [c for c in (a, b) if value(last, c, "accuracy") <= CHANCE]
     if chance:
         out += f", but {' and '.join(chance)} {'is' if len(chance) == 1 else 'are'} at chance accuracy"
@@ -295,7 +296,7 @@ def contrast(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> st
     'same' (within 2 SE), or None where the rule gives no direction (one seed, a condition not
     run, diverged or dead)."""
     w = compare(last, a, b, metric)
-    if "one seed" in w or w.startswith(("not run", "undefined")):
+    if w.startswith(("no direction", "not run", "undefined")):
         return None
     return "same" if w.startswith("no clear difference") else w.split()[0]
 

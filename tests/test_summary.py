@@ -30,6 +30,9 @@ def test_within_two_standard_errors_is_no_clear_difference():
 def test_one_seed_is_named_as_having_no_error_bar():
     t = last({"a": (0.50, 0.0, 0.9, 1), "b": (0.40, 0.0, 0.9, 3)})
     assert summary.compare(t, "a", "b") == "no direction from one seed (0.500 vs 0.400; +0.100, no error bar)"
+    assert summary.compare(t, "a", "b", unit="runs").startswith("no direction from one run (")
+    t = last({"a": (0.50, 0.01, 0.9, 9), "b": (0.40, 0.01, 0.9, 9)})
+    assert summary.compare(t, "a", "b", unit="runs").endswith("+0.100 ± 0.014, 9 runs)")
 
 
 def test_missing_diverged_and_chance_level_conditions():
