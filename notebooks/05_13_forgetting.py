@@ -150,7 +150,7 @@ words = pd.DataFrame([{"comparison": label, "forgetting, a vs b": summary.compar
                       for label, a, b in pairs]).set_index("comparison")
 glue("compare_note", "With one run per condition, as here, there is no error bar and so no direction"
      if int(per.n.min()) < 2 else "The counts are runs, one per split of each seed")
-words
+words.style  # a Styler shows each cell whole (a DataFrame cuts long cells, hiding the SE)
 
 # %% [markdown]
 # Each cell compares condition a with b by the book's rule (higher or lower only beyond twice

@@ -120,7 +120,7 @@ table["note"] = summary.state(last)  # a dead layer's selectivity is the formula
 glue("n_trained", int((last.accuracy > summary.CHANCE).sum()))
 glue("n_conditions", len(last))
 glue("n_diverged_conditions", int((div.diverged > 0).sum()))
-table
+table.style.format(precision=3)  # a Styler shows the note whole
 
 # %%
 # the equations as written (p = 2): what each k did, and whether a run at chance diverged or stalled
