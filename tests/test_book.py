@@ -245,7 +245,7 @@ def test_maths_renders_offline_and_the_baseline_shows_the_original(server, tmp_p
     assert "mjx-container" in dom, "the vendored MathJax did not typeset the formulas"
     dom = _dom(urljoin(server, "book/chapters/05_02_baseline.html"), tmp_path)
     assert "ours (thin) and the original runs (wide, pale)" in dom or "original runs" in dom
-    assert re.search(r"The original runs beside ours", dom) and "combined SE" in dom
+    assert re.search(r"The dissertation.s runs beside ours", dom) and "combined SE" in dom
     # the per-seed view stands in for the optimizer picker: one panel per optimizer
     assert "Each seed" in dom and "no averaging" in dom
 
