@@ -62,7 +62,7 @@ import pandas as pd
 
 from .experiments import BATCH_SIZES, BETAS, LEARNING_RATES, MOMENTA, WEIGHT_DECAYS, WIDTHS
 from .metrics import FIELDS
-from .summary import CHANCE, results
+from .summary import CHANCE, CODE_METRICS, results
 
 HOLDS, FAILS, UNSURE, ONE_SEED = "holds", "does not hold", "inconclusive", "inconclusive (one seed)"
 NOT_RUN, NOT_CHECKABLE, NOT_APPLICABLE = "not run", "not checkable", "n/a"
@@ -124,7 +124,6 @@ class NotApplicable(LookupError):
 
 # The values a dead layer's formulas still give (rule 5): every recorded metric but the dead
 # fraction itself, which is how a dead layer is recognised.
-CODE_METRICS = tuple(f for f in FIELDS if f != "dead_fraction")
 DEAD = "dead: every hidden unit constant over the test images (dead_fraction = 1), no code to measure"
 
 

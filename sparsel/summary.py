@@ -268,37 +268,43 @@ def compare(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity", unit: 
     or below ``CHANCE`` the words say so, since an untrained network's metric says little.
     ``last``: a ``last_table``; ``unit``: what its ``n`` counts (e.g. 'runs' where a condition's
     runs are several splits of each seed). Example: 'higher (0.412 vs 0.398; +0.014 ± 0.003, 3 seeds)'."""
+    return _rule(last, a, b, metric, unit)[0]
+
+
+def _rule(last, a, b, metric, unit="seeds"):
+    """``compare``'s rule, worked once: (words, verdict, figures). ``verdict``: 'higher', 'lower',
+    'same' (within 2 SE) or None (no direction: one seed, not run, diverged, dead); ``figures``:
+    the numbers the words give, without the direction word ('' where there are none)."""
     if a not in last.index or b not in last.index:
-        return "not run"
+        return "not run", None, ""
     x, y = value(last, a, metric), value(last, b, metric)
     gone = [c for c in (a, b) if metric in CODE_METRICS and is_dead(last, c)]
     if gone:
-        return f"undefined ({' and '.join(gone)} {'is' if len(gone) == 1 else 'are'} {DEAD_WORDS})"
+        return f"undefined ({' and '.join(gone)} {'is' if len(gone) == 1 else 'are'} {DEAD_WORDS})", None, ""
     if not (np.isfinite(x) and np.isfinite(y)):
-        return "undefined (a run diverged)"
+        return "undefined (a run diverged)", None, ""
     d = x - y
     se = float(np.hypot(value(last, a, f"{metric}_se"), value(last, b, f"{metric}_se")))
     n = min(int(last.at[a, "n"]), int(last.at[b, "n"]))
-    word = "higher" if d > 0 else "lower" if d < 0 else "the same"
     if n < 2:
-        out = f"no direction from one {unit.rstrip('s')} ({x:.3f} vs {y:.3f}; {d:+.3f}, no error bar)"
+        verdict, figures = None, f"{x:.3f} vs {y:.3f}; {d:+.3f}, no error bar"
+        words = f"no direction from one {unit.rstrip('s')} ({figures})"
     else:
-        word = word if abs(d) > 2 * se else "no clear difference"
-        out = f"{word} ({x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} {unit})"
+        verdict = ("higher" if d > 0 else "lower") if abs(d) > 2 * se else "same"
+        figures = f"{x:.3f} vs {y:.3f}; {d:+.3f} ± {se:.3f}, {n} {unit}"
+        words = f"{'no clear difference' if verdict == 'same' else verdict} ({figures})"
     chance = [c for c in (a, b) if value(last, c, "accuracy") <= CHANCE]
     if chance:
-        out += f", but {' and '.join(chance)} {'is' if len(chance) == 1 else 'are'} at chance accuracy"
-    return out
+        tail = f", but {' and '.join(chance)} {'is' if len(chance) == 1 else 'are'} at chance accuracy"
+        words, figures = words + tail, figures + tail
+    return words, verdict, figures
 
 
 def contrast(last: pd.DataFrame, a: str, b: str, metric: str = "sparsity") -> str | None:
     """``compare``'s verdict as one word for computed prose: 'higher' / 'lower' (beyond 2 SE),
     'same' (within 2 SE), or None where the rule gives no direction (one seed, a condition not
     run, diverged or dead)."""
-    w = compare(last, a, b, metric)
-    if w.startswith(("no direction", "not run", "undefined")):
-        return None
-    return "same" if w.startswith("no clear difference") else w.split()[0]
+    return _rule(last, a, b, metric)[1]
 
 
 def best_words(last: pd.DataFrame, conditions, metric: str, name=str) -> str:
@@ -313,14 +319,13 @@ def best_words(last: pd.DataFrame, conditions, metric: str, name=str) -> str:
     best = name(g.index[0])
     if len(g) == 1:
         return best
-    runner, w = name(g.index[1]), compare(last, g.index[0], g.index[1], metric)
-    numbers = w[w.index("(") + 1:w.index(")")] + w[w.index(")") + 1:]  # compare's figures without its word
-    verdict = contrast(last, g.index[0], g.index[1], metric)
+    runner = name(g.index[1])
+    _, verdict, figures = _rule(last, g.index[0], g.index[1], metric)
     if verdict is None:
-        return f"{best} (no error bar to set it apart from the runner-up, {runner}: {numbers})"
+        return f"{best} (no error bar to set it apart from the runner-up, {runner}: {figures})"
     if verdict == "higher":
-        return f"{best} (above the runner-up, {runner}: {numbers})"
-    return f"{best}, not distinguishable from the runner-up, {runner} ({numbers})"
+        return f"{best} (above the runner-up, {runner}: {figures})"
+    return f"{best}, not distinguishable from the runner-up, {runner} ({figures})"
 
 
 def tail_effect(last: pd.DataFrame, o: str) -> str:
