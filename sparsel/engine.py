@@ -40,8 +40,10 @@ def group_key(spec):
     mix; only the number of images per epoch must agree, and every order but 'consecutive'
     (which trims each class to a multiple of k) uses each training image once."""
     epoch_images = ("trimmed to k", spec.order_k) if spec.order == "consecutive" else "all"
+    # an optimizer that takes per-sample statistics (vSGD) stacks with its kind only, so no
+    # other run's step pays for computing them
     return (spec.model, spec.hidden, spec.activation, spec.batch_size, spec.epochs, epoch_images,
-            spec.train_size, spec.test_size, spec.ccmas_eps)
+            spec.train_size, spec.test_size, spec.ccmas_eps, REGISTRY[spec.optimizer].needs)
 
 
 def plan_groups(specs, device, max_group=None) -> list[list]:
@@ -102,23 +104,45 @@ class Stack:
             acts.append(h)
         return torch.baddbmm(self.b[-1][:, None, :], h, self.W[-1].transpose(1, 2)), acts
 
-    def backward(self, x, y, logp, acts):
+    def backward(self, x, y, logp, acts, stats=False):
         """Gradients of each run's mean cross-entropy, from log-softmax ``logp`` [R, B, 10]:
-        lists matching ``W`` and ``b``."""
+        lists matching ``W`` and ``b``.
+
+        ``stats=True`` also returns what vSGD takes (``sparsel.optim.NEEDS``), lists matching
+        ``W + b``: 'grad_sq', the batch mean of each sample's squared gradient (sample s's
+        gradient of W is the outer product of its error B d_s and input a_s, so the mean of its
+        squares is B (d^2)^T a^2), and 'curvature', bbprop's diagonal Gauss-Newton estimate
+        averaged over the batch: softmax cross-entropy's p (1 - p) on the logits, carried down
+        through squared weights and squared activation slopes, times the squared inputs.
+        """
         R, B, C = logp.shape
         d = logp.exp()
+        e = d * (1 - d) if stats else None  # per-sample diagonal of the loss's Hessian in the logits
         d.scatter_add_(2, y[:, :, None], torch.full((R, B, 1), -1.0, device=d.device, dtype=d.dtype))
         d = d / B
-        gW, gb = [None] * len(self.W), [None] * len(self.W)
+        n = len(self.W)
+        gW, gb = [None] * n, [None] * n
+        sq, h = [None] * (2 * n), [None] * (2 * n)
         inputs = [x] + acts
-        for i in range(len(self.W) - 1, -1, -1):
+        for i in range(n - 1, -1, -1):
             # at batch 1 an outer product: written as one, compiled code can fuse it into the update
             gW[i] = d.transpose(1, 2) * inputs[i] if B == 1 else torch.bmm(d.transpose(1, 2), inputs[i])
             gb[i] = d.sum(dim=1)
+            if stats:
+                a2 = inputs[i] * inputs[i]
+                sq[i] = gW[i] * gW[i] if B == 1 else B * torch.bmm((d * d).transpose(1, 2), a2)
+                sq[n + i] = gb[i] * gb[i] if B == 1 else B * (d * d).sum(dim=1)
+                h[i] = torch.bmm(e.transpose(1, 2), a2) / B
+                h[n + i] = e.mean(dim=1)
             if i:
                 dh = torch.bmm(d, self.W[i])
                 a = acts[i - 1]
-                d = dh * (a > 0) if self.relu else dh * a * (1 - a)
+                slope = (a > 0).to(a.dtype) if self.relu else a * (1 - a)
+                d = dh * slope
+                if stats:
+                    e = torch.bmm(e, self.W[i] * self.W[i]) * (slope * slope)
+        if stats:
+            return gW, gb, {"grad_sq": sq, "curvature": h}
         return gW, gb
 
 
@@ -147,16 +171,24 @@ class StackedOptimizer:
         return [t for part in self.parts for ts in part.state for t in ts] + [part.t for part in self.parts]
 
     @torch.no_grad()
-    def step(self, params, grads):
+    def step(self, params, grads, stats=None, n=None):
+        """``stats``: the per-sample statistics of a batch of ``n`` samples (``Stack.backward``)
+        for optimizers that take them."""
         for part in self.parts:
-            part.step([p[part.runs] for p in params], [g[part.runs] for g in grads])
+            cut = None if stats is None else {k: [s[part.runs] for s in v] for k, v in stats.items()}
+            part.step([p[part.runs] for p in params], [g[part.runs] for g in grads], cut, n)
 
     @torch.no_grad()
-    def step_part(self, runs, params, grads):
+    def step_part(self, runs, params, grads, stats=None, n=None):
         """Update one optimizer's runs ``runs`` (a slice of the stack) given their own
         parameters and gradients (views or tensors covering just those runs)."""
         part = next(p for p in self.parts if p.runs == runs)
-        part.step(params, grads)
+        part.step(params, grads, stats, n)
+
+    @property
+    def needs(self) -> bool:
+        """Whether some optimizer of the stack takes per-sample statistics."""
+        return any(part.opt.needs for part in self.parts)
 
 
 class _Rule:
@@ -185,11 +217,14 @@ class _Rule:
         self.state += [[torch.full((len(specs),) + (1,) * (p.dim() - 1), init, dtype=torch.float64, device=device)
                         for p in params] for init in self.opt.run_state.values()]
         self.param_state = [{n: ts[i] for n, ts in zip(self.names, self.state)} for i in range(len(params))]
+        self.model_size = sum(p[0].numel() for p in params)  # one run's parameters
 
-    def step(self, params, grads):
+    def step(self, params, grads, stats=None, n=None):
         self.t += 1
-        for p, g, state, hp in zip(params, grads, self.param_state, self.hp):
-            self.opt.step(p, g, state, self.t, **hp)
+        for i, (p, g, state, hp) in enumerate(zip(params, grads, self.param_state, self.hp)):
+            extra = {k: stats[k][i] for k in self.opt.needs} | {"batch_size": n, "model_size": self.model_size, "run_dims": 1} \
+                if self.opt.needs else {}
+            self.opt.step(p, g, state, self.t, **hp, **extra)
 
 
 class StackedDuring:
@@ -324,8 +359,8 @@ class _Step:
         for piece in self.pieces or [self.stack]:
             runs = piece.runs if self.pieces else slice(None)
             lo, a = piece.forward(x[runs])
-            gW, gb = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a)
-            grads.append(gW + gb)
+            out = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a, stats=self.opt.needs)
+            grads.append((out[0] + out[1], out[2] if self.opt.needs else None, idx.shape[1]))
             logits.append(lo)
             acts.append(a)
         logits = torch.cat(logits) if self.pieces else logits[0]
@@ -338,10 +373,11 @@ class _Step:
         return grads
 
     def _apply(self, grads):
+        """``grads``: per piece of the stack, (gradients, per-sample statistics or None, batch size)."""
         if self.pieces is None:
-            return self.opt.step(self.stack.params(), grads[0])
+            return self.opt.step(self.stack.params(), *grads[0])
         for piece, g in zip(self.pieces, grads):
-            self.opt.step_part(piece.runs, piece.params(), g)
+            self.opt.step_part(piece.runs, piece.params(), *g)
 
     def _eager_step(self, idx):
         self._apply(self._forward_backward(idx))

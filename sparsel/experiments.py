@@ -193,6 +193,23 @@ def more_optimizers(scale, seeds):
         for o, knob in KNOB.items() for v in KNOBS])
 
 
+VSGD_BATCHES = (10, 50, 200)
+
+
+def vsgd(scale, seeds):
+    """6.3.1: 'no more pesky learning rates' (Schaul, Zhang & LeCun 2013), the optimizer the
+    dissertation wants analysed beside its modified Adagrad and Adadelta: vSGD-b (one rate per
+    layer) at batch sizes 10, 50 and 200, and the element-wise vSGD at batch 50, 30 epochs. No
+    learning rate to set. The chapter sets them beside ``batch_size``'s runs of the four
+    optimizers at the same batch sizes (reused). Batch 1 is left out: the per-sample statistics
+    make a batch-1 step about twice SGD's, some 3 CPU hours a run here.
+    Meta: param 'batch_size', value the batch size; ``variant`` 'layer' or 'element'."""
+    rows = [(f"vsgd_b bs={b}", dict(optimizer="vsgd_b", batch_size=b), dict(param="batch_size", value=b, variant="layer"))
+            for b in VSGD_BATCHES]
+    rows.append(("vsgd bs=50", dict(optimizer="vsgd", batch_size=50), dict(param="batch_size", value=50, variant="element")))
+    return _grid("vsgd", scale, seeds, 30, rows)
+
+
 WIDER_WIDTHS = (16, 32, 1024, 2048)
 WIDER_DEPTHS = (6, 7, 8)
 WIDER_BATCHES = (2, 20, 100, 2000)
@@ -269,20 +286,20 @@ def forgetting(scale, seeds):
 # the further work of chapter 6 after the ten dissertation experiments.
 CAMPAIGN_ORDER = ("baseline", "cnn", "combined", "class_diversity", "sorted", "hidden_layers",
                   "hyperparameters", "batch_size", "width", "consecutive",
-                  "modified_optimizers", "more_optimizers", "forgetting", "wider_grids")
+                  "modified_optimizers", "more_optimizers", "forgetting", "vsgd", "wider_grids")
 
 EXPERIMENTS = {
     "baseline": baseline, "hidden_layers": hidden_layers, "hyperparameters": hyperparameters,
     "batch_size": batch_size, "consecutive": consecutive, "width": width,
     "class_diversity": class_diversity, "cnn": cnn, "sorted": sorted_, "combined": combined,
     "modified_optimizers": modified_optimizers, "more_optimizers": more_optimizers, "wider_grids": wider_grids,
-    "forgetting": forgetting,
+    "forgetting": forgetting, "vsgd": vsgd,
 }
 DISSERTATION = CAMPAIGN_ORDER[:10]  # the ten experiments of chapter 5
 # Experiments whose chapter also shows other experiments' runs (at the same scale): the book
 # builds such a chapter at full scale only when those are complete too.
 REUSES = {"wider_grids": ("width", "hidden_layers", "batch_size", "class_diversity"),
-          "modified_optimizers": ("baseline",), "hyperparameters": ("baseline",)}
+          "modified_optimizers": ("baseline",), "hyperparameters": ("baseline",), "vsgd": ("batch_size",)}
 
 
 _FIELDS = ("condition", "key", *RunSpec.__dataclass_fields__)  # plus each cell's meta keys

@@ -285,6 +285,80 @@ def nadam_step(theta, grad, state, t, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e
     _sub(theta, a_p, p, denom)
 
 
+# --- section 6.3.1's 'no more pesky learning rates' --------------------------------------
+
+@rule("gbar", "vbar", "hbar", "tau")
+def vsgd_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size, run_dims=0, eps=1e-30):
+    """vSGD (Schaul, Zhang & LeCun 2013, "No more pesky learning rates"; their Algorithm 1,
+    element-wise, in its minibatch form): a learning rate per parameter from running averages,
+    no learning rate to tune. With memory ``tau`` (f = 1/tau):
+
+        gbar = (1 - f) gbar + f g;   vbar = (1 - f) vbar + f mean_s(g_s^2);   hbar = (1 - f) hbar + f h;
+        r = gbar^2 / (vbar / n + (n - 1) / n gbar^2);   eta = r / hbar;
+        tau = (1 - r) tau + 1;   theta -= eta g.
+
+    ``grad`` g is the minibatch's mean gradient, ``grad_sq`` the mean over its n = ``batch_size``
+    samples of each sample's squared gradient, ``curvature`` h the batch's mean diagonal
+    Gauss-Newton estimate (bbprop); the engine computes the three in one backward pass.
+    r in [0, 1] is the share of the gradient that is signal rather than sampling noise: on a
+    noiseless problem r -> 1 and the step tends to Newton's, g / h; where samples disagree r and
+    the rate fall and the memory tau, the number of steps the averages span, grows.
+    Slow start, as the paper's, weight by weight: a weight's first batch with curvature sets
+    its averages to that batch's values with
+    vbar and hbar C = max(2, d / 10) times too large, d = ``model_size`` (the network's number
+    of parameters): the rate starts about C^2 too small and grows as the memory forgets the
+    overestimate (tau grows by about 1 a step while r is small, so over about C steps). Without
+    it the first, consistent gradients (r near 1) take diagonal Newton steps, which overshoot
+    when many weights feed one unit. ``eps`` only keeps 0 / 0 at 0 (a weight whose input pixel
+    is always 0 has g = v = h = 0).
+    """
+    gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
+    # A weight starts (tau 0 -> >= 1) at its first batch with any curvature: a weight from a
+    # pixel no image of the batch has ink in sees g = v = h = 0 and would start from zeros,
+    # then take an unslowed (Newton) step the first time the pixel is inked.
+    fresh = (tau == 0) & (curvature > 0)
+    live = (tau > 0) | fresh
+    slow = 1 + (max(2.0, model_size / 10) - 1) * fresh.to(theta.dtype)
+    f = tau.clamp(min=1).reciprocal() * live  # 1 at a weight's first batch: the averages become its values
+    gbar.lerp_(grad, f)
+    vbar.lerp_(grad_sq * slow, f)
+    hbar.lerp_(curvature * slow, f)
+    gg = gbar * gbar
+    r = gg / ((vbar + (batch_size - 1) * gg) / batch_size + eps)
+    tau.copy_(torch.where(live, tau.clamp(min=1) * (1 - r) + 1, tau))
+    theta.sub_(r / (hbar + eps) * grad)
+
+
+@rule("gbar", "vbar", "hbar", "tau")
+def vsgd_b_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size, run_dims=0, eps=1e-30):
+    """vSGD-b, the paper's variant with one rate per block of parameters (here each weight
+    matrix and each bias vector): the element-wise averages of ``vsgd_step``, then
+
+        r = sum gbar^2 / sum (vbar / n + (n - 1) / n gbar^2);   eta = r / h+,   h+ = max hbar;
+        tau = (1 - r) tau + 1 (one memory for the block);   theta -= eta g.
+
+    Dividing by the block's largest curvature instead of each weight's own bounds the step
+    along every direction, where the element-wise rule takes a Newton step along each weight
+    alone (on MNIST, huge steps for the weights of faintly inked pixels, whose own curvature
+    is tiny). The first ``run_dims`` dimensions index runs (the engine's stack): sums and
+    maxima are taken per run. Slow start as ``vsgd_step``'s, for the block at once.
+    """
+    gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
+    dims = tuple(range(run_dims, theta.dim()))
+    fresh = (tau == 0).to(theta.dtype)  # the block's first step
+    slow = 1 + (max(2.0, model_size / 10) - 1) * fresh
+    f = tau.clamp(min=1).reciprocal()
+    gbar.lerp_(grad, f)
+    vbar.lerp_(grad_sq * slow, f)
+    hbar.lerp_(curvature * slow, f)
+    gg = gbar * gbar
+    signal = gg.sum(dims, keepdim=True)
+    r = signal / (((vbar + (batch_size - 1) * gg) / batch_size).sum(dims, keepdim=True) + eps)
+    h_max = hbar.amax(dims, keepdim=True) if dims else hbar
+    tau.copy_((tau.clamp(min=1) * (1 - r) + 1).expand_as(tau))
+    theta.sub_(r / (h_max + eps) * grad)
+
+
 # --- the registry ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -295,7 +369,9 @@ class OptimizerDef:
     ``fixed``: keyword arguments ``step`` always gets (not hyper-parameters);
     ``reference``: ``(params, hp) -> torch.optim.Optimizer``, torch's own implementation, or
     None where torch.optim has none (``make_optimizer`` then wraps ``step``);
-    ``check``: ``hp -> (field, message)`` for hyper-parameters it cannot take, or None.
+    ``check``: ``hp -> (field, message)`` for hyper-parameters it cannot take, or None;
+    ``needs``: per-sample statistics ``step`` takes besides the gradient (``NEEDS``), which only
+    the stacked engine computes.
     """
     name: str
     step: Callable
@@ -305,6 +381,7 @@ class OptimizerDef:
     fixed: dict = field(default_factory=dict)
     reference: Callable | None = None
     check: Callable | None = None
+    needs: tuple = ()
 
     @property
     def state(self) -> tuple:
@@ -397,6 +474,19 @@ register(OptimizerDef(
     r"$\theta_{t+1} = \theta_t - \eta k (E[g^2]_t)^p \Delta_t$",
     _SIX + "; p = 0, so the defaults are Adadelta's"))
 
+register(OptimizerDef(
+    "vsgd", vsgd_step, {},
+    r"$\eta_i = \frac{\bar g_i^2}{\bar h_i\,(\bar v_i / n + (n-1)\bar g_i^2 / n)},\ "
+    r"\theta_{t+1} = \theta_t - \eta \odot g_t$ (running averages over an adaptive memory)",
+    "none to tune: Schaul et al.'s vSGD, slow start C = d / 10", fixed=dict(eps=1e-30),
+    needs=("grad_sq", "curvature")))
+register(OptimizerDef(
+    "vsgd_b", vsgd_b_step, {},
+    r"$\eta_b = \frac{\sum_{i \in b} \bar g_i^2}{\max_{i \in b} \bar h_i \sum_{i \in b}"
+    r"(\bar v_i / n + (n-1)\bar g_i^2 / n)}$ per layer $b$",
+    "none to tune: Schaul et al.'s vSGD-b, slow start C = d / 10", fixed=dict(eps=1e-30),
+    needs=("grad_sq", "curvature")))
+
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: experiments and plots
 ALL_OPTIMIZERS = tuple(REGISTRY)
 BASELINE = {name: dict(opt.defaults) for name, opt in REGISTRY.items()}
@@ -447,9 +537,20 @@ class RuleOptimizer(torch.optim.Optimizer):
         return loss
 
 
+# What a rule with ``needs`` takes, per parameter (shaped like it), from one minibatch of n samples.
+NEEDS = {"grad_sq": "mean over the batch of each sample's squared gradient",
+         "curvature": "mean over the batch of the diagonal Gauss-Newton curvature (bbprop)"}
+# ... and, as plain numbers, ``batch_size`` (the batch's n), ``model_size`` (one network's
+# number of parameters) and ``run_dims`` (1 in the engine: the leading dimension indexes runs).
+
+
 def make_optimizer(name: str, params, **hp) -> torch.optim.Optimizer:
     """The reference loop's optimizer ``name`` with its baseline settings, overridden by ``hp``:
     torch.optim's own where it has one, else ``RuleOptimizer``."""
     hp = hyperparameters(name, **hp)
     opt = REGISTRY[name]
+    if opt.needs:
+        raise ValueError(f"optimizer {name!r} needs {' and '.join(opt.needs)} of every minibatch, which only "
+                         "the stacked engine computes (sparsel.engine): train it as an MLP on one task with "
+                         "the engine (the default; not use_engine=False)")
     return opt.reference(params, hp) if opt.reference else RuleOptimizer(params, name, **hp)

@@ -116,6 +116,9 @@ class RunSpec:
                 bad(fld, f"must be at least {lo}; got {getattr(self, fld)}")
         if self.lr is not None and not self.lr > 0:
             bad("lr", f"must be positive; got {self.lr}")
+        if REGISTRY[self.optimizer].needs and (self.model != "mlp" or self.protocol is not None):
+            bad("optimizer", f"{self.optimizer!r} takes per-sample statistics that only the stacked engine "
+                             "computes: it trains the MLP on one task (no model='cnn', no protocol)")
         check = REGISTRY[self.optimizer].check
         problem = check(self.hp) if check else None
         if problem:

@@ -23,6 +23,9 @@ TOL = {"sgd": 1e-5, "adadelta": 1e-5, "adam": 1e-5, "adagrad": 2e-3}
 # registered rule wrapped as a torch.optim optimizer (RuleOptimizer) in the reference loop.
 # RMSprop's first steps, like Adagrad's, divide by the root of a near-empty average (here
 # 0.01 g^2), so it and the Adagrad p-family share Adagrad's tolerance.
+# vSGD divides by its curvature average, small for weights from faint pixels: rounding in the
+# statistics grows like Adagrad's.
+TOL["vsgd"] = TOL["vsgd_b"] = 2e-3
 TOL.update({"nesterov": 1e-5, "adamw": 1e-5, "adamax": 1e-5, "nadam": 1e-5, "rmsprop": 2e-3,
             "adagrad_p": 2e-3, "adadelta_p": 1e-5})
 
@@ -155,8 +158,9 @@ def test_mixed_old_and_new_optimizers_give_each_run_its_numbers_alone(small):
 def test_stacked_optimizer_equals_the_reference_optimizers_for_every_registered_name():
     """One run of every optimizer (two of some, with other settings) in one StackedOptimizer, on
     random parameters and gradients: each run's slice of the stack, updated in place through the
-    engine's views, equals make_optimizer's optimizer (torch.optim or RuleOptimizer) on that run."""
-    specs = [RunSpec(optimizer=n, seed=i) for i, n in enumerate(O.ALL_OPTIMIZERS)]
+    engine's views, equals make_optimizer's optimizer (torch.optim or RuleOptimizer) on that run.
+    (vSGD takes per-sample statistics no reference loop computes: see the vSGD tests below.)"""
+    specs = [RunSpec(optimizer=n, seed=i) for i, n in enumerate(O.ALL_OPTIMIZERS) if not O.REGISTRY[n].needs]
     specs += [RunSpec(optimizer="adam", beta2=0.9, weight_decay=0.1), RunSpec(optimizer="nesterov", momentum=0.5),
               RunSpec(optimizer="adagrad_p", p=1.0, k=3.0), RunSpec(optimizer="nadam", momentum_decay=0.1)]
     specs.sort(key=lambda s: O.ALL_OPTIMIZERS.index(s.optimizer))
@@ -262,7 +266,8 @@ def test_a_swallowed_signal_still_stops_the_group_at_an_epoch_boundary(small, tm
         assert [x["sparsity"] for x in a.rows] == pytest.approx([y["sparsity"] for y in b.rows], nan_ok=True, abs=0)
 
 
-@pytest.mark.parametrize("names", [("sgd", "adagrad", "adadelta", "adam"), ("adamax", "nadam", "adamw", "nesterov")])
+@pytest.mark.parametrize("names", [("sgd", "adagrad", "adadelta", "adam"), ("adamax", "nadam", "adamw", "nesterov"),
+                                   ("vsgd_b",)])
 def test_compiled_step_gives_the_eager_numbers(small, names):
     """torch.compile fuses each step's kernels (the CPU engine's speed-up); the maths must not
     change: a mixed four-optimizer group, compiled vs eager, within the alone-vs-stacked
@@ -374,3 +379,113 @@ def test_flushing_denormals_changes_no_number(small):
     for a, b in zip(s0, s1):
         d = _denormals(a)
         assert torch.equal(_bits(a)[~d], _bits(b)[~d]) and bool((b[d].abs() == 0).all())
+
+
+# --- what vSGD takes: per-sample squared gradients and bbprop's curvature ----------------------
+
+def _per_sample_oracle(stack, r, x, y):
+    """Run ``r`` of ``stack`` through autograd, one sample at a time (torch.func): the batch mean
+    of each sample's squared gradient, and of sum_k p_k (1 - p_k) J_k^2 with J the Jacobian of the
+    logits. The latter is the exact diagonal of the Gauss-Newton matrix with the output Hessian's
+    diagonal, which bbprop reproduces whenever no two paths from a weight to a logit cross
+    (one hidden layer, or a later hidden layer of width 1)."""
+    from torch.func import functional_call, grad, jacrev, vmap
+    params = [w[r].detach().clone() for w in stack.W] + [b[r].detach().clone() for b in stack.b]
+    n = len(stack.W)
+
+    def logits(ps, xs):
+        h = xs
+        for i in range(n):
+            h = h @ ps[i].T + ps[n + i]
+            if i < n - 1:
+                h = torch.relu(h) if stack.relu else torch.sigmoid(h)
+        return h
+
+    def loss(ps, xs, ys):
+        return torch.nn.functional.cross_entropy(logits(ps, xs[None])[0][None], ys[None])
+
+    per_grad = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    jac = vmap(jacrev(lambda ps, xs: logits(ps, xs[None])[0]), in_dims=(None, 0))(params, x)  # [B, 10, ...]
+    p = torch.softmax(logits(params, x), dim=1)
+    e = p * (1 - p)
+    curv = [(e.view(*e.shape, *([1] * (j.dim() - 2))) * j * j).sum(1).mean(0) for j in jac]
+    return [g.pow(2).mean(0) for g in per_grad], curv
+
+
+@pytest.mark.parametrize("hidden,activation,B", [((5,), "sigmoid", 4), ((5,), "relu", 3), ((6, 1), "sigmoid", 4),
+                                                 ((6, 1), "relu", 2), ((5,), "sigmoid", 1)])
+def test_backward_statistics_equal_autograd_per_sample(hidden, activation, B):
+    torch.manual_seed(0)
+    specs = [RunSpec(seed=s, hidden=hidden, activation=activation, train_size=1000, test_size=500) for s in (1, 2)]
+    stack = engine.Stack(specs, "cpu")
+    with torch.no_grad():  # weights large enough that sigmoid slopes and ReLU gates vary
+        for w in stack.W:
+            w.mul_(3)
+    x = torch.rand(2, B, 784, dtype=torch.float32) * (torch.rand(2, B, 784) < 0.3)
+    y = torch.randint(0, 10, (2, B))
+    logits, acts = stack.forward(x)
+    gW, gb, stats = stack.backward(x, y, torch.log_softmax(logits, dim=2), acts, stats=True)
+    plain = stack.backward(x, y, torch.log_softmax(logits, dim=2), acts)
+    assert all(torch.equal(a, b) for a, b in zip(gW + gb, plain[0] + plain[1]))  # the gradients unchanged
+    for r in range(2):
+        sq, curv = _per_sample_oracle(stack, r, x[r], y[r])
+        for i, (want_sq, want_h) in enumerate(zip(sq, curv)):
+            torch.testing.assert_close(stats["grad_sq"][i][r], want_sq, rtol=1e-4, atol=1e-9)
+            torch.testing.assert_close(stats["curvature"][i][r], want_h, rtol=1e-4, atol=1e-9)
+        assert stats["curvature"][0][r].abs().sum() > 0 and stats["grad_sq"][0][r].abs().sum() > 0
+
+
+def test_bbprop_drops_the_crossing_paths_of_a_wide_second_layer():
+    """With two hidden layers of width > 1 a first-layer weight reaches a logit along several
+    paths; bbprop keeps only each path's own square (the diagonal it propagates), so it differs
+    from the exact Gauss-Newton diagonal there, and only there."""
+    torch.manual_seed(1)
+    stack = engine.Stack([RunSpec(hidden=(5, 4), train_size=1000, test_size=500)], "cpu")
+    x, y = torch.rand(1, 3, 784), torch.randint(0, 10, (1, 3))
+    logits, acts = stack.forward(x)
+    _, _, stats = stack.backward(x, y, torch.log_softmax(logits, dim=2), acts, stats=True)
+    _, curv = _per_sample_oracle(stack, 0, x[0], y[0])
+    for i in (1, 2, 4, 5):  # W2, W3 and their biases: one path per weight and logit
+        torch.testing.assert_close(stats["curvature"][i][0], curv[i], rtol=1e-4, atol=1e-9)
+    assert not torch.allclose(stats["curvature"][0][0], curv[0], rtol=1e-2)
+
+
+def test_vsgd_runs_stack_with_their_kind_only_and_each_is_the_rule_alone():
+    """The statistics reach each run's slice of every parameter; block sums and maxima
+    (vSGD-b) are taken per run, never across the stack."""
+    specs = [spec("vsgd", 1), spec("vsgd", 2), spec("vsgd_b", 3), spec("vsgd_b", 4)]
+    plans = engine.plan_groups(specs + [spec("adam", 1), spec("sgd", 2)], "cpu")
+    assert sorted(sorted(s.optimizer for s in g) for g in plans) == [["adam", "sgd"], ["vsgd"] * 2 + ["vsgd_b"] * 2]
+    R, g = len(specs), torch.Generator().manual_seed(0)
+    W, b = torch.randn(R, 6, 5, generator=g), torch.randn(R, 6, generator=g)
+    alone = [([W[r].clone(), b[r].clone()], [{}, {}]) for r in range(R)]
+    stacked = engine.StackedOptimizer(specs, [W, b], "cpu")
+    for _ in range(5):
+        grads = [0.1 * torch.randn(R, 6, 5, generator=g), 0.1 * torch.randn(R, 6, generator=g)]
+        stats = {"grad_sq": [x * x * (1 + torch.rand(x.shape, generator=g)) for x in grads],
+                 "curvature": [torch.rand(x.shape, generator=g) for x in grads]}
+        stacked.step([W, b], grads, stats, 7)
+        for r, (params, states) in enumerate(alone):
+            for i, (p, st) in enumerate(zip(params, states)):
+                O.REGISTRY[specs[r].optimizer].step(p, grads[i][r], st, grad_sq=stats["grad_sq"][i][r],
+                                                    curvature=stats["curvature"][i][r], batch_size=7,
+                                                    model_size=6 * 5 + 6, **O.REGISTRY[specs[r].optimizer].fixed)
+    for r, (params, _) in enumerate(alone):
+        torch.testing.assert_close(W[r], params[0], rtol=1e-5, atol=1e-6, msg=specs[r].optimizer)
+        torch.testing.assert_close(b[r], params[1], rtol=1e-5, atol=1e-6, msg=specs[r].optimizer)
+
+
+def test_vsgd_b_stacked_runs_equal_the_same_runs_alone(small):
+    """Whole training, stacked vs alone. (The element-wise vSGD is checked step by step above:
+    its Newton steps on faint pixels make a run chaotic, so rounding alone moves its numbers.)"""
+    group = [spec("vsgd_b", 1), spec("vsgd_b", 2), spec("vsgd_b", 3)]
+    stacked = engine.train_group(group, "cpu", data=small)
+    for s, got in zip(group, stacked):
+        alone = engine.train_group([s], "cpu", data=small)[0]
+        assert not got.diverged
+        for a, b in zip(got.rows, alone.rows):
+            for m in ("loss", "accuracy", "sparsity", "selectivity_avg"):
+                t = max(TOL["vsgd_b"], 1.001 / (s.test_size if a["split"] == "test" else s.train_size))
+                assert a[m] == pytest.approx(b[m], abs=t), (s.seed, a["epoch"], a["split"], m)
+    test = [r for r in stacked[0].rows if r["split"] == "test" and r["layer"] == "mean"]
+    assert test[-1]["loss"] < test[0]["loss"]  # it learns

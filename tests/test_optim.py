@@ -147,6 +147,17 @@ def test_equations_6_1_and_6_2_are_the_families_at_p2(mod, family):
     assert torch.equal(a, b)
 
 
+def _stats(opt, g, seed=0, n=4):
+    """What an optimizer with ``needs`` (vSGD) takes besides the gradient ``g``, made consistent
+    with it: a batch of ``n`` samples' squared gradients has mean at least g^2."""
+    if not opt.needs:
+        return {}
+    gen = torch.Generator().manual_seed(seed)
+    spread = torch.rand(g.shape, generator=gen, dtype=torch.float64).to(g.dtype)
+    return dict(grad_sq=g * g * (1 + 3 * spread), curvature=0.5 + torch.rand(g.shape, generator=gen).to(g.dtype),
+                batch_size=n, model_size=500)
+
+
 def _variants(name):
     """Three hyper-parameter sets of ``name``: the defaults and two with every value moved."""
     base = O.BASELINE[name]
@@ -173,12 +184,14 @@ def test_a_rule_on_stacked_runs_equals_each_run_alone(name):
     alone = [(stacked[r].clone(), {}) for r in range(R)]
     t = torch.zeros((), dtype=torch.float64)
     view = stacked[:]  # the engine hands the rule views of the stack: they must write through
-    for g in _grads(shape=(R, 5, 4)):
+    for i, g in enumerate(_grads(shape=(R, 5, 4))):
         g = g.float()
         t += 1
-        opt.step(view, g, st, t, **hp, **opt.fixed)
+        extra = _stats(opt, g, seed=i)
+        opt.step(view, g, st, t, **hp, **opt.fixed, **extra, **({"run_dims": 1} if opt.needs else {}))
         for r, (theta, s) in enumerate(alone):
-            opt.step(theta, g[r], s, **runs[r], **opt.fixed)
+            opt.step(theta, g[r], s, **runs[r], **opt.fixed, **{k: v[r] if torch.is_tensor(v) else v
+                                                                 for k, v in extra.items()})
     for r, (theta, _) in enumerate(alone):
         torch.testing.assert_close(stacked[r], theta, rtol=1e-6, atol=1e-7)
     assert not torch.equal(stacked, _theta0((R, 5, 4)).float())
@@ -195,8 +208,10 @@ def test_rules_never_read_a_tensor_on_the_host(name):
     st.update({n: torch.empty(R, 1, 1, dtype=torch.float64, device=meta) for n in opt.run_state})
     t = torch.empty((), dtype=torch.float64, device=meta)
     per_run = {k: torch.empty(R, 1, 1, dtype=torch.float64, device=meta) for k in opt.defaults}
+    stats = {k: torch.empty_like(theta) for k in opt.needs} | (dict(batch_size=50, model_size=500, run_dims=1)
+                                                               if opt.needs else {})
     for hp in (per_run, O.BASELINE[name]):  # per-run tensors, then numbers shared by all runs
-        opt.step(theta, torch.empty_like(theta), st, t, **hp, **opt.fixed)
+        opt.step(theta, torch.empty_like(theta), st, t, **hp, **opt.fixed, **stats)
 
 
 def test_text_forms_agree_where_the_text_says_they_do():
@@ -312,3 +327,120 @@ def test_adagrad_p_rate_matches_the_rule_on_a_constant_gradient():
         want = adagrad_p_rate(p, torch.arange(1, 6), g2=g * g, lr=0.1, k=3.0).tolist()
         assert steps == pytest.approx(want, rel=1e-12)
     assert adagrad_p_rate(0.5, [1, 100], g2=1e-4).tolist() == pytest.approx([0.1, 0.1])
+
+
+# --- vSGD (section 6.3.1's 'no more pesky learning rates') -----------------------------------
+
+def _vsgd_by_hand(thetas, grads, sqs, hs, n, d, eps=1e-30):
+    """Schaul, Zhang & LeCun's Algorithm 1 in its minibatch form, one weight at a time in plain
+    floats: slow start (averages from the first batch, v and h times C = max(2, d / 10), memory
+    1), then per step: averages with weight 1/tau, r = gbar^2 / (vbar / n + (n - 1) gbar^2 / n),
+    tau = (1 - r) tau + 1, theta -= r / hbar * g."""
+    C = max(2.0, d / 10)
+    out = []
+    for i, theta in enumerate(thetas):
+        gbar = vbar = hbar = 0.0
+        tau = None
+        for g, v, h in zip(grads, sqs, hs):
+            g, v, h = g[i], v[i], h[i]
+            if tau is None:
+                gbar, vbar, hbar, tau = g, C * v, C * h, 1.0
+            else:
+                f = 1 / tau
+                gbar, vbar, hbar = (1 - f) * gbar + f * g, (1 - f) * vbar + f * v, (1 - f) * hbar + f * h
+            r = gbar ** 2 / (vbar / n + (n - 1) / n * gbar ** 2 + eps)
+            tau = (1 - r) * tau + 1
+            theta -= r / (hbar + eps) * g
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize("n,d", [(1, 5), (7, 300), (50, 203_530)])
+def test_vsgd_matches_the_papers_algorithm_written_weight_by_weight(n, d):
+    gen = torch.Generator().manual_seed(n)
+    theta0 = torch.randn(6, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(6, generator=gen, dtype=torch.float64) * 0.1 for _ in range(8)]
+    sqs = [g * g * (1 + (n > 1) * torch.rand(6, generator=gen, dtype=torch.float64) * 5) for g in grads]
+    hs = [0.1 + torch.rand(6, generator=gen, dtype=torch.float64) for _ in grads]
+    theta, state = theta0.clone(), {}
+    for g, v, h in zip(grads, sqs, hs):
+        O.REGISTRY["vsgd"].step(theta, g, state, grad_sq=v, curvature=h, batch_size=n, model_size=d,
+                                **O.REGISTRY["vsgd"].fixed)
+    want = _vsgd_by_hand(theta0.tolist(), [g.tolist() for g in grads], [v.tolist() for v in sqs],
+                         [h.tolist() for h in hs], n, d)
+    assert theta.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert not torch.equal(theta, theta0)
+
+
+def test_vsgd_b_matches_its_block_formula_written_by_hand():
+    """One block (the whole tensor) in plain floats: element-wise averages with the block's
+    memory, r = sum gbar^2 / sum (vbar / n + (n - 1) / n gbar^2), rate r / max hbar."""
+    gen = torch.Generator().manual_seed(3)
+    n, d = 5, 40
+    theta0 = torch.randn(6, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(6, generator=gen, dtype=torch.float64) * 0.1 for _ in range(6)]
+    sqs = [g * g * (1 + 4 * torch.rand(6, generator=gen, dtype=torch.float64)) for g in grads]
+    hs = [0.1 + torch.rand(6, generator=gen, dtype=torch.float64) for _ in grads]
+    theta, state = theta0.clone(), {}
+    for g, v, h in zip(grads, sqs, hs):
+        O.vsgd_b_step(theta, g, state, grad_sq=v, curvature=h, batch_size=n, model_size=d)
+    C, tau, want = 4.0, None, theta0.tolist()
+    for g, v, h in zip(grads, sqs, hs):
+        g, v, h = g.tolist(), v.tolist(), h.tolist()
+        if tau is None:
+            gb, vb, hb, tau = g, [C * x for x in v], [C * x for x in h], 1.0
+        else:
+            f = 1 / tau
+            gb = [(1 - f) * a + f * b for a, b in zip(gb, g)]
+            vb = [(1 - f) * a + f * b for a, b in zip(vb, v)]
+            hb = [(1 - f) * a + f * b for a, b in zip(hb, h)]
+        r = sum(x * x for x in gb) / sum(b / n + (n - 1) / n * a * a for a, b in zip(gb, vb))
+        tau = (1 - r) * tau + 1
+        want = [w - r / max(hb) * x for w, x in zip(want, g)]
+    assert theta.tolist() == pytest.approx(want, rel=1e-12)
+    assert state["tau"].tolist() == pytest.approx([tau] * 6)
+
+
+def test_vsgd_on_a_noiseless_quadratic_by_hand():
+    """f = h/2 (theta - 3)^2, h = 4, from theta = 0, every sample's gradient the mean.
+    Step 1 (slow start C = 2): gbar = g = -12, vbar = 2 * 144, hbar = 8, r = 1/2, rate 1/16:
+    theta = 0.75, tau = 1.5. Step 2 (f = 2/3): g = -9, gbar = -10, vbar = 150, hbar = 16/3,
+    r = 2/3, rate 1/8: theta = 1.875. Then it closes in without overshooting: the averages span
+    the shrinking gradients of several steps, so r < 1 and the rate anneals (the paper's
+    behaviour on a stationary problem) instead of staying at Newton's 1/h."""
+    h, star = 4.0, 3.0
+    theta, state = torch.zeros(1, dtype=torch.float64), {}
+    path = []
+    for _ in range(400):
+        g = h * (theta - star)
+        O.vsgd_step(theta, g, state, grad_sq=g * g, curvature=torch.full_like(g, h), batch_size=1, model_size=5)
+        path.append(theta.item())
+        if len(path) == 1:
+            assert state["tau"].item() == pytest.approx(1.5)
+    assert path[:2] == pytest.approx([0.75, 1.875], rel=1e-14)
+    assert all(a < b < star for a, b in zip(path, path[1:]))
+    assert path[-1] == pytest.approx(star, abs=1e-4)
+
+
+def test_vsgd_on_pure_noise_learns_to_stand_still():
+    """Gradients of mean zero (samples that disagree): r falls towards 0, so the rate does, and
+    the memory tau grows (it averages ever more steps)."""
+    gen = torch.Generator().manual_seed(0)
+    theta, state = torch.zeros(200, dtype=torch.float64), {}
+    rates = []
+    for _ in range(400):
+        g = torch.randn(200, generator=gen, dtype=torch.float64)
+        before = theta.clone()
+        O.vsgd_step(theta, g, state, grad_sq=g * g, curvature=torch.ones_like(g), batch_size=1, model_size=5)
+        rates.append(((before - theta) / g).abs().median().item())
+    assert rates[-1] < 0.02 < rates[3]
+    assert state["tau"].median().item() > 20
+
+
+def test_vsgd_is_refused_where_only_the_reference_loop_could_train_it():
+    with pytest.raises(ValueError, match="only the stacked engine computes"):
+        O.make_optimizer("vsgd", [torch.nn.Parameter(torch.zeros(2))])
+    for bad in (dict(model="cnn"), dict(protocol="forget", split_seed=1, epochs_b=1, head="masked", carry_state=True)):
+        with pytest.raises(SpecError, match="^optimizer: 'vsgd' takes per-sample statistics"):
+            RunSpec(optimizer="vsgd", **bad)
+    assert RunSpec(optimizer="vsgd").hp == {} and RunSpec(optimizer="vsgd").lr is None
