@@ -171,7 +171,9 @@ for active in (1, 8, 32, 64):
 # `sparsel.metrics.FIELDS`). Each layer value is a mean over images (population measures) or
 # over units (lifetime and selectivity measures), with its spread, as for the two originals.
 # Undefined cases are NaN, never 0 (an image with no active unit, a constant unit), and a run
-# with any non-finite activation gets NaN everywhere.
+# with any non-finite activation gets NaN everywhere. (Section 6.3.5 also suggests colour
+# selectivity, after Rafegas et al.; MNIST's images are grey-scale, so there is no colour for a
+# unit to prefer, and the book leaves it out.)
 #
 # Notation: $a_1, \dots, a_N$ are the activations of the $N$ units of a layer for one image;
 # $x_1, \dots, x_S$ are the activations of one unit over the $S$ evaluated images.

@@ -21,11 +21,11 @@ LABELS = {"accuracy": "test accuracy (fraction)", "sparsity": "sparsity (Hoyer)"
           "selectivity_A": "selectivity (CCMAS) after phase A",
           "informedness_A": "selectivity (informedness) after phase A", "overlap_end": "overlap of S and T codes"}
 # what the grids' `param` means on an x axis
-XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)", "momentum": "SGD momentum",
-           "rho": "Adadelta rho", "beta1": "Adam beta1", "beta2": "Adam beta2", "batch_size": "batch size (images)",
+XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)", "momentum": "momentum",
+           "rho": "rho", "beta1": "beta1", "beta2": "beta2", "batch_size": "batch size (images)",
            "width": "hidden units", "layers": "hidden layers", "con": "consecutive same-class batches",
            "optimizer": "optimizer", "model": "network", "order": "training order", "diversity": "classes per batch",
-           "p": "p (power of the squared-gradient sum)", "alpha": "RMSprop alpha",
+           "p": "p (power of the squared-gradient sum)", "alpha": "alpha",
            "combined": "each part alone, then both together"}
 TRIO = ("accuracy", "sparsity", "selectivity_avg")
 
@@ -89,9 +89,16 @@ def label(key) -> str:
     return word(key) if opt is None else " ".join(x for x in (NAMES.get(opt, opt), word(rest)) if x)
 
 
+KNOBS = ("momentum", "rho", "beta1", "beta2", "alpha")  # an optimizer's own knob: named with it
+
+
 def _xlabel(summary, x):
     if x == "value" and "param" in summary and len(summary):
-        return XLABELS.get(summary["param"].iloc[0], summary["param"].iloc[0])
+        param = summary["param"].iloc[0]
+        text = XLABELS.get(param, param)
+        opts = summary["optimizer"].unique() if "optimizer" in summary else []
+        # 'Adam beta1' where one optimizer's runs are drawn, 'beta1' where AdamW's, Adamax's... are too
+        return f"{label(opts[0])} {text}" if param in KNOBS and len(opts) == 1 else text
     return XLABELS.get(x, LABELS.get(x, x))
 
 

@@ -123,3 +123,12 @@ def test_a_legend_wider_than_one_panel_wraps_inside_the_figure():
     fig.canvas.draw()
     box = fig.legends[0].get_window_extent()
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+
+
+def test_a_knob_is_named_with_its_optimizer_only_when_one_optimizer_is_drawn():
+    one = pd.DataFrame({"param": ["beta1"] * 2, "value": [0.5, 0.9], "optimizer": ["adamw"] * 2})
+    two = pd.DataFrame({"param": ["beta1"] * 2, "value": [0.5, 0.9], "optimizer": ["adamw", "nadam"]})
+    assert plots._xlabel(one, "value") == "AdamW beta1"
+    assert plots._xlabel(one.assign(optimizer="adam"), "value") == "Adam beta1"
+    assert plots._xlabel(two, "value") == "beta1"
+    assert plots._xlabel(one.assign(param="batch_size"), "value") == "batch size (images)"
