@@ -149,8 +149,11 @@ def execute(names, params, log, store) -> list[dict]:
                                    "missing_note": note or "", "live_widgets": False}.items() if k in declared}
         t0 = time.perf_counter()
         # a cell that runs past the timeout fails the build instead of hanging it
+        # The kernel's own log held only ipykernel's warning about its local TCP sockets, once
+        # per chapter, and shutdown noise; a failing cell still fails the build (papermill raises).
         pm.execute_notebook(str(src), str(dst), parameters=given, kernel_name="python3",
-                            cwd=str(ROOT), progress_bar=False, log_output=False, execution_timeout=1800)
+                            cwd=str(ROOT), progress_bar=False, log_output=False, execution_timeout=1800,
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         seconds = time.perf_counter() - t0
         present(dst)
         nb = json.loads(dst.read_text())

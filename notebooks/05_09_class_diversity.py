@@ -83,10 +83,13 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # %% [markdown]
 # ## Small batch or few classes? (Fig 5.15)
 
-# %% mystnb={"figure": {"caption": "A: single-class batches of 10 against B: 10 same-class images in a row at batch 1 (Fig 5.15). Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-class-diversity-7"}}
+# %% mystnb={"figure": {"caption": "A: single-class batches of 10 against B: 10 same-class images in a row at batch 1 (Fig 5.15), one figure per optimizer. Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-class-diversity-7"}}
 ab = summary.table(df[df.param == "fig5_15"])
-fig = plots.curves(ab, hue="condition", title="A: single-class batches of 10  vs  B: con 10 at batch 1",
-                   original=original.curves("class_diversity"))
+for o in ("sgd", "adagrad", "adadelta", "adam"):  # one figure per optimizer: A, B and the dissertation's A and B
+    sub = ab[ab.optimizer == o]
+    if len(sub):
+        plots.curves(sub, hue="condition", original=original.curves("class_diversity"),
+                     title=f"{plots.label(o)}: A, single-class batches of 10, vs B, con 10 at batch 1")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
     glue(f"{o}_b_vs_a", summary.compare(last, f"{o} B: con 10 bs=1", f"{o} A: single bs=10"))
 
