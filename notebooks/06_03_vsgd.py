@@ -50,12 +50,15 @@ only = {}                # narrow the grid, e.g. {"optimizer": ["vsgd_b"]}
 store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
 train_missing = True     # train runs missing from the store (False: report them)
 missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
+weight_steps = 2000      # batches of the weight-size demonstration below (batch 50, seed 1)
 
 # %%
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from sparsel.glue import glue
-from sparsel import experiments, original, plots, summary
+from sparsel import data, engine, experiments, original, plots, summary
+from sparsel.spec import RunSpec
 
 df = summary.load("vsgd", scale, store, seeds, device, train_missing, **only)
 # the four optimizers at the same batch sizes: the batch-size experiment's runs
@@ -112,6 +115,40 @@ line = last[last.optimizer == "vsgd_b"].sort_values("batch_size")
 glue("vsgd_trend", ", ".join(f"{v:.3f} at batch {b}" for b, v in zip(line.batch_size, line.sparsity))
      or "unmeasured (not run)")
 summary.effect_table(last, pairs)
+
+# %% [markdown]
+# ## What the element-wise rule does to the weights
+#
+# The stored metrics describe activations, not weights. To see why the two variants differ,
+# train one network of each for {glue:text}`weight_steps` batches of 50 (seed 1, the same
+# images in the same order) and follow each layer's largest absolute weight. The element-wise
+# rule's first-layer weights reach {glue:text}`w1_element`; vSGD-b's {glue:text}`w1_layer`
+# (at initialisation: {glue:text}`w1_start`). A first-layer weight of the element-wise rule
+# grows where its pixel is faint in the images that reach it: its curvature, which scales with
+# the pixel's square, is tiny, and the step divides by it.
+
+# %% mystnb={"figure": {"caption": "The largest absolute weight of each layer over the first batches, one network per variant (batch 50, seed 1; log scale). Layer 1: the input-to-hidden weights.", "name": "fig-vsgd-weights"}}
+sc = experiments.SCALES[scale]
+mnist = data.load_mnist(None, "cpu", sc["train_size"], sc["test_size"])
+pair = [RunSpec(optimizer=o, seed=1, batch_size=50, train_size=sc["train_size"], test_size=sc["test_size"])
+        for o in ("vsgd", "vsgd_b")]
+weights = pd.DataFrame(engine.largest_weights(pair, mnist, steps=weight_steps, every=max(1, weight_steps // 100)))
+fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), sharey=True)
+for ax, layer in zip(axes, (1, 2)):
+    for o, g in weights[weights.layer == layer].groupby("condition"):
+        ax.plot(g.step, g.max_abs, label=plots.label(o), color=plots.PALETTE[o])
+    ax.set_yscale("log")
+    ax.set_title(f"layer {layer} ({'input to hidden' if layer == 1 else 'hidden to output'})")
+    ax.set_xlabel("batch")
+    ax.grid(alpha=0.3)
+axes[0].set_ylabel("largest |weight|")
+axes[1].legend()
+fig.tight_layout()
+end = weights[(weights.step == weights.step.max()) & (weights.layer == 1)].set_index("condition").max_abs
+glue("weight_steps", f"{weight_steps:,}")
+glue("w1_element", f"{end['vsgd']:.3g}")
+glue("w1_layer", f"{end['vsgd_b']:.3g}")
+glue("w1_start", f"{weights[(weights.step == 0) & (weights.layer == 1)].max_abs.max():.3g}")
 
 # %% [markdown]
 # vSGD adapts its memory to the gradient noise, so its "past gradient" is not a setting but an

@@ -626,6 +626,43 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
     return [by_key[s.key] for s in asked]
 
 
+def largest_weights(specs, data, steps: int, every: int = 10) -> list[dict]:
+    """Train ``specs`` (one group) for ``steps`` batches of its first epoch's order, eagerly,
+    and every ``every`` steps record each run's largest absolute weight per layer: rows of
+    {condition: the spec's optimizer, seed, step, layer (1 = the first hidden layer's incoming
+    weights), max_abs}. What a step rule does to the weights, which the stored metrics (of the
+    activations) do not show. ``data``: MNIST as ``load_mnist`` gives it."""
+    from .sweep import foreground_threads  # sweep imports this module
+    threads = torch.get_num_threads()
+    if data.x_train.device.type == "cpu":  # beside a campaign, torch's threads would crawl
+        torch.set_num_threads(foreground_threads())
+    try:
+        return _largest_weights(specs, data, steps, every)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _largest_weights(specs, data, steps, every):
+    flush_denormals()
+    device = data.x_train.device
+    specs = sorted(specs, key=lambda s: ALL_OPTIMIZERS.index(s.optimizer))
+    stack = Stack(specs, device)
+    opt = StackedOptimizer(specs, stack.params(), device)
+    labels = data.y_train.cpu().numpy()
+    orders = torch.stack([torch.from_numpy(epoch_order(s, labels, run_rng(s.seed))) for s in specs]).to(device)
+    B = specs[0].batch_size
+    step = _Step(stack, opt, data, len(specs), B, specs[0].hidden, device)
+    rows = []
+    for i in range(steps + 1):
+        if i % every == 0:
+            top = torch.stack([W.flatten(1).abs().amax(1) for W in stack.W]).tolist()  # [layer][run]
+            rows += [dict(condition=s.optimizer, seed=s.seed, step=i, layer=l + 1, max_abs=top[l][r])
+                     for r, s in enumerate(specs) for l in range(len(stack.W))]
+        if i < steps:
+            step(orders[:, (i * B) % orders.shape[1]:][:, :B])
+    return rows
+
+
 def drop_checkpoint(specs, checkpoint_dir) -> None:
     """Remove a group's checkpoint once its runs are stored (``specs``: RunSpecs or their keys)."""
     from pathlib import Path

@@ -489,3 +489,20 @@ def test_vsgd_b_stacked_runs_equal_the_same_runs_alone(small):
                 assert a[m] == pytest.approx(b[m], abs=t), (s.seed, a["epoch"], a["split"], m)
     test = [r for r in stacked[0].rows if r["split"] == "test" and r["layer"] == "mean"]
     assert test[-1]["loss"] < test[0]["loss"]  # it learns
+
+
+def test_largest_weights_follow_the_weights(small):
+    """At a learning rate far below float rounding the largest weight is the initial one at every step; at a real
+    rate the first layer's moves, and the rows name each run, step and layer."""
+    still = [spec("sgd", 1, lr=1e-30, hidden=(16,)), spec("sgd", 2, hidden=(16,))]
+    rows = engine.largest_weights(still, small, steps=20, every=10)
+    assert {(r["seed"], r["step"], r["layer"]) for r in rows} == {(s, t, l) for s in (1, 2) for t in (0, 10, 20)
+                                                                 for l in (1, 2)}
+    first = engine.Stack(still, "cpu").W[0]
+    for r in rows:
+        if r["layer"] == 1:
+            start = first[r["seed"] - 1].abs().max().item()
+            if r["seed"] == 1:
+                assert r["max_abs"] == pytest.approx(start, abs=0)
+            elif r["step"] == 20:
+                assert r["max_abs"] != start
