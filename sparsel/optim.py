@@ -287,6 +287,21 @@ def nadam_step(theta, grad, state, t, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e
 
 # --- section 6.3.1's 'no more pesky learning rates' --------------------------------------
 
+def _vsgd_averages(state, grad, grad_sq, curvature, fresh, model_size, live=None):
+    """vSGD's running averages, in place, with weight 1/tau (1 where ``fresh``, so they become
+    this batch's values, vbar and hbar times the slow-start factor max(2, d / 10)); where
+    ``live`` is False nothing moves. Returns gbar^2."""
+    gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
+    slow = 1 + (max(2.0, model_size / 10) - 1) * fresh.to(gbar.dtype)
+    f = tau.clamp(min=1).reciprocal()
+    if live is not None:
+        f = f * live
+    gbar.lerp_(grad, f)
+    vbar.lerp_(grad_sq * slow, f)
+    hbar.lerp_(curvature * slow, f)
+    return gbar * gbar
+
+
 @rule("gbar", "vbar", "hbar", "tau")
 def vsgd_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size, run_dims=0, eps=1e-30):
     """vSGD (Schaul, Zhang & LeCun 2013, "No more pesky learning rates"; their Algorithm 1,
@@ -318,12 +333,7 @@ def vsgd_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_si
     # then take an unslowed (Newton) step the first time the pixel is inked.
     fresh = (tau == 0) & (curvature > 0)
     live = (tau > 0) | fresh
-    slow = 1 + (max(2.0, model_size / 10) - 1) * fresh.to(theta.dtype)
-    f = tau.clamp(min=1).reciprocal() * live  # 1 at a weight's first batch: the averages become its values
-    gbar.lerp_(grad, f)
-    vbar.lerp_(grad_sq * slow, f)
-    hbar.lerp_(curvature * slow, f)
-    gg = gbar * gbar
+    gg = _vsgd_averages(state, grad, grad_sq, curvature, fresh, model_size, live)
     r = gg / ((vbar + (batch_size - 1) * gg) / batch_size + eps)
     tau.copy_(torch.where(live, tau.clamp(min=1) * (1 - r) + 1, tau))
     theta.sub_(r / (hbar + eps) * grad)
@@ -345,13 +355,7 @@ def vsgd_b_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_
     """
     gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
     dims = tuple(range(run_dims, theta.dim()))
-    fresh = (tau == 0).to(theta.dtype)  # the block's first step
-    slow = 1 + (max(2.0, model_size / 10) - 1) * fresh
-    f = tau.clamp(min=1).reciprocal()
-    gbar.lerp_(grad, f)
-    vbar.lerp_(grad_sq * slow, f)
-    hbar.lerp_(curvature * slow, f)
-    gg = gbar * gbar
+    gg = _vsgd_averages(state, grad, grad_sq, curvature, tau == 0, model_size)  # tau == 0: the first step
     signal = gg.sum(dims, keepdim=True)
     r = signal / (((vbar + (batch_size - 1) * gg) / batch_size).sum(dims, keepdim=True) + eps)
     h_max = hbar.amax(dims, keepdim=True) if dims else hbar
