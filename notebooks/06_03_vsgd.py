@@ -32,11 +32,14 @@
 # steps start slow (the averages begin $d / 10$ times too large, $d$ the network's parameter
 # count, and that start is forgotten over the first steps).
 #
-# Two variants from the paper: the element-wise rule above (`vsgd`), and **vSGD-b** (`vsgd_b`),
-# one rate per layer, $\eta_b = \sum_b \bar g^2 / (\max_b \bar h \cdot \sum_b (\bar v / n +
-# (n-1) \bar g^2 / n))$. On MNIST the element-wise rule divides by the tiny curvature of weights
-# from faintly inked pixels and takes Newton steps along each such weight alone; the layer's
-# largest curvature bounds every step of vSGD-b. We run vSGD-b at batch 10, 50 and 200 and
+# Two variants: the paper's element-wise rule above (`vsgd`), and **vSGD-b** (`vsgd_b`), one rate
+# per layer after the paper's per-block variant, with the layer's largest curvature as the
+# divisor, $\eta_b = \sum_b \bar g^2 / (\max_b \bar h \cdot \sum_b (\bar v / n +
+# (n-1) \bar g^2 / n))$ (our reading of the block form; the element-wise rule is the paper's
+# Algorithm 1, each weight starting its averages at its first batch with any curvature). On
+# MNIST the element-wise rule divides by the tiny curvature of weights from faintly inked pixels
+# and takes Newton steps along each such weight alone; the layer's largest curvature bounds
+# every step of vSGD-b. We run vSGD-b at batch 10, 50 and 200 and
 # the element-wise rule at batch 50, 30 epochs, beside the dissertation's four optimizers at
 # the same batch sizes (the batch-size experiment's runs). The update rules are
 # `sparsel.optim.vsgd_step` and `vsgd_b_step`; the tests check them against the paper's
