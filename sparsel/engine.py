@@ -137,9 +137,10 @@ class Stack:
             if i:
                 dh = torch.bmm(d, self.W[i])
                 a = acts[i - 1]
-                slope = (a > 0).to(a.dtype) if self.relu else a * (1 - a)
-                d = dh * slope
+                # written as before the statistics existed: the same rounding, so the same numbers
+                d = dh * (a > 0) if self.relu else dh * a * (1 - a)
                 if stats:
+                    slope = (a > 0).to(a.dtype) if self.relu else a * (1 - a)
                     e = torch.bmm(e, self.W[i] * self.W[i]) * (slope * slope)
         if stats:
             return gW, gb, {"grad_sq": sq, "curvature": h}
