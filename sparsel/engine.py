@@ -222,9 +222,9 @@ class _Rule:
 
     def step(self, params, grads, stats=None, n=None):
         self.t += 1
+        shared = dict(batch_size=n, model_size=self.model_size, run_dims=1)  # what vSGD also takes
         for i, (p, g, state, hp) in enumerate(zip(params, grads, self.param_state, self.hp)):
-            extra = {k: stats[k][i] for k in self.opt.needs} | {"batch_size": n, "model_size": self.model_size, "run_dims": 1} \
-                if self.opt.needs else {}
+            extra = {k: stats[k][i] for k in self.opt.needs} | shared if self.opt.needs else {}
             self.opt.step(p, g, state, self.t, **hp, **extra)
 
 
