@@ -18,7 +18,8 @@ LABELS = {"accuracy": "test accuracy (fraction)", "sparsity": "sparsity (Hoyer)"
           "acc_x_sparsity": "accuracy × sparsity (Hoyer)", "acc_x_selectivity": "accuracy × selectivity (CCMAS)",
           "forgetting": "forgetting (best − final accuracy on S)", "retention": "accuracy on S after phase B",
           "sparsity_A": "sparsity (Hoyer) after phase A", "gini_A": "sparsity (Gini) after phase A",
-          "selectivity_A": "selectivity (CCMAS) after phase A",
+          "selectivity_A": "selectivity (CCMAS) after phase A", "gap": "loss gap, test − train (nats)",
+          "rise": "test-loss rise past its minimum (nats)",
           "informedness_A": "selectivity (informedness) after phase A", "overlap_end": "overlap of S and T codes"}
 # what the grids' `param` means on an x axis
 XLABELS = {"lr": "learning rate", "weight_decay": "weight decay (L2 coefficient)", "momentum": "momentum",
@@ -333,8 +334,10 @@ def scatter(summary: pd.DataFrame, x, y, hue="condition", title=None, diagonal=F
     return fig or ax.figure
 
 
-def scatters(summary: pd.DataFrame, pairs, hue="condition", title=None):
+def scatters(summary: pd.DataFrame, pairs, hue="condition", title=None, yscale=None):
     """One ``scatter`` panel per (x, y) metric pair, side by side, and one legend below them all.
+    ``yscale``: a matplotlib scale for every y axis, e.g. ``dict(value="symlog", linthresh=0.01)``
+    for a quantity that spans decades and can be negative.
 
     When the ``hue`` values cross optimizers with another setting (``'adam HL5'``: colour =
     optimizer, marker = the rest, as ``_Styles`` draws them) the legend is factored: one entry per
@@ -343,6 +346,8 @@ def scatters(summary: pd.DataFrame, pairs, hue="condition", title=None):
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.9), squeeze=False)
     for ax, (x, y) in zip(axes[0], pairs):
         scatter(summary, x, y, hue=hue, ax=ax, legend=False)
+        if yscale and len(summary):
+            ax.set_yscale(**yscale)
     if title:
         fig.suptitle(title)
     keys = list(dict.fromkeys(summary[hue])) if len(summary) else []
@@ -427,9 +432,9 @@ def batch_class_strip(classes: dict, last: int | None = 50, title=None):
 
 
 def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric="accuracy", title=None,
-              x="epoch"):
+              x="epoch", logy=False):
     """One metric over epochs, one panel per ``panel`` value, one line per ``hue`` (mean +/- SE;
-    no band where a mean rests on one run)."""
+    no band where a mean rests on one run). ``logy``: a log y axis (losses spanning decades)."""
     keys = list(dict.fromkeys(summary[panel])) if len(summary) else [None]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.9 * len(keys), 3.4), squeeze=False, sharey=True)
     style = _Styles()
@@ -442,6 +447,8 @@ def curves_by(summary: pd.DataFrame, panel="optimizer", hue="condition", metric=
             _band(ax, g[x].to_numpy(float), g[metric].to_numpy(float), _se(g, metric), label(key), **style(key))
         ax.set_title(label(k))
         _axis(ax, summary, x)
+        if logy:
+            ax.set_yscale("log")
     axes[0][0].set_ylabel(LABELS.get(metric, metric))
     if title:
         fig.suptitle(title)

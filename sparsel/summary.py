@@ -387,16 +387,20 @@ def split_words(splits: pd.DataFrame) -> dict:
                 least_selective=int((splits.loc[by.selectivity_avg.idxmin(), "seed"].to_numpy() == worst).sum()))
 
 
-def reproduce(experiment: str, df: pd.DataFrame) -> str:
+def reproduce(experiment, df: pd.DataFrame) -> str:
     """The 'reproduce this page' line: the commands, the number of runs at each scale, and the
     compute the runs behind ``df`` (this page's ``results``) measured: run-hours (each run's
-    share of its stack's wall time), devices and trainers, from the store."""
-    n = {s: len({c.spec.key for c in grid_cells(experiment, s)}) for s in ("smoke", "full")}
+    share of its stack's wall time), devices and trainers, from the store. ``experiment``: a
+    name, or a sequence of names for a page that reads several (one ``campaign`` command)."""
+    names = [experiment] if isinstance(experiment, str) else list(experiment)
+    n = {s: len({c.spec.key for e in names for c in grid_cells(e, s)}) for s in ("smoke", "full")}
     runs = df.drop_duplicates("run_key") if len(df) else df
     seconds = float(runs.seconds.sum()) if len(runs) else float("nan")
     cost = f"{seconds / 3600:.1f} run-hours" if seconds >= 360 else f"{seconds:.0f} run-seconds"
     devices = ", ".join(sorted(set(runs.device))) if len(runs) else "none"
-    return (f"`sparsel run {experiment} --scale smoke` ({n['smoke']} runs) or `--scale full` ({n['full']} runs, "
+    command = (f"sparsel run {names[0]}" if len(names) == 1 else
+               f"sparsel campaign --experiments {','.join(names)}")
+    return (f"`{command} --scale smoke` ({n['smoke']} runs) or `--scale full` ({n['full']} runs, "
             f"`--device cuda` on a GPU), then `make book SCALE=full`. The {len(runs)} runs on this page took "
             f"{cost} to train on {devices}.")
 

@@ -132,3 +132,11 @@ def test_a_knob_is_named_with_its_optimizer_only_when_one_optimizer_is_drawn():
     assert plots._xlabel(one.assign(optimizer="adam"), "value") == "Adam beta1"
     assert plots._xlabel(two, "value") == "beta1"
     assert plots._xlabel(one.assign(param="batch_size"), "value") == "batch size (images)"
+
+
+def test_log_and_symlog_axes_where_asked():
+    t = _table(["sgd", "adam"]).assign(loss=lambda d: 10.0 ** -d.epoch, loss_se=0.0, gap=lambda d: d.sparsity - 0.1)
+    assert {ax.get_yscale() for ax in plots.curves_by(t, metric="loss", logy=True).axes if ax.has_data()} == {"log"}
+    assert {ax.get_yscale() for ax in plots.curves_by(t, metric="loss").axes if ax.has_data()} == {"linear"}
+    fig = plots.scatters(t, [("sparsity", "gap")], hue="optimizer", yscale=dict(value="symlog", linthresh=0.01))
+    assert fig.axes[0].get_yscale() == "symlog"  # the gap can be negative: log would drop those points

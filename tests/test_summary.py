@@ -61,6 +61,11 @@ def test_reproduce_counts_runs_and_their_measured_cost(tmp_path):
     assert "The 2 runs on this page took 1.2 run-hours to train on cpu." in words
     assert "took 45 run-seconds" in summary.reproduce("baseline", df.assign(seconds=[30.0, 30.0, 15.0]))
     assert len({c.spec.key for c in experiments.cells("baseline", "full")}) == 12
+    # a page that reads several experiments: one campaign command, each run counted once
+    both = summary.reproduce(("baseline", "combined"), df)
+    n = len({c.spec.key for e in ("baseline", "combined") for c in experiments.cells(e, "full")})
+    assert both.startswith("`sparsel campaign --experiments baseline,combined --scale smoke`")
+    assert f"({n} runs," in both and n < 12 + len(experiments.cells("combined", "full"))  # shared runs once
 
 
 def test_seed_splits_finds_the_conditions_whose_seeds_end_apart():

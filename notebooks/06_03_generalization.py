@@ -1,0 +1,225 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Generalization from train and test loss (further work, section 6.3.3)
+#
+# The dissertation measured generalization by test accuracy alone. Section 6.3.3 proposes to
+# read the training and test loss as well, in the three patterns of its Fig 6.1: both losses
+# fall as training goes on (good generalization); the training loss keeps falling while the
+# test loss climbs back (over-fitting, where stopping early would help); or the test loss
+# hardly falls at all. "Using loss in addition to test accuracy might provide better insight
+# into the relationship between generalization ability, sparsity, and selectivity."
+#
+# Every run of this study records, after every epoch and before training (epoch 0), the loss
+# and accuracy of a clean pass over the 60,000 training images and over the 10,000 test images.
+# No new runs are needed: this page reads the runs of the dissertation's ten experiments from
+# the store. For each run (`sparsel.generalization.run_measures`):
+#
+# * the **loss gap**: test loss minus training loss at the last epoch (nats per image);
+# * the **rise**: how far the test loss climbed from its lowest epoch to the last;
+# * the **pattern** of Fig 6.1: *over-fitting* when the test loss ends more than 10 % above its
+#   minimum, *poor* when it never fell below half its value before training, *good* otherwise.
+#
+# Then the question the section asks: do the networks that end sparser or more selective
+# generalize better? Per seed, a Spearman rank correlation over all conditions between each
+# generalization measure and each sparsity or selectivity metric, the dissertation's two and an
+# alternative to each (Gini; maximum informedness and AUROC, see the metrics chapter).
+
+# %% tags=["parameters"]
+scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
+device = "auto"          # "auto", "cpu" or "cuda"
+seeds = None             # None: the scale's seeds (full: 1, 100, 1234)
+only = {}                # narrow the baseline's grid, e.g. {"optimizer": ["sgd", "adam"]}
+store = None             # results database; None: $SPARSEL_STORE or ~/.cache/sparsel/store.sqlite
+train_missing = True     # train runs missing from the store (False: use the runs there are)
+missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
+
+# %%
+import pandas as pd
+
+from sparsel.glue import glue
+from sparsel import experiments, generalization, plots, summary
+
+df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
+tidy, incomplete = generalization.load(scale, store, seeds, device, train_missing)
+runs = generalization.run_measures(tidy)
+glue("scale_line", plots.provenance(tidy, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("n_seeds", plots.seeds_words(tidy))
+glue("n_runs", len(runs))
+glue("n_experiments", runs.experiment.nunique())
+glue("incomplete", "every run of the ten experiments is in the store" if not incomplete else
+     "runs missing from the store, left out: " + ", ".join(f"{e} {n}" for e, n in incomplete.items()))
+
+# %% [markdown]
+# ```{note}
+# Figures on this page: {glue:text}`scale_line`. This page reads {glue:text}`n_runs` runs of
+# {glue:text}`n_experiments` experiments ({glue:text}`incomplete`).
+# ```
+#
+# ## Train and test loss of the baseline (the form of Fig 6.1)
+
+# %% mystnb={"figure": {"caption": "The baseline's training loss (a clean pass over the training images after each epoch) and test loss, one panel per optimizer, log scale. Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-generalization-1"}}
+base = df[(df.layer == "mean") & df.split.isin(["train", "test"])]
+base = base.assign(split=base.split.map({"train": "training set", "test": "test set"}))
+losses = summary.mean_se(base, by=("optimizer", "split", "epoch"), metrics=("loss",))
+fig = plots.curves_by(losses, panel="optimizer", hue="split", metric="loss", logy=True,
+                      title="Baseline: training and test loss")
+for o in ("sgd", "adagrad", "adadelta", "adam"):
+    glue(f"words_{o}", generalization.condition_words(runs, o))
+four = runs[runs.condition.isin(["sgd", "adagrad", "adadelta", "adam"]) & (runs.experiment == "baseline")]
+means = four.groupby("condition")[["best_epoch", "gap"]].mean()
+for key, col, pick in (("earliest", "best_epoch", "idxmin"), ("latest", "best_epoch", "idxmax"),
+                       ("widest", "gap", "idxmax"), ("narrowest", "gap", "idxmin")):
+    glue(key, plots.label(getattr(means[col], pick)()) if means[col].notna().any() else "none")
+
+# %% [markdown]
+# In the baseline (batch 50, Table 5.1's settings, 30 epochs):
+#
+# * **SGD**: {glue:text}`words_sgd`;
+# * **Adagrad**: {glue:text}`words_adagrad`;
+# * **Adadelta**: {glue:text}`words_adadelta`;
+# * **Adam**: {glue:text}`words_adam`.
+#
+# The test loss was lowest earliest for {glue:text}`earliest` and latest for
+# {glue:text}`latest`; the largest gap is {glue:text}`widest`'s, the smallest
+# {glue:text}`narrowest`'s. Where a run over-fits in the loss while its test accuracy holds,
+# the loss sees what accuracy, the dissertation's one measure, cannot.
+#
+# ## The three patterns across the experiments
+#
+# Each run's pattern (Fig 6.1): {glue:text}`pattern_rule`
+
+# %%
+glue("pattern_rule", "; ".join(f"*{k}*: {v}" for k, v in generalization.PATTERNS.items()) + ".")
+counts = generalization.pattern_counts(runs)
+glue("share_over", f"{counts.at['all', 'over-fitting'] / counts.loc['all'].sum():.0%}")
+poor = counts.drop(index="all")["poor"]
+glue("most_poor", f"{poor.idxmax()} ({poor.max()} of {poor.sum()})" if poor.sum() else "none: no run is poor")
+counts
+
+# %% [markdown]
+# {glue:text}`share_over` of all runs end with a test loss more than 10 % above its best. The
+# experiment with the most *poor* runs: {glue:text}`most_poor`.
+#
+# ## Do sparser, more selective networks generalize better?
+#
+# One point per condition (mean over seeds, last epoch), for the runs that learned (test
+# accuracy above {glue:text}`chance`, not diverged, hidden layer not dead). The loss gap is
+# drawn on a scale that is linear near zero and logarithmic beyond 0.01 nats.
+
+# %% mystnb={"figure": {"caption": "The loss gap (test minus training loss at the last epoch) against the last epoch's Hoyer sparsity, CCMAS selectivity and maximum informedness: one point per condition of the ten experiments, means over {glue:text}`n_seeds`, coloured by optimizer.", "name": "fig-generalization-2"}}
+ok = generalization.learned(runs)
+glue("chance", summary.CHANCE)
+per_condition = ok.groupby(["experiment", "condition", "optimizer"], as_index=False).mean(numeric_only=True)
+fig = plots.scatters(per_condition, [("sparsity", "gap"), ("selectivity_avg", "gap"), ("informedness", "gap")],
+                     hue="optimizer", yscale=dict(value="symlog", linthresh=0.01))
+
+# %% [markdown]
+# The table gives, per seed, Spearman's rank correlation over the {glue:text}`n_points` runs of
+# that seed between each generalization measure (rows) and each metric (columns), mean ± standard
+# error over {glue:text}`n_seeds`. A positive value under the loss gap or the rise means the
+# sparser (or more selective) networks generalize *worse* by that measure; a positive value under
+# test accuracy means they classify better.
+
+# %%
+names = summary.ROBUSTNESS
+pooled = generalization.rank_table(ok)
+glue("n_points", int(pooled.points.iloc[0]) if len(pooled) else 0)
+for m in names:
+    r, se = pooled.at["gap", m], pooled.at["gap", f"{m}_se"]
+    glue(f"gap_{m}", generalization.rho_words(r, se))
+    r, se = pooled.at["accuracy", m], pooled.at["accuracy", f"{m}_se"]
+    glue(f"acc_{m}", generalization.rho_words(r, se))
+glue("gap_directions", generalization.direction_words(pooled, "gap", names, "larger", "smaller"))
+glue("acc_directions", generalization.direction_words(pooled, "accuracy", names, "more accurate", "less accurate"))
+generalization.rho_view(pooled, names)
+
+# %% [markdown]
+# Sparser or more selective networks end with loss gaps that are {glue:text}`gap_directions`
+# (Hoyer {glue:text}`gap_sparsity`, Gini {glue:text}`gap_gini`, CCMAS
+# {glue:text}`gap_selectivity_avg`, maximum informedness {glue:text}`gap_informedness`, AUROC
+# {glue:text}`gap_auroc`). By test accuracy, the dissertation's own measure of generalization,
+# they are {glue:text}`acc_directions` (Hoyer {glue:text}`acc_sparsity`, CCMAS
+# {glue:text}`acc_selectivity_avg`, informedness {glue:text}`acc_informedness`). Where metrics
+# that measure the same property split in sign, whether "selective networks generalize" depends
+# on the metric chosen, and on whether generalization is read from accuracy or from the loss.
+#
+# Two things could make these correlations say more about the optimizers than about the codes:
+# adaptive optimizers give both sparser codes and closer fits, and a better-fitted network has
+# both a higher accuracy and a larger gap. The same table within each optimizer's runs (rho per
+# optimizer, averaged over the four), and with test accuracy held fixed (partial rank
+# correlation):
+
+# %%
+within = generalization.rank_table(ok, how="within")
+partial = generalization.rank_table(ok, how="partial")
+glue("within_gap_sparsity", f"{within.at['gap', 'sparsity']:+.2f}")
+glue("partial_gap_sparsity", f"{partial.at['gap', 'sparsity']:+.2f}")
+glue("within_gap_informedness", f"{within.at['gap', 'informedness']:+.2f}")
+glue("partial_gap_informedness", f"{partial.at['gap', 'informedness']:+.2f}")
+pd.concat({"within each optimizer": generalization.rho_view(within, names),
+           "test accuracy held fixed": generalization.rho_view(partial.drop(index="accuracy"), names)})
+
+# %% [markdown]
+# Within each optimizer the Hoyer-gap correlation is {glue:text}`within_gap_sparsity` and with
+# accuracy held fixed {glue:text}`partial_gap_sparsity` (informedness:
+# {glue:text}`within_gap_informedness` and {glue:text}`partial_gap_informedness`): if these stay
+# near the pooled values, the association is not only a difference between optimizers, nor only
+# the better fit of the more accurate networks.
+#
+# ### Experiment by experiment
+#
+# The loss gap's rank correlation with each metric within each experiment's own conditions
+# (runs shared by two experiments are counted under the first; n/a: fewer than five conditions
+# that learned):
+
+# %%
+by_exp = pd.concat({e: generalization.rho_view(generalization.rank_table(g, measures=("gap",)), names)
+                    for e, g in ok.groupby("experiment", sort=False)}).droplevel(1)
+by_exp
+
+# %% [markdown]
+# ## Stopping early
+#
+# The dissertation's footnote to section 6.3.1 suggests early stopping "in a different meaning",
+# to keep the sparsest, most selective network. What does training on past the test loss's
+# lowest epoch do? Per seed, the mean over runs of each metric's change from that epoch to the
+# last, then mean ± standard error over seeds (runs that learned):
+
+# %%
+after = generalization.after_best(ok)
+view = pd.DataFrame({names.get(m, m): [generalization.pm(v, s, 3) for v, s in zip(after[m], after[f"{m}_se"])]
+                     for m in ("accuracy", *names)}, index=after.index)
+view["lowest test loss (mean epoch)"] = after.best_epoch.round(1)
+view["epochs"] = after.epochs.astype(int)
+glue("after_acc_max", f"{after.accuracy.abs().max():.3f}")
+view
+
+# %% [markdown]
+# Where a change is small against its error, stopping at the lowest test loss would have cost
+# nothing in sparsity or selectivity. Test accuracy changes after that epoch by at most
+# {glue:text}`after_acc_max` in any experiment's mean: the experiments where it still rises
+# after the test loss has turned are those where the loss and the accuracy disagree about when
+# the network generalized best.
+#
+# ## Reproduce this page
+#
+# {glue:text}`reproduce` The measures of every run on this page, one row per run:
+# {download}`06_03_generalization.csv <data/06_03_generalization.csv>`.
+
+# %%
+glue("reproduce", summary.reproduce(experiments.DISSERTATION, tidy))
+summary.page_csv(runs, "06_03_generalization")
