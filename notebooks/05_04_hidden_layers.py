@@ -66,6 +66,12 @@ for o in ("sgd", "adagrad"):
 untrained = last[last.accuracy <= summary.CHANCE]
 glue("chance", summary.CHANCE)
 glue("untrained_words", ", ".join(plots.label(c) for c in untrained.index) or "none")
+# layers entirely dead (every unit constant over the test images) in some seed: Eq. 5.1 averages them in
+layers = summary.mean_se(summary.last_epoch(df[(df.split == "test") & df.layer.str.isdigit()]),
+                         by=("condition", "layer"))
+dead = layers[layers.n_dead > 0]
+glue("dead_layers", "; ".join(f"{plots.label(c)} layer {k}: {d} of {n} seeds" for c, k, d, n in
+                              zip(dead.condition, dead.layer, dead.n_dead, dead.n)) or "none")
 
 # %% [markdown]
 # Sparsity with five hidden layers against one: for Adadelta {glue:text}`adadelta_depth`; for
@@ -75,6 +81,12 @@ glue("untrained_words", ", ".join(plots.label(c) for c in untrained.index) or "n
 # {glue:text}`chance`, networks that did not learn and whose sparsity says little:
 # {glue:text}`untrained_words`. The dissertation's Table 5.3 omits SGD and Adagrad at five layers
 # "due to low accuracy".
+#
+# Hidden layers that are entirely dead at the last epoch (every unit constant over the test
+# images), with the seeds in which they are: {glue:text}`dead_layers`. A dead layer has no code;
+# its Hoyer value is that of a constant pattern and its CCMAS 0, and the plain mean over layers
+# (Eq. 5.1), which this figure and the dissertation report, averages those values in with the
+# live layers'. The per-layer figures below show each layer apart.
 #
 # ## Curves over epochs (Fig 7.1)
 
