@@ -259,11 +259,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_02_baseline.csv <data/05_02_baseline.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("baseline", df))
+glue("reproduce", summary.reproduce("baseline", df), markdown=True)
 glue("original_note", original.note("baseline"))
 summary.page_csv(summary.table(df), "05_02_baseline")
 

@@ -190,11 +190,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_04_hidden_layers.csv <data/05_04_hidden_layers.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("hidden_layers", df))
+glue("reproduce", summary.reproduce("hidden_layers", df), markdown=True)
 glue("original_note", original.note("hidden_layers"))
 summary.page_csv(summary.table(df), "05_04_hidden_layers")
 

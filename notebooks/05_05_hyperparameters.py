@@ -188,11 +188,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_05_hyperparameters.csv <data/05_05_hyperparameters.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("hyperparameters", df))
+glue("reproduce", summary.reproduce("hyperparameters", df), markdown=True)
 glue("original_note", original.note("hyperparameters"))
 summary.page_csv(summary.table(df), "05_05_hyperparameters")
 

@@ -172,11 +172,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_06_batch_size.csv <data/05_06_batch_size.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("batch_size", df))
+glue("reproduce", summary.reproduce("batch_size", df), markdown=True)
 glue("original_note", original.note("batch_size"))
 summary.page_csv(summary.table(df), "05_06_batch_size")
 

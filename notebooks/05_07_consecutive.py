@@ -120,11 +120,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_07_consecutive.csv <data/05_07_consecutive.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("consecutive", df))
+glue("reproduce", summary.reproduce("consecutive", df), markdown=True)
 glue("original_note", original.note("consecutive"))
 summary.page_csv(summary.table(df), "05_07_consecutive")
 

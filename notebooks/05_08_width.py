@@ -127,11 +127,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_08_width.csv <data/05_08_width.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("width", df))
+glue("reproduce", summary.reproduce("width", df), markdown=True)
 glue("original_note", original.note("width"))
 summary.page_csv(summary.table(df), "05_08_width")
 

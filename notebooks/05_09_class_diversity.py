@@ -278,11 +278,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_09_class_diversity.csv <data/05_09_class_diversity.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("class_diversity", df))
+glue("reproduce", summary.reproduce("class_diversity", df), markdown=True)
 glue("original_note", original.note("class_diversity"))
 summary.page_csv(summary.table(df), "05_09_class_diversity")
 

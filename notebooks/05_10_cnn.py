@@ -154,11 +154,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_10_cnn.csv <data/05_10_cnn.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("cnn", df))
+glue("reproduce", summary.reproduce("cnn", df), markdown=True)
 glue("original_note", original.note("cnn"))
 summary.page_csv(summary.table(df), "05_10_cnn")
 

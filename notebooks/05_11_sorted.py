@@ -138,11 +138,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_11_sorted.csv <data/05_11_sorted.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("sorted", df))
+glue("reproduce", summary.reproduce("sorted", df), markdown=True)
 glue("original_note", original.note("sorted"))
 summary.page_csv(summary.table(df), "05_11_sorted")
 

@@ -127,11 +127,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_12_combined.csv <data/05_12_combined.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("combined", df))
+glue("reproduce", summary.reproduce("combined", df), markdown=True)
 glue("original_note", original.note("combined"))
 summary.page_csv(summary.table(df), "05_12_combined")
 

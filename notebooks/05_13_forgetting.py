@@ -212,11 +212,11 @@ verdicts.round(3)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition, task (split)
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition, task (split)
 # and epoch (means and standard errors over runs): {download}`05_13_forgetting.csv <data/05_13_forgetting.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("forgetting", df))
+glue("reproduce", summary.reproduce("forgetting", df), markdown=True)
 glue("original_note", original.note("forgetting"))
 summary.page_csv(summary.mean_se(df[df.layer == "mean"], by=("condition", "split", "epoch")), "05_13_forgetting")
 

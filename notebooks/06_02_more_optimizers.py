@@ -132,11 +132,11 @@ for o in KNOB:
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_02_more_optimizers.csv <data/06_02_more_optimizers.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("more_optimizers", df))
+glue("reproduce", summary.reproduce("more_optimizers", df), markdown=True)
 glue("original_note", original.note("more_optimizers"))
 summary.page_csv(summary.table(df), "06_02_more_optimizers")
 

@@ -110,11 +110,11 @@ fig = plots.versus(d, x="value", hue="optimizer", categorical=True, title="Last 
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_02_wider_grids.csv <data/06_02_wider_grids.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("wider_grids", new))
+glue("reproduce", summary.reproduce("wider_grids", new), markdown=True)
 glue("original_note", original.note("wider_grids"))
 summary.page_csv(summary.table(new), "06_02_wider_grids")
 

@@ -119,11 +119,11 @@ grid.sort_values("accuracy")[["accuracy", "sparsity", "acc_x_sparsity", "selecti
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_accuracy_products.csv <data/06_03_accuracy_products.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("baseline", df))
+glue("reproduce", summary.reproduce("baseline", df), markdown=True)
 glue("original_note", "The original runs of the baseline are beside ours in the baseline chapter.")
 summary.page_csv(summary.table(df), "06_03_accuracy_products")
 

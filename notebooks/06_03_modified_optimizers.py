@@ -170,11 +170,11 @@ fig = plots.versus(learnt, x="value", hue="line", metrics=("sparsity", "gini", "
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_modified_optimizers.csv <data/06_03_modified_optimizers.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("modified_optimizers", df))
+glue("reproduce", summary.reproduce("modified_optimizers", df), markdown=True)
 glue("original_note", original.note("modified_optimizers"))
 summary.page_csv(summary.table(df), "06_03_modified_optimizers")
 

@@ -189,10 +189,10 @@ fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batc
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:text}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_vsgd.csv <data/06_03_vsgd.csv>`.
 
 # %%
-glue("reproduce", summary.reproduce("vsgd", df))
+glue("reproduce", summary.reproduce("vsgd", df), markdown=True)
 glue("original_note", original.note("vsgd"))
 summary.page_csv(summary.table(both), "06_03_vsgd")

@@ -296,6 +296,21 @@ EXPERIMENTS = {
     "forgetting": forgetting, "vsgd": vsgd,
 }
 DISSERTATION = CAMPAIGN_ORDER[:10]  # the ten experiments of chapter 5
+# Names that stand for several experiments on the command line (``--experiments dissertation``).
+GROUPS = {"dissertation": DISSERTATION}
+
+
+def expand(names) -> list[str]:
+    """Experiment names with each ``GROUPS`` name replaced by its members, in order, each once;
+    an unknown name raises ValueError listing the choices."""
+    out = []
+    for n in names:
+        for m in GROUPS.get(n, (n,)):
+            if m not in EXPERIMENTS:
+                raise ValueError(f"unknown experiment {m!r}; choose from {', '.join([*GROUPS, *EXPERIMENTS])}")
+            if m not in out:
+                out.append(m)
+    return out
 # Experiments whose chapter also shows other experiments' runs (at the same scale): the book
 # builds such a chapter at full scale only when those are complete too.
 REUSES = {"wider_grids": ("width", "hidden_layers", "batch_size", "class_diversity"),

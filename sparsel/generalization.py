@@ -107,9 +107,11 @@ def run_measures(df: pd.DataFrame, metrics=METRICS, layer: str = "mean") -> pd.D
 
 
 def learned(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs whose code can be compared: above ``summary.CHANCE`` test accuracy, not
-    diverged, hidden layer not dead."""
-    return runs[(runs.accuracy > CHANCE) & (runs.pattern != "diverged") & ~runs.dead.astype(bool)]
+    """The runs whose code and loss can be compared: above ``summary.CHANCE`` test accuracy,
+    neither diverged nor 'poor' (a test loss that never fell below half its start: at the
+    learning-rate grid's extremes such runs reach some accuracy with losses of 10^3-10^4
+    nats, their lowest often before training), hidden layer not dead."""
+    return runs[(runs.accuracy > CHANCE) & ~runs.pattern.isin(["diverged", "poor"]) & ~runs.dead.astype(bool)]
 
 
 def partial_spearman(x, y, z) -> float:
@@ -188,20 +190,42 @@ def rho_view(table: pd.DataFrame, names=None) -> pd.DataFrame:
 
 
 def rho_words(rho: float, se: float) -> str:
-    """'+0.56 ± 0.01, a clear tendency'; '+0.56 (one seed)' (``pm``, then ``tendency``)."""
-    return pm(rho, se) + (f", {tendency(rho, se)}" if np.isfinite(rho) and np.isfinite(se) else "")
+    """'+0.56 ± 0.01, strong'; '+0.56 (one seed)' (``pm``, then ``strength``)."""
+    return pm(rho, se) + (f", {strength(rho, se)}" if np.isfinite(rho) and np.isfinite(se) else "")
 
 
-def tendency(rho: float, se: float) -> str:
-    """Words for a mean rank correlation, by the findings chapter's rules: a tendency beyond
-    +-``findings.ASSOCIATION`` that also clears ``findings.Z`` SE, none otherwise."""
+def strength(rho: float, se: float) -> str:
+    """A mean rank correlation in one word, by the findings chapter's cut-offs: 'strong' beyond
+    +-``findings.ASSOCIATION`` and ``findings.Z`` SE; 'weak' beyond Z SE only; 'unclear'
+    within Z SE of zero; 'one seed' without an SE."""
     if not np.isfinite(rho):
         return "not measurable"
     if not np.isfinite(se):
-        return "one seed, no error bar"
-    if abs(rho) > ASSOCIATION and abs(rho) > Z * se:
-        return "a clear tendency" if rho > 0 else "a clear opposite tendency"
-    return "no clear tendency"
+        return "one seed"
+    if abs(rho) <= Z * se:
+        return "unclear"
+    return "strong" if abs(rho) > ASSOCIATION else "weak"
+
+
+def control_words(tables: dict, metric: str, measure: str = "gap") -> str:
+    """How one metric's rho fares under the controls: ``tables`` {name: ``rank_table``}, the
+    first the reference (pooled), e.g. 'pooled +0.56, within each optimizer +0.56, accuracy
+    held fixed +0.48: keeps its sign and at least half its size under both'."""
+    (ref_name, ref), *rest = tables.items()
+    r0 = ref.at[measure, metric]
+    vals = [f"{name} {t.at[measure, metric]:+.2f}" for name, t in tables.items()]
+    if not np.isfinite(r0) or any(not np.isfinite(t.at[measure, metric]) for _, t in rest):
+        return ", ".join(vals)
+    others = [t.at[measure, metric] for _, t in rest]
+    if all(np.sign(r) == np.sign(r0) and abs(r) >= abs(r0) / 2 for r in others):
+        verdict = "keeps its sign and at least half its size under " + ("both" if len(others) == 2 else "each")
+    elif all(np.sign(r) == np.sign(r0) for r in others):
+        verdict = "keeps its sign but loses more than half its size under " + " or ".join(
+            name for (name, t) in rest if abs(t.at[measure, metric]) < abs(r0) / 2)
+    else:
+        verdict = "changes sign under " + " and ".join(
+            name for (name, t) in rest if np.sign(t.at[measure, metric]) != np.sign(r0))
+    return ", ".join(vals) + ": " + verdict
 
 
 def pattern_counts(runs: pd.DataFrame, by="experiment") -> pd.DataFrame:
@@ -264,21 +288,28 @@ def condition_words(runs: pd.DataFrame, condition: str) -> str:
         if len(v) == 1:
             return f"{v.iloc[0]:.{digits}f}"
         return f"{v.mean():.{digits}f} ± {v.std(ddof=0) / math.sqrt(len(v)):.{digits}f}"
-    return (f"{said}; lowest test loss at epoch {pm('best_epoch', 1)} of {int(g.epochs.max())}, "
-            f"{pm('rise', 3)} nats below the last epoch's; loss gap {pm('gap', 3)} nats")
+    return (f"{said}; lowest test loss at epoch {pm('best_epoch', 1)} of {int(g.epochs.max())}, the last "
+            f"epoch's {pm('rise', 3)} nats above it; loss gap {pm('gap', 3)} nats")
 
 
 def direction_words(table: pd.DataFrame, measure: str, names: dict, up: str, down: str) -> str:
     """Which way ``measure`` goes as each metric rises, from a ``rank_table``: e.g. 'larger by
     Hoyer sparsity and CCMAS selectivity; smaller by AUROC' (``up``/``down``: the words for a
-    positive/negative mean rho; a metric without a value is left out)."""
-    sides = {up: [], down: []}
+    positive/negative mean rho). Only metrics whose rho is clear of zero (``strength`` not
+    'unclear'; with one seed, any non-zero rho) are named; the rest are listed as unclear."""
+    sides = {up: [], down: [], "unclear": []}
     for m, words in names.items():
         r = table.at[measure, m] if m in table.columns else math.nan
-        if np.isfinite(r) and r != 0:
+        if not np.isfinite(r):
+            continue
+        if r == 0 or strength(r, table.at[measure, f"{m}_se"]) == "unclear":
+            sides["unclear"].append(words)
+        else:
             sides[up if r > 0 else down].append(words)
 
     def listed(xs):
         return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-    said = [f"{side} by {listed(xs)}" for side, xs in sides.items() if xs]
+    said = [f"{side} by {listed(xs)}" for side, xs in sides.items() if xs and side != "unclear"]
+    if sides["unclear"]:
+        said.append(f"unclear by {listed(sides['unclear'])}")
     return "; ".join(said) if said else "not measurable (too few runs that learned)"

@@ -144,6 +144,9 @@ def _legend_below(fig, axes, ncol=None, title=None):
     fig.tight_layout(rect=(0, min(0.45, 0.075 * rows + 0.02), 1, 1))
 
 
+PROVENANCE_VERSIONS = 3  # code versions a page's scale line names one by one
+
+
 def provenance(df: pd.DataFrame, scale: str) -> str:
     """One line: scale, data size, seeds, run count and the code versions behind ``df``."""
     seeds = sorted(df.seed.unique()) if "seed" in df else []
@@ -152,8 +155,11 @@ def provenance(df: pd.DataFrame, scale: str) -> str:
     data = "all 60,000 training images" if n_train is None or n_train != n_train else f"{int(n_train):,} training images"
     epochs = sorted(df.epochs.unique()) if "epochs" in df and len(df) else []
     span = "?" if not epochs else str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}"
+    # a page over many campaigns can have a dozen versions: name up to three, count the rest
+    code = (", ".join(versions) if len(versions) <= PROVENANCE_VERSIONS else
+            f"{len(versions)} versions ({', '.join(versions[:2])}, ...; sparsel export lists each run's)")
     return (f"{scale.upper()} SCALE: {data}, {span} epochs, seeds {', '.join(map(str, seeds))}, "
-            f"{df.run_key.nunique() if 'run_key' in df else '?'} runs, code {', '.join(versions)}")
+            f"{df.run_key.nunique() if 'run_key' in df else '?'} runs, code {code}")
 
 
 def seeds_words(df: pd.DataFrame) -> str:

@@ -398,18 +398,20 @@ def reproduce(experiment, df: pd.DataFrame) -> str:
     seconds = float(runs.seconds.sum()) if len(runs) else float("nan")
     cost = f"{seconds / 3600:.1f} run-hours" if seconds >= 360 else f"{seconds:.0f} run-seconds"
     devices = ", ".join(sorted(set(runs.device))) if len(runs) else "none"
+    from .experiments import GROUPS
+    group = next((g for g, members in GROUPS.items() if list(members) == names), None)
     command = (f"sparsel run {names[0]}" if len(names) == 1 else
-               f"sparsel campaign --experiments {','.join(names)}")
+               f"sparsel campaign --experiments {group or ','.join(names)}")
     return (f"`{command} --scale smoke` ({n['smoke']} runs) or `--scale full` ({n['full']} runs, "
             f"`--device cuda` on a GPU), then `make book SCALE=full`. The {len(runs)} runs on this page took "
             f"{cost} to train on {devices}.")
 
 
-def page_csv(table: pd.DataFrame, chapter: str) -> str:
+def page_csv(table: pd.DataFrame, chapter: str) -> None:
     """Write a chapter's summary table to ``book/chapters/data/<chapter>.csv`` (the data behind
-    its figures, downloadable from the page) and return that path relative to the page."""
+    its figures, downloadable from the page as ``data/<chapter>.csv``). Returns nothing, so the
+    last line of a chapter prints nothing on the page."""
     from pathlib import Path
     folder = Path(__file__).resolve().parents[1] / "book" / "chapters" / "data"
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / f"{chapter}.csv", index=False, float_format="%.6g")
-    return f"data/{chapter}.csv"

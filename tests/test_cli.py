@@ -295,3 +295,21 @@ def test_status_marks_an_estimate_that_borrows_another_trainers_rate(tmp_path, c
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert rows["forgetting"].rstrip().endswith("h *") and not rows["baseline"].rstrip().endswith("*")
     assert "borrows the other trainer's rate" in out and "* rough" in rows["all"]
+
+
+def test_campaign_takes_the_dissertation_group_and_names_an_unknown_experiment(tmp_path, monkeypatch, capsys):
+    # 'dissertation' stands for the ten experiments of chapter 5, in their order, once each
+    from sparsel import experiments as E, sweep
+    seen = []
+
+    def record(cells, store, **kw):
+        seen.append(list(dict.fromkeys(c.experiment for c in cells)))
+        return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
+    monkeypatch.setattr(sweep, "run_cells", record)
+    assert main(["campaign", "--scale", "smoke", "--experiments", "dissertation,baseline,vsgd", "--phase", "batched",
+                 "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]) == 0
+    assert seen == [[*E.DISSERTATION, "vsgd"]]
+    assert len(E.DISSERTATION) == 10 and E.expand(["dissertation"]) == list(E.DISSERTATION)
+    assert main(["campaign", "--experiments", "dissertations", "--store", str(tmp_path / "s.sqlite"), "--nice", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'dissertations'" in err and "dissertation, baseline" in err

@@ -77,7 +77,11 @@ def test_learned_leaves_out_chance_and_dead_runs():
     rows += _rows("chance", "x", "sgd HL5", "sgd", 1, [2.3, 0.6], [2.3, 0.6], [0.1, 0.15], [0.1, 0.15], [0.0, 0.3])
     rows += _rows("dead", "x", "adagrad HL5", "adagrad", 1, [2.3, 0.3], [2.3, 0.3], [0.1, 0.9], [0.1, 0.9],
                   [0.0, 0.3], dead=[0, 1])
-    assert list(GN.learned(GN.run_measures(pd.DataFrame(rows))).run_key) == ["ok"]
+    # 'poor': half the images right, but a test loss that never fell below half its start
+    rows += _rows("poor", "x", "sgd lr=1000", "sgd", 1, [2.3, 40.0], [2.3, 55.0], [0.1, 0.5], [0.1, 0.5], [0.0, 0.3])
+    runs = GN.run_measures(pd.DataFrame(rows))
+    assert runs.set_index("run_key").at["poor", "pattern"] == "poor"
+    assert list(GN.learned(runs).run_key) == ["ok"]
 
 
 def test_run_measures_names_missing_columns():
@@ -134,13 +138,30 @@ def test_rank_table_mean_and_se_over_seeds_and_too_few_points():
 
 
 def test_words():
-    t = pd.DataFrame({"sparsity": [0.6], "selectivity_avg": [-0.3], "auroc": [-0.2], "gini": [float("nan")]},
-                     index=pd.Index(["gap"], name="measure"))
-    names = {"sparsity": "Hoyer", "gini": "Gini", "selectivity_avg": "CCMAS", "auroc": "AUROC"}
-    assert GN.direction_words(t, "gap", names, "larger", "smaller") == "larger by Hoyer; smaller by CCMAS and AUROC"
-    assert GN.tendency(0.6, 0.01) == "a clear tendency" and GN.tendency(-0.6, 0.01) == "a clear opposite tendency"
-    assert GN.tendency(0.6, 0.4) == "no clear tendency"  # beyond 0.5 but within 2 SE
-    assert GN.tendency(0.4, 0.01) == "no clear tendency" and GN.tendency(0.6, math.nan) == "one seed, no error bar"
+    t = pd.DataFrame({"sparsity": [0.6], "sparsity_se": [0.01], "selectivity_avg": [-0.3],
+                      "selectivity_avg_se": [0.01], "auroc": [-0.2], "auroc_se": [0.05],
+                      "informedness": [0.1], "informedness_se": [0.1], "gini": [float("nan")],
+                      "gini_se": [float("nan")]}, index=pd.Index(["gap"], name="measure"))
+    names = {"sparsity": "Hoyer", "gini": "Gini", "selectivity_avg": "CCMAS", "auroc": "AUROC",
+             "informedness": "informedness"}
+    # informedness 0.1 +- 0.1 is within 2 SE of zero: named unclear, not "larger"
+    assert (GN.direction_words(t, "gap", names, "larger", "smaller")
+            == "larger by Hoyer; smaller by CCMAS and AUROC; unclear by informedness")
+    assert GN.strength(0.6, 0.01) == "strong" and GN.strength(-0.6, 0.01) == "strong"
+    assert GN.strength(0.6, 0.4) == "unclear"  # beyond 0.5 but within 2 SE
+    assert GN.strength(0.4, 0.01) == "weak" and GN.strength(0.6, math.nan) == "one seed"
+    assert GN.rho_words(0.6, 0.01) == "+0.60 ± 0.01, strong" and GN.rho_words(0.6, math.nan) == "+0.60 (one seed)"
+
+
+def test_control_words():
+    def tab(r):
+        return pd.DataFrame({"sparsity": [r]}, index=["gap"])
+    words = GN.control_words({"pooled": tab(0.56), "within": tab(0.5), "fixed": tab(0.3)}, "sparsity")
+    assert words == "pooled +0.56, within +0.50, fixed +0.30: keeps its sign and at least half its size under both"
+    assert GN.control_words({"pooled": tab(0.56), "within": tab(0.2), "fixed": tab(0.3)}, "sparsity").endswith(
+        "keeps its sign but loses more than half its size under within")
+    assert GN.control_words({"pooled": tab(0.56), "within": tab(-0.2), "fixed": tab(0.3)}, "sparsity").endswith(
+        "changes sign under within")
 
 
 def test_after_best_and_pattern_counts():
@@ -154,4 +175,3 @@ def test_after_best_and_pattern_counts():
     c = GN.pattern_counts(runs)
     assert list(c.columns) == ["good", "over-fitting", "poor"]
     assert c.loc["e"].tolist() == [1, 2, 1] and c.loc["all"].sum() == 4
-    assert GN.rho_words(0.6, 0.01) == "+0.60 ± 0.01, a clear tendency" and GN.rho_words(0.6, math.nan) == "+0.60 (one seed)"

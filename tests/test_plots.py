@@ -140,3 +140,13 @@ def test_log_and_symlog_axes_where_asked():
     assert {ax.get_yscale() for ax in plots.curves_by(t, metric="loss").axes if ax.has_data()} == {"linear"}
     fig = plots.scatters(t, [("sparsity", "gap")], hue="optimizer", yscale=dict(value="symlog", linthresh=0.01))
     assert fig.axes[0].get_yscale() == "symlog"  # the gap can be negative: log would drop those points
+
+
+def test_provenance_names_few_code_versions_and_counts_many():
+    df = pd.DataFrame(dict(seed=[1, 1, 100], run_key=["a", "b", "c"], code_version=["v1", "v1", "v2"],
+                           train_size=[1000] * 3, epochs=[3] * 3))
+    line = plots.provenance(df, "smoke")
+    assert line == "SMOKE SCALE: 1,000 training images, 3 epochs, seeds 1, 100, 3 runs, code v1, v2"
+    many = pd.DataFrame(dict(seed=1, run_key=list("abcdef"), code_version=[f"v{i}" for i in range(6)],
+                             train_size=1000, epochs=3))
+    assert plots.provenance(many, "smoke").endswith("code 6 versions (v0, v1, ...; sparsel export lists each run's)")

@@ -66,6 +66,8 @@ def test_reproduce_counts_runs_and_their_measured_cost(tmp_path):
     n = len({c.spec.key for e in ("baseline", "combined") for c in experiments.cells(e, "full")})
     assert both.startswith("`sparsel campaign --experiments baseline,combined --scale smoke`")
     assert f"({n} runs," in both and n < 12 + len(experiments.cells("combined", "full"))  # shared runs once
+    ten = summary.reproduce(experiments.DISSERTATION, df)  # a named group: the short command
+    assert ten.startswith("`sparsel campaign --experiments dissertation --scale smoke`")
 
 
 def test_seed_splits_finds_the_conditions_whose_seeds_end_apart():
