@@ -92,7 +92,8 @@ def present(path: Path) -> None:
     """The site's view of an executed chapter (the notebook itself stays as Jupyter shows it):
     parameter and widget cells removed (paths; controls that cannot work), code folded, and
     each figure of a cell that declares a caption (``mystnb.figure``) moved into a cell of its
-    own, so every figure gets the caption and a number (two figures of one cell: name-1, name-2)
+    own, so every figure gets the caption and a number (two figures of one cell: name-1, name-2,
+    captions ending "(1 of 2.)", "(2 of 2.)")
     and nothing else in the cell (printed tables, glued values) is wrapped as a figure."""
     nb = json.loads(path.read_text())
     cells = []
@@ -116,8 +117,11 @@ def present(path: Path) -> None:
         c["outputs"] = [o for o in c["outputs"] if "image/png" not in o.get("data", {})]
         for j, image in enumerate(images, 1):
             name = fig["name"] + (f"-{j}" if len(images) > 1 else "")
+            # one caption for a cell's several figures: each says which of the set it is
+            caption = fig.get("caption", "") + (f" ({j} of {len(images)}.)" if len(images) > 1 else "")
             cells.append({"cell_type": "code", "id": f"{c.get('id', 'cell')}-fig{j}", "execution_count": None,
-                          "metadata": {"tags": ["remove-input"], "mystnb": {"figure": {"classes": "full-width", **fig, "name": name}}},
+                          "metadata": {"tags": ["remove-input"], "mystnb": {"figure": {
+                              "classes": "full-width", **fig, "name": name, "caption": caption}}},
                           # myst-nb skips a cell without source; remove-input hides this one
                           "outputs": [image], "source": f"# figure {j} of the code cell above"})
     nb["cells"] = cells

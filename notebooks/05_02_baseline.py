@@ -47,13 +47,13 @@ from sparsel import experiments, findings, metrics, original, plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 scale_line = plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else "")
-glue("scale_line", scale_line)
+glue("scale_line", scale_line, markdown=True)
 glue("n_seeds", plots.seeds_words(df))
 t = summary.table(df)
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`.
+# Figures on this page: {glue:md}`scale_line`.
 # ```
 #
 # ## Test accuracy, sparsity and selectivity over epochs (Fig 5.1)
@@ -259,11 +259,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_02_baseline.csv <data/05_02_baseline.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("baseline", df), markdown=True)
-glue("original_note", original.note("baseline"))
+glue("original_note", original.note("baseline"), markdown=True)
 summary.page_csv(summary.table(df), "05_02_baseline")
 

@@ -41,13 +41,13 @@ from sparsel.glue import glue
 from sparsel import findings, original, plots, summary
 
 df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`.
+# Figures on this page: {glue:md}`scale_line`.
 # ```
 
 # %% [markdown]
@@ -110,8 +110,10 @@ fig = plots.scatters(ep, [("sparsity", "selectivity_avg"), ("accuracy", "sparsit
 glue("r_sparsity_selectivity", ep.sparsity.corr(ep.selectivity_avg))
 
 # %% [markdown]
-# Across all epochs and depths the correlation of sparsity with selectivity is
-# {glue:text}`r_sparsity_selectivity:.2f`.
+# Across all epochs and depths (one point per condition and epoch, means over seeds) the Pearson
+# correlation of sparsity with selectivity is {glue:text}`r_sparsity_selectivity:.2f`. The claims
+# table below tests "rise together" another way: Spearman's rank correlation over the epochs of
+# each run, per seed, so its number differs from this one.
 #
 # ## Each layer of the 4-layer networks (Fig 5.7) and Eq. 5.2
 
@@ -190,11 +192,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_04_hidden_layers.csv <data/05_04_hidden_layers.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("hidden_layers", df), markdown=True)
-glue("original_note", original.note("hidden_layers"))
+glue("original_note", original.note("hidden_layers"), markdown=True)
 summary.page_csv(summary.table(df), "05_04_hidden_layers")
 

@@ -37,13 +37,13 @@ from sparsel.glue import glue
 from sparsel import findings, original, plots, summary
 
 df = summary.load("combined", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`.
+# Figures on this page: {glue:md}`scale_line`.
 # ```
 
 # %% [markdown]
@@ -127,11 +127,11 @@ findings.claims_view(claims)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`05_12_combined.csv <data/05_12_combined.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("combined", df), markdown=True)
-glue("original_note", original.note("combined"))
+glue("original_note", original.note("combined"), markdown=True)
 summary.page_csv(summary.table(df), "05_12_combined")
 

@@ -57,7 +57,7 @@ from sparsel.glue import glue
 from sparsel import forgetting, original, plots, summary
 
 df = summary.load("forgetting", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(df))
 glue("n_runs", int(df.run_key.nunique()))
 m = forgetting.measures(df)
@@ -68,7 +68,7 @@ glue("runs_words", f"{per_cond.min()} run" + ("" if per_cond.min() == 1 else "s"
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`. Each condition runs on every split of its
+# Figures on this page: {glue:md}`scale_line`. Each condition runs on every split of its
 # seeds ({glue:text}`n_runs` runs in all); means and standard errors are over all of them.
 # ```
 #
@@ -99,6 +99,7 @@ cols = ["acc_A_end_A", "retention", "forgetting", "learned_B", "updates_B", "spa
         "selectivity_A", "informedness_A", "overlap_end", *[f"savings_{k}" for k in forgetting.PROBES]]
 per = summary.mean_se(m.assign(seed=m.run_key), by=("condition",), metrics=cols).set_index("condition")
 shown = per[[c for c in cols]].round(3)
+shown["updates_B"] = per.updates_B.round().astype("Int64")  # a mean over runs of whole updates
 shown["runs"] = per.n
 # Retention only means something for a run that learned both tasks: one at chance on S after A
 # has nothing to forget, and one at chance on T after B was barely disturbed by B.
@@ -212,11 +213,11 @@ verdicts.round(3)
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition, task (split)
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition, task (split)
 # and epoch (means and standard errors over runs): {download}`05_13_forgetting.csv <data/05_13_forgetting.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("forgetting", df), markdown=True)
-glue("original_note", original.note("forgetting"))
+glue("original_note", original.note("forgetting"), markdown=True)
 summary.page_csv(summary.mean_se(df[df.layer == "mean"], by=("condition", "split", "epoch")), "05_13_forgetting")
 

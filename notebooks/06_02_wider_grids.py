@@ -45,7 +45,7 @@ from sparsel.glue import glue
 from sparsel import experiments, original, plots, summary
 
 new = summary.load("wider_grids", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(new, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(new, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(new))
 old = {e: summary.load(e, scale, store, seeds, device, train_missing) for e in experiments.REUSES["wider_grids"]}
 last = summary.last_table(pd.concat([new, *old.values()]))
@@ -56,7 +56,7 @@ def part(param):
 
 # %% [markdown]
 # ```{note}
-# Figures on this page (the new cells): {glue:text}`scale_line`. The reused runs are those of
+# Figures on this page (the new cells): {glue:md}`scale_line`. The reused runs are those of
 # the width, depth, batch-size and class-diversity chapters, at the same scale.
 # ```
 #
@@ -110,11 +110,11 @@ fig = plots.versus(d, x="value", hue="optimizer", categorical=True, title="Last 
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_02_wider_grids.csv <data/06_02_wider_grids.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("wider_grids", new), markdown=True)
-glue("original_note", original.note("wider_grids"))
+glue("original_note", original.note("wider_grids"), markdown=True)
 summary.page_csv(summary.table(new), "06_02_wider_grids")
 

@@ -40,7 +40,7 @@ from sparsel.glue import glue
 from sparsel import plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(df))
 test = df[(df.split == "test") & (df.layer == "mean")].assign(
     acc_x_sparsity=lambda t: t.accuracy * t.sparsity, acc_x_selectivity=lambda t: t.accuracy * t.selectivity_avg)
@@ -49,7 +49,7 @@ t = summary.mean_se(test, by=("condition", "epoch"), metrics=("accuracy", "spars
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`.
+# Figures on this page: {glue:md}`scale_line`.
 # ```
 #
 # ## The products over epochs (Fig 6.2) beside the plain metrics (Fig 5.1)
@@ -61,9 +61,10 @@ fig = plots.curves(t, hue="condition", metrics=("sparsity", "selectivity_avg"), 
 # %% [markdown]
 # ## How much does the weighting change the picture?
 #
-# The correlation, over every optimizer and epoch after the first, between each plain metric and
-# its product with accuracy. Near 1, the product adds nothing (the dissertation's finding);
-# lower, accuracy varies enough to reorder the conditions.
+# The table gives each optimizer's last epoch, plain and weighted; below it, the correlation over
+# every optimizer and epoch after the first between each plain metric and its product with
+# accuracy. Near 1, the product adds nothing (the dissertation's finding); lower, accuracy varies
+# enough to reorder the conditions.
 
 # %%
 ep = t[t.epoch > 0]
@@ -119,11 +120,11 @@ grid.sort_values("accuracy")[["accuracy", "sparsity", "acc_x_sparsity", "selecti
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_accuracy_products.csv <data/06_03_accuracy_products.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("baseline", df), markdown=True)
-glue("original_note", "The original runs of the baseline are beside ours in the baseline chapter.")
+glue("original_note", "The original runs of the baseline are beside ours in the baseline chapter.", markdown=True)
 summary.page_csv(summary.table(df), "06_03_accuracy_products")
 

@@ -56,7 +56,7 @@ from sparsel import experiments, generalization, plots, summary
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
 tidy, incomplete = generalization.load(scale, store, seeds, device, train_missing)
 runs = generalization.run_measures(tidy)
-glue("scale_line", plots.provenance(tidy, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(tidy, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(tidy))
 glue("n_runs", len(runs))
 glue("n_experiments", runs.experiment.nunique())
@@ -65,7 +65,7 @@ glue("incomplete", "every run of the ten experiments is in the store" if not inc
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`. This page reads {glue:text}`n_runs` runs of
+# Figures on this page: {glue:md}`scale_line`. This page reads {glue:text}`n_runs` runs of
 # {glue:text}`n_experiments` experiments ({glue:text}`incomplete`).
 # ```
 #

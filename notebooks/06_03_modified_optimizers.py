@@ -50,7 +50,7 @@ from sparsel.glue import glue
 from sparsel import experiments, optim, original, plots, summary
 
 df = summary.load("modified_optimizers", scale, store, seeds, device, train_missing, **only)
-glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(df, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(df))
 last = summary.last_table(df)
 last["family"] = last.optimizer.str.replace("_mod", "").str.replace("_p", "")
@@ -61,7 +61,7 @@ last["line"] = last.family + np.where(last.family == "adadelta", " c=", " k=") +
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`.
+# Figures on this page: {glue:md}`scale_line`.
 # ```
 #
 # ## Why the equations are fragile as written: the effective rate
@@ -120,7 +120,7 @@ table["note"] = summary.state(last)  # a dead layer's selectivity is the formula
 glue("n_trained", int((last.accuracy > summary.CHANCE).sum()))
 glue("n_conditions", len(last))
 glue("n_diverged_conditions", int((div.diverged > 0).sum()))
-table.style.format(precision=3)  # a Styler shows the note whole
+table.style.format(precision=3, na_rep="—")  # a Styler shows the note whole; "—": none diverged
 
 # %%
 # the equations as written (p = 2): what each k did, and whether a run at chance diverged or stalled
@@ -170,11 +170,11 @@ fig = plots.versus(learnt, x="value", hue="line", metrics=("sparsity", "gini", "
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_modified_optimizers.csv <data/06_03_modified_optimizers.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("modified_optimizers", df), markdown=True)
-glue("original_note", original.note("modified_optimizers"))
+glue("original_note", original.note("modified_optimizers"), markdown=True)
 summary.page_csv(summary.table(df), "06_03_modified_optimizers")
 

@@ -68,14 +68,14 @@ df = summary.load("vsgd", scale, store, seeds, device, train_missing, **only)
 four = summary.load("batch_size", scale, store, seeds, device, train_missing,
                     batch_size=list(experiments.VSGD_BATCHES))
 both = pd.concat([df, four], ignore_index=True)
-glue("scale_line", plots.provenance(both, scale) + (f" ({missing_note})" if missing_note else ""))
+glue("scale_line", plots.provenance(both, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(both))
 last = summary.last_table(both)
 last["value"] = last.batch_size.astype(float)
 
 # %% [markdown]
 # ```{note}
-# Figures on this page: {glue:text}`scale_line`.
+# Figures on this page: {glue:md}`scale_line`.
 # ```
 #
 # ## Beside the four optimizers
@@ -91,7 +91,9 @@ div = both.drop_duplicates("run_key").groupby("condition", sort=False).agg(
     runs=("run_key", "size"), diverged=("diverged", "sum"))
 table = last[["optimizer", "batch_size", "accuracy", "sparsity", "selectivity_avg", "n"]].join(div)
 table["note"] = summary.state(last)
-table.sort_values(["batch_size", "optimizer"]).style.format(precision=3)
+if not table.note.any():  # nothing to say of any network: no empty column
+    table = table.drop(columns="note")
+table.sort_values(["batch_size", "optimizer"]).style.format(precision=3, na_rep="—")
 
 # %% [markdown]
 # ## Sparser and more selective than which?
@@ -177,7 +179,7 @@ glue("w1_start", f"{weights[(weights.step == 0) & (weights.layer == 1)].max_abs.
 splits = summary.seed_splits(both, metric="accuracy", gap=0.05)
 glue("n_split", summary.split_words(splits)["n"])
 glue("n_conditions", len(last))
-splits.set_index(["condition", "seed"]).round(3)
+splits.set_index(["condition", "seed"]).round(3) if len(splits) else None  # no empty table
 
 # %% [markdown]
 # ## Curves over epochs, batch 50
@@ -189,10 +191,10 @@ fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batc
 # %% [markdown]
 # ## Reproduce this page
 #
-# {glue:md}`reproduce` {glue:text}`original_note` The data behind this page's figures, one row per condition and epoch
+# {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
 # (means and standard errors over seeds): {download}`06_03_vsgd.csv <data/06_03_vsgd.csv>`.
 
 # %%
 glue("reproduce", summary.reproduce("vsgd", df), markdown=True)
-glue("original_note", original.note("vsgd"))
+glue("original_note", original.note("vsgd"), markdown=True)
 summary.page_csv(summary.table(both), "06_03_vsgd")

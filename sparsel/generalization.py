@@ -190,8 +190,9 @@ def rho_view(table: pd.DataFrame, names=None) -> pd.DataFrame:
 
 
 def rho_words(rho: float, se: float) -> str:
-    """'+0.56 ± 0.01, strong'; '+0.56 (one seed)' (``pm``, then ``strength``)."""
-    return pm(rho, se) + (f", {strength(rho, se)}" if np.isfinite(rho) and np.isfinite(se) else "")
+    """'+0.561 ± 0.010, strong'; '+0.561 (one seed)' (``pm``, then ``strength``): three digits,
+    so a value by a cut-off (-0.497, weak) does not read as on it."""
+    return pm(rho, se, 3) + (f", {strength(rho, se)}" if np.isfinite(rho) and np.isfinite(se) else "")
 
 
 def strength(rho: float, se: float) -> str:

@@ -148,7 +148,8 @@ PROVENANCE_VERSIONS = 3  # code versions a page's scale line names one by one
 
 
 def provenance(df: pd.DataFrame, scale: str) -> str:
-    """One line: scale, data size, seeds, run count and the code versions behind ``df``."""
+    """One line of Markdown (glue it with ``markdown=True``): scale, data size, seeds, run count
+    and the code versions behind ``df``."""
     seeds = sorted(df.seed.unique()) if "seed" in df else []
     versions = sorted(df.code_version.unique()) if "code_version" in df else []
     n_train = df.train_size.iloc[0] if "train_size" in df and len(df) else None
@@ -157,7 +158,7 @@ def provenance(df: pd.DataFrame, scale: str) -> str:
     span = "?" if not epochs else str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}"
     # a page over many campaigns can have a dozen versions: name up to three, count the rest
     code = (", ".join(versions) if len(versions) <= PROVENANCE_VERSIONS else
-            f"{len(versions)} versions ({', '.join(versions[:2])}, ...; sparsel export lists each run's)")
+            f"{len(versions)} versions ({', '.join(versions[:2])}, ...; `sparsel export` lists each run's)")
     return (f"{scale.upper()} SCALE: {data}, {span} epochs, seeds {', '.join(map(str, seeds))}, "
             f"{df.run_key.nunique() if 'run_key' in df else '?'} runs, code {code}")
 

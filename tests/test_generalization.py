@@ -150,7 +150,8 @@ def test_words():
     assert GN.strength(0.6, 0.01) == "strong" and GN.strength(-0.6, 0.01) == "strong"
     assert GN.strength(0.6, 0.4) == "unclear"  # beyond 0.5 but within 2 SE
     assert GN.strength(0.4, 0.01) == "weak" and GN.strength(0.6, math.nan) == "one seed"
-    assert GN.rho_words(0.6, 0.01) == "+0.60 ± 0.01, strong" and GN.rho_words(0.6, math.nan) == "+0.60 (one seed)"
+    assert GN.rho_words(0.6, 0.01) == "+0.600 ± 0.010, strong" and GN.rho_words(0.6, math.nan) == "+0.600 (one seed)"
+    assert GN.rho_words(-0.4971, 0.01) == "-0.497 ± 0.010, weak"  # rounds to -0.50 at two digits
 
 
 def test_control_words():

@@ -149,4 +149,4 @@ def test_provenance_names_few_code_versions_and_counts_many():
     assert line == "SMOKE SCALE: 1,000 training images, 3 epochs, seeds 1, 100, 3 runs, code v1, v2"
     many = pd.DataFrame(dict(seed=1, run_key=list("abcdef"), code_version=[f"v{i}" for i in range(6)],
                              train_size=1000, epochs=3))
-    assert plots.provenance(many, "smoke").endswith("code 6 versions (v0, v1, ...; sparsel export lists each run's)")
+    assert plots.provenance(many, "smoke").endswith("code 6 versions (v0, v1, ...; `sparsel export` lists each run's)")
