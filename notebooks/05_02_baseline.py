@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 
 from sparsel.glue import glue
+from IPython.display import display
 from sparsel import experiments, findings, metrics, original, plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)
@@ -68,14 +69,14 @@ for o in last.index:
     for m in ("accuracy", "sparsity", "selectivity_avg"):
         glue(f"{o}_{m}", last.at[o, m])
 most_sparse = last.sparsity.idxmax()
-glue("most_sparse", most_sparse)
-print(last[["accuracy", "accuracy_se", "sparsity", "sparsity_se", "selectivity_avg", "selectivity_avg_se", "n"]].round(4))
+glue("most_sparse", plots.label(most_sparse))
+display(last[["accuracy", "accuracy_se", "sparsity", "sparsity_se", "selectivity_avg", "selectivity_avg_se", "n"]].round(4))
 
 # %% [markdown]
 # After the last epoch test accuracy is {glue:text}`sgd_accuracy:.3f` for SGD,
 # {glue:text}`adagrad_accuracy:.3f` for Adagrad, {glue:text}`adadelta_accuracy:.3f` for Adadelta
-# and {glue:text}`adam_accuracy:.3f` for Adam. The most sparse network is the
-# {glue:text}`most_sparse` one (sparsity {glue:text}`adagrad_sparsity:.3f` for Adagrad against
+# and {glue:text}`adam_accuracy:.3f` for Adam. The most sparse network is
+# {glue:text}`most_sparse`'s (sparsity {glue:text}`adagrad_sparsity:.3f` for Adagrad against
 # {glue:text}`sgd_sparsity:.3f`, {glue:text}`adadelta_sparsity:.3f` and {glue:text}`adam_sparsity:.3f`
 # for SGD, Adadelta and Adam). The dissertation found Adagrad the most sparse, and the opposite time
 # course for Adagrad: its sparsity and selectivity start high after the first epoch and fall,

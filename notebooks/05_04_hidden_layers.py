@@ -38,6 +38,7 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 import matplotlib.pyplot as plt
 
 from sparsel.glue import glue
+from IPython.display import display
 from sparsel import findings, original, plots, summary
 
 df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
@@ -55,7 +56,7 @@ last = summary.last_table(df)
 
 # %% mystnb={"figure": {"caption": "Last epoch against the number of hidden layers (Fig 5.6). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-hidden-layers-5"}}
 fig = plots.versus(last, x="value", hue="optimizer", title="Last epoch vs number of hidden layers")
-print(last[["accuracy", "sparsity", "selectivity_avg", "n"]].round(4).to_string())
+display(last[["accuracy", "sparsity", "selectivity_avg", "n"]].round(4))
 for o in ("adadelta", "adam"):
     glue(f"{o}_depth", summary.compare(last, f"{o} HL5", f"{o} HL1"))
 

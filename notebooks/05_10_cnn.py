@@ -39,6 +39,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from sparsel.glue import glue
+from IPython.display import display
 from sparsel import findings, original, plots, summary
 
 df = summary.load("cnn", scale, store, seeds, device, train_missing, **only)
@@ -59,7 +60,7 @@ fig = plots.versus(last, x="model", hue="optimizer", categorical=True, title="Af
 shown = last[["accuracy", "sparsity", "selectivity_avg", "dead_fraction", "n", "n_diverged"]].round(4)
 # a dead layer (every unit constant) has no code: its numbers are the formulas' values for a frozen layer
 shown["note"] = summary.state(last)
-print(shown.to_string())
+display(shown)
 curves = summary.table(df)
 fig = plots.curves(curves, hue="condition", title="MLP vs CNN: ours (thin), the dissertation's runs (wide, pale)",
                    original=original.curves("cnn"))
