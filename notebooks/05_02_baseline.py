@@ -41,9 +41,9 @@ browse_optimizer = "adam"  # whose hidden units the unit browser shows
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from IPython.display import display
 
 from sparsel.glue import glue
-from IPython.display import display
 from sparsel import experiments, findings, metrics, original, plots, summary
 
 df = summary.load("baseline", scale, store, seeds, device, train_missing, **only)

@@ -36,9 +36,9 @@ missing_note = ""        # set by the book builder when this chapter falls back 
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from sparsel.glue import glue
-from IPython.display import display
 from sparsel import findings, original, plots, summary
 
 df = summary.load("hidden_layers", scale, store, seeds, device, train_missing, **only)
