@@ -68,7 +68,8 @@ df = summary.load("vsgd", scale, store, seeds, device, train_missing, **only)
 four = summary.load("batch_size", scale, store, seeds, device, train_missing,
                     batch_size=list(experiments.VSGD_BATCHES))
 both = pd.concat([df, four], ignore_index=True)
-glue("scale_line", plots.provenance(both, scale) + (f" ({missing_note})" if missing_note else ""), markdown=True)
+glue("scale_line", plots.provenance(df, scale) + f"; beside them {four.run_key.nunique()} runs of the batch-size "
+     "experiment" + (f" ({missing_note})" if missing_note else ""), markdown=True)
 glue("n_seeds", plots.seeds_words(both))
 last = summary.last_table(both)
 last["value"] = last.batch_size.astype(float)
