@@ -15,7 +15,7 @@ the hidden layers' metrics. ``run_measures`` turns those rows into one row per r
 * ``rise``: the test loss at the last epoch minus its minimum over epochs (nats per image):
   how far it climbed back after its best epoch;
 * ``best_epoch``: the epoch of that minimum (where stopping early on the test loss would stop);
-* ``pattern``: Fig 6.1's three cases by ``pattern``;
+* ``pattern``: Fig 6.1's three cases (``pattern()``), or 'diverged';
 * the last epoch's test metrics, and each metric's change from the best epoch to the last
   (``<metric>_after_best``).
 
@@ -41,9 +41,8 @@ PATTERNS = {
     "poor": "the test loss never fell below half its value before training",
     "diverged": "the loss became infinite or NaN",
 }
-# generalization measures: name -> (words, sign): sign +1 where higher means better generalization
-MEASURES = {"accuracy": ("test accuracy", +1), "gap": ("loss gap, test - train", -1),
-            "rise": ("test-loss rise past its minimum", -1)}
+# the generalization measures a table's rows name: higher accuracy is better, a higher gap or rise worse
+MEASURES = {"accuracy": "test accuracy", "gap": "loss gap, test - train", "rise": "test-loss rise past its minimum"}
 METRICS = ("sparsity", "gini", "selectivity_avg", "informedness", "auroc")  # summary.ROBUSTNESS's order
 
 
@@ -186,7 +185,7 @@ def rho_view(table: pd.DataFrame, names=None) -> pd.DataFrame:
     cells = {}
     for m in [c for c in table.columns if f"{c}_se" in table.columns]:
         cells[names.get(m, m)] = [pm(r, s) for r, s in zip(table[m], table[f"{m}_se"])]
-    return pd.DataFrame(cells, index=[MEASURES.get(i, (i,))[0] for i in table.index])
+    return pd.DataFrame(cells, index=[MEASURES.get(i, i) for i in table.index])
 
 
 def rho_words(rho: float, se: float) -> str:
