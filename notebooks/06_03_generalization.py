@@ -173,9 +173,9 @@ generalization.rho_view(pooled, names)
 #
 # Section 6.1 says that "increasing the sparsity and selectivity in the network is likely to harm
 # generalization ability" (Fig 5.14, read from test accuracy; the findings chapter checks it
-# there). Over all ten experiments at once, the two readings above answer it separately: by the
-# loss gap, the networks that end sparser and more selective by the dissertation's metrics have
-# gaps that are {glue:text}`gap_directions`; by test accuracy they are {glue:text}`acc_directions`.
+# there). Over all ten experiments at once, the two readings above answer it separately: the
+# networks that end sparser and more selective have loss gaps that are
+# {glue:text}`gap_directions`; by test accuracy they are {glue:text}`acc_directions`.
 #
 # Two things could make these correlations say more about the optimizers than about the codes:
 # adaptive optimizers give both sparser codes and closer fits, and a better-fitted network has
