@@ -35,7 +35,10 @@
 # Two variants: the paper's element-wise rule above (`vsgd`), and **vSGD-b** (`vsgd_b`), one rate
 # per layer after the paper's per-block variant, with the layer's largest curvature as the
 # divisor, $\eta_b = \sum_b \bar g^2 / (\max_b \bar h \cdot \sum_b (\bar v / n +
-# (n-1) \bar g^2 / n))$ (our reading of the block form; the element-wise rule is the paper's
+# (n-1) \bar g^2 / n))$ (the divisor, the largest of the block's averaged curvatures, is the one
+# the block-variant code of one of the paper's authors takes: Sixin Zhang's `vsgd-bb.m` of 2012,
+# kept in the public repository `rlowrance/vsgd`; that code's numerator sums the squared minibatch
+# gradient, ours the paper's minibatch form above; the element-wise rule is the paper's
 # Algorithm 1, each weight starting its averages at its first batch with any curvature). On
 # MNIST the element-wise rule divides by the tiny curvature of weights from faintly inked pixels
 # and takes Newton steps along each such weight alone; the layer's largest curvature bounds

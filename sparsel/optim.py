@@ -342,8 +342,11 @@ def vsgd_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_si
 @rule("gbar", "vbar", "hbar", "tau")
 def vsgd_b_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size, run_dims=0, eps=1e-30):
     """vSGD-b: one rate per block of parameters (here each weight matrix and each bias vector),
-    after the paper's per-block variant, with the block's largest curvature as the divisor (our
-    reading of its block form): the element-wise averages of ``vsgd_step``, then
+    after the paper's per-block variant, with the block's largest averaged curvature as the
+    divisor, as in the block-variant code of one of its authors (Sixin Zhang's ``vsgd-bb.m``,
+    2012, in the public repository rlowrance/vsgd; its numerator sums the squared minibatch
+    gradient where ours takes the paper's minibatch form): the element-wise averages of
+    ``vsgd_step``, then
 
         r = sum gbar^2 / sum (vbar / n + (n - 1) / n gbar^2);   eta = r / h+,   h+ = max hbar;
         tau = (1 - r) tau + 1 (one memory for the block);   theta -= eta g.
