@@ -90,6 +90,36 @@ def test_a_chapter_is_full_scale_only_when_the_runs_it_reuses_are_complete_too(t
         assert "--experiments wider_grids,width,hidden_layers,batch_size,class_diversity" in note
 
 
+def test_each_figure_of_a_cell_gets_its_own_numbered_caption(tmp_path):
+    # a cell that draws two figures under one declared caption: two figure cells, each saying
+    # which of the two it is; the cell keeps its table and loses its images
+    png = {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBORw0KGgo="}}
+    table = {"output_type": "display_data", "metadata": {}, "data": {"text/html": "<table></table>"}}
+    nb = {"cells": [{"cell_type": "code", "id": "c1", "metadata": {"mystnb": {"figure": {"caption": "Curves.",
+                                                                                           "name": "fig-x"}}},
+                     "outputs": [png, table, png], "source": "", "execution_count": 1}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "ch.ipynb"
+    path.write_text(json.dumps(nb))
+    _load_build().present(path)
+    cells = json.loads(path.read_text())["cells"]
+    assert [list(o["data"]) for o in cells[0]["outputs"]] == [["text/html"]]
+    figs = [c["metadata"]["mystnb"]["figure"] for c in cells[1:]]
+    assert [(f["name"], f["caption"]) for f in figs] == [("fig-x-1", "Curves. (1 of 2.)"), ("fig-x-2", "Curves. (2 of 2.)")]
+
+
+def test_glue_hands_markdown_to_myst_nb_as_markdown(monkeypatch):
+    # {glue:md} needs a text/markdown output: a command's "--" then stays as typed
+    import myst_nb
+    from sparsel.glue import glue
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
+    glue("cmd", "`sparsel run x --scale full`", markdown=True)
+    glue("n", __import__("numpy").float64(0.5))
+    assert seen["cmd"]._repr_markdown_() == "`sparsel run x --scale full`"
+    assert type(seen["n"]) is float and seen["n"] == 0.5  # a NumPy scalar glued as the Python value
+
+
 def test_a_chapter_left_at_smoke_scale_trains_its_runs_before_papermill(tmp_path, monkeypatch):
     """Its smoke runs (and those it reuses) are trained by the builder, where no cell timeout
     applies: a busy CPU once ran the wider-grids chapter's first cell past the 30 minutes."""
