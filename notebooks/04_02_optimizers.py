@@ -45,6 +45,7 @@ grad_size = 0.01   # the constant gradient of the p-family picture
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from IPython.display import Markdown
 
@@ -56,7 +57,7 @@ from sparsel import optim
 #
 # One parameter tensor, the same random gradients fed to `torch.optim` (with Table 5.1's
 # settings) and to the rule above (which updates the parameters and the optimizer's state in
-# place). The output gives the largest difference after {glue:text}`check_steps` steps.
+# place). The table gives the largest difference after {glue:text}`check_steps` steps.
 
 # %%
 g = torch.Generator().manual_seed(seed)
@@ -72,9 +73,11 @@ for name in optim.OPTIMIZERS:
         opt.step()
         theta = optim.REFERENCE_STEPS[name](theta, grad, state, **optim.hyperparameters(name))
     worst[name] = (theta - p.detach()).abs().max().item()
-    print(f"{name:>8}: max |ours - torch.optim| = {worst[name]:.2e}   settings {optim.hyperparameters(name)}")
 glue("optim_worst", max(worst.values()))
 glue("check_steps", steps)
+pd.DataFrame({"max |ours - torch.optim|": [f"{worst[n]:.2e}" for n in worst],
+              "settings": [", ".join(f"{k}={v:g}" for k, v in optim.hyperparameters(n).items()) for n in worst]},
+             index=pd.Index(list(worst), name="optimizer"))
 
 # %% [markdown]
 # The largest difference over all four is {glue:text}`optim_worst:.1e` (float64 round-off).
