@@ -247,7 +247,8 @@ view
 # generalization gets *worse*. Over all runs that learned, Hoyer sparsity changes across them by
 # {glue:text}`after_all_sparsity`, CCMAS selectivity by {glue:text}`after_all_selectivity_avg` and
 # maximum informedness by {glue:text}`after_all_informedness` (per seed, mean over runs; mean ±
-# standard error over seeds); each falls, by more than two standard errors, in
+# standard error over seeds); each falls (by more than two standard errors, where there are
+# several seeds) in
 # {glue:text}`after_falls_sparsity`, {glue:text}`after_falls_selectivity_avg` and
 # {glue:text}`after_falls_informedness` experiments respectively.
 #
