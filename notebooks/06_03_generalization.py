@@ -135,6 +135,7 @@ poor_acc = runs[(runs.pattern == "poor") & (runs.accuracy > summary.CHANCE)]
 glue("n_poor_acc", len(poor_acc))
 glue("poor_max_loss", f"{poor_acc.loss.max():,.0f}" if len(poor_acc) else "n/a")
 per_condition = ok.groupby(["experiment", "condition", "optimizer"], as_index=False).mean(numeric_only=True)
+per_condition = per_condition.sort_values("optimizer", key=lambda o: o.map(list(plots.PALETTE).index), kind="stable")
 fig = plots.scatters(per_condition, [("sparsity", "gap"), ("selectivity_avg", "gap"), ("informedness", "gap")],
                      hue="optimizer", yscale=dict(value="symlog", linthresh=0.01))
 
