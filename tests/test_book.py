@@ -171,14 +171,17 @@ def site(built):
 
 
 def _glued(chapter, path=None):
-    """The values a papermill-executed chapter (or notebook ``path``) glued: {name: text/plain}."""
+    """The values a papermill-executed chapter (or notebook ``path``) glued: {name: text}, the
+    text/markdown of a value glued as Markdown, else its text/plain."""
     nb = json.loads((path or ROOT / "book" / "chapters" / f"{chapter}.ipynb").read_text())
     out = {}
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
             name = o.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
-                out[name] = next(v for k, v in o["data"].items() if k.endswith("text/plain"))
+                data = o["data"]
+                md = [v for k, v in data.items() if k.endswith("text/markdown")]
+                out[name] = md[0] if md else next(v for k, v in data.items() if k.endswith("text/plain"))
     return out
 
 
@@ -192,7 +195,8 @@ def test_numbers_in_the_prose_are_the_stores_numbers(built):
     for o in ("sgd", "adagrad", "adadelta", "adam"):
         assert float(g[f"{o}_sparsity"]) == pytest.approx(base.at[o, "sparsity"], rel=1e-9)
         assert float(g[f"{o}_accuracy"]) == pytest.approx(base.at[o, "accuracy"], rel=1e-9)
-    assert g["most_sparse"].strip("'") == base.sparsity.idxmax()
+    from sparsel import plots
+    assert g["most_sparse"].strip("'") == plots.label(base.sparsity.idxmax())  # 'Adagrad', as a reader reads it
     bs = summary.last_table(summary.results("batch_size", "smoke", store))
     g = _glued("05_06_batch_size")
     # the glued comparison carries both numbers (3 decimals) and, at smoke scale, no direction
