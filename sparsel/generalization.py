@@ -30,7 +30,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .findings import ASSOCIATION, Z, spearman
+from .findings import ASSOCIATION, Z, _mse, spearman
 from .summary import CHANCE
 
 RISE = 0.1   # over-fitting: the test loss ends more than 10 % above its minimum over epochs
@@ -124,11 +124,10 @@ def partial_spearman(x, y, z) -> float:
 
 
 def _mean_se(v: pd.Series) -> tuple[float, float]:
-    """Mean and SE over seeds (population std / sqrt(n), as ``summary.mean_se``); the SE is NaN
-    with one seed (no error bar), both NaN with none."""
-    if not len(v):
-        return math.nan, math.nan
-    return float(v.mean()), (float(v.std(ddof=0)) / math.sqrt(len(v)) if len(v) > 1 else math.nan)
+    """Mean and SE over seeds (``findings._mse``: population std / sqrt(n), as
+    ``summary.mean_se``); the SE is NaN with one seed (no error bar), both NaN with none."""
+    mean, se, n = _mse(v)
+    return mean, (se if n > 1 else math.nan)
 
 
 def _per_seed(runs, fn) -> pd.Series:

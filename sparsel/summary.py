@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .experiments import cells as grid_cells
+from .experiments import GROUPS, cells as grid_cells
 from .metrics import FIELDS
 from .store import Store, code_version
 
@@ -398,7 +398,6 @@ def reproduce(experiment, df: pd.DataFrame) -> str:
     seconds = float(runs.seconds.sum()) if len(runs) else float("nan")
     cost = f"{seconds / 3600:.1f} run-hours" if seconds >= 360 else f"{seconds:.0f} run-seconds"
     devices = ", ".join(sorted(set(runs.device))) if len(runs) else "none"
-    from .experiments import GROUPS
     group = next((g for g, members in GROUPS.items() if list(members) == names), None)
     command = (f"sparsel run {names[0]}" if len(names) == 1 else
                f"sparsel campaign --experiments {group or ','.join(names)}")
