@@ -199,14 +199,17 @@ VSGD_BATCHES = (10, 50, 200)
 def vsgd(scale, seeds):
     """6.3.1: 'no more pesky learning rates' (Schaul, Zhang & LeCun 2013), the optimizer the
     dissertation wants analysed beside its modified Adagrad and Adadelta: vSGD-b (one rate per
-    layer) at batch sizes 10, 50 and 200, and the element-wise vSGD at batch 50, 30 epochs. No
+    layer) at batch sizes 10, 50 and 200, and the element-wise vSGD at batch 50, 30 epochs, as the
+    paper writes it and as its authors' code runs it (``optim.vsgd_authors_step``). No
     learning rate to set. The chapter sets them beside ``batch_size``'s runs of the four
     optimizers at the same batch sizes (reused). Batch 1 is left out: the per-sample statistics
     make a batch-1 step about twice SGD's, some 3 CPU hours a run here.
-    Meta: param 'batch_size', value the batch size; ``variant`` 'layer' or 'element'."""
+    Meta: param 'batch_size', value the batch size; ``variant`` 'layer', 'element' or "authors' code"."""
     rows = [(f"vsgd_b bs={b}", dict(optimizer="vsgd_b", batch_size=b), dict(param="batch_size", value=b, variant="layer"))
             for b in VSGD_BATCHES]
     rows.append(("vsgd bs=50", dict(optimizer="vsgd", batch_size=50), dict(param="batch_size", value=50, variant="element")))
+    rows.append(("vsgd_authors bs=50", dict(optimizer="vsgd_authors", batch_size=50),
+                 dict(param="batch_size", value=50, variant="authors' code")))
     return _grid("vsgd", scale, seeds, 30, rows)
 
 

@@ -367,6 +367,44 @@ def vsgd_b_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_
     theta.sub_(r / (h_max + eps) * grad)
 
 
+@rule("gbar", "vbar", "hbar", "tau")
+def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size=None, run_dims=0,
+                      eps=1e-9, init_batches=10, slow=2.0, outlier=1.0):
+    """Element-wise vSGD as its authors' code runs it (the class ``vSGD`` of Tom Schaul's public
+    py-optim, ``PyOptim/algorithms/vsgd.py``), which departs from the paper's Algorithm 1
+    (``vsgd_step``) in four ways:
+
+    * warm-up: the first ``init_batches`` batches only estimate the averages (equal-weight
+      means over their samples) and move no weight; then vbar = 2 (vbar + eps) (the slow start,
+      ``slow`` = 2, on vbar alone: hbar is the plain mean) and tau = 2;
+    * outliers: before each later step, a weight whose batch gradient lies more than
+      ``outlier`` standard deviations from gbar, (g - gbar)^2 > (vbar - gbar^2) / n, gets one
+      step more memory (tau += 1), so the averages move less towards it;
+    * then, with f = 1/tau: gbar, hbar as the paper's; vbar = (1 - f) vbar + f mean_s(g_s^2) + eps;
+      r = gbar^2 / (vbar / n + (n - 1) / n gbar^2); tau = (1 - r) tau + 1 + eps;
+    * theta -= r / (hbar + eps) g, with eps = 1e-9 (the paper's rule has no eps).
+
+    The code draws its warm-up samples apart from training; here they are the first
+    ``init_batches`` batches of epoch 1, seen again in later epochs. ``model_size`` is
+    unused (the code's slow start does not scale with the network)."""
+    gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
+    n = batch_size
+    # the step count is a number, or a 0-d tensor the engine advances on the device: no host read
+    warm = torch.as_tensor(t <= init_batches, device=theta.device)
+    last = torch.as_tensor(t == init_batches, device=theta.device)
+    var = (vbar - gbar * gbar) / n
+    tau.add_(((grad - gbar) ** 2 > outlier ** 2 * var) & ~warm)
+    f = torch.where(warm, 1.0 / t, tau.reciprocal())  # warm-up: equal weights, a running mean
+    gbar.lerp_(grad, f)
+    hbar.lerp_(curvature, f)
+    vbar.lerp_(grad_sq, f)
+    vbar.copy_(torch.where(last, (vbar + eps) * slow, torch.where(warm, vbar, vbar + eps)))
+    gg = gbar * gbar
+    r = gg / (vbar / n + (n - 1) / n * gg)
+    tau.copy_(torch.where(last, 2 * (1 + eps), torch.where(warm, 0.0, tau * (1 - r) + (1 + eps))))
+    theta.sub_(torch.where(warm, 0.0, r / (hbar + eps)) * grad)
+
+
 # --- the registry ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -493,6 +531,13 @@ register(OptimizerDef(
     r"$\eta_b = \frac{\sum_{i \in b} \bar g_i^2}{\max_{i \in b} \bar h_i \sum_{i \in b}"
     r"(\bar v_i / n + (n-1)\bar g_i^2 / n)}$ per layer $b$",
     "none to tune: Schaul et al.'s vSGD-b, slow start C = d / 10", fixed=dict(eps=1e-30),
+    needs=("grad_sq", "curvature")))
+
+register(OptimizerDef(
+    "vsgd_authors", vsgd_authors_step, {},
+    r"vSGD's $\eta_i$ after 10 batches of warm-up, $\bar v$ started 2 times too large, "
+    r"$\tau_i \mathrel{+}= 1$ where $(g_i - \bar g_i)^2 > (\bar v_i - \bar g_i^2)/n$",
+    "none to tune: vSGD as its authors' code (py-optim) runs it", fixed=dict(eps=1e-9),
     needs=("grad_sq", "curvature")))
 
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: experiments and plots

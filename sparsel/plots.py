@@ -34,10 +34,11 @@ TRIO = ("accuracy", "sparsity", "selectivity_avg")
 PALETTE = {"sgd": "#1f77b4", "adagrad": "#ff7f0e", "adadelta": "#2ca02c", "adam": "#d62728",
            "rmsprop": "#9467bd", "nesterov": "#8c564b", "adamw": "#e377c2", "adamax": "#7f7f7f",
            "nadam": "#bcbd22", "adagrad_mod": "#17becf", "adadelta_mod": "#aec7e8", "adagrad_p": "#ffbb78",
-           "adadelta_p": "#98df8a", "vsgd": "#393b79", "vsgd_b": "#637939"}
+           "adadelta_p": "#98df8a", "vsgd": "#393b79", "vsgd_b": "#637939",
+           "vsgd_authors": "#843c39"}
 NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam", "rmsprop": "RMSprop",
          "nesterov": "SGD (Nesterov)", "adamw": "AdamW", "adamax": "Adamax", "nadam": "NAdam",
-         "vsgd": "vSGD", "vsgd_b": "vSGD-b"}
+         "vsgd": "vSGD", "vsgd_b": "vSGD-b", "vsgd_authors": "vSGD (authors' code)"}
 # Condition words a reader would misread, renamed where they are drawn (the stored labels stay):
 # class_diversity's "original" condition is its shuffled batches of every class, not the
 # dissertation's runs, which ``curves`` draws as "(dissertation)".

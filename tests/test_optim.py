@@ -184,7 +184,7 @@ def test_a_rule_on_stacked_runs_equals_each_run_alone(name):
     alone = [(stacked[r].clone(), {}) for r in range(R)]
     t = torch.zeros((), dtype=torch.float64)
     view = stacked[:]  # the engine hands the rule views of the stack: they must write through
-    for i, g in enumerate(_grads(shape=(R, 5, 4))):
+    for i, g in enumerate(_grads(n=14, shape=(R, 5, 4))):  # 14: past the authors' vSGD's 10 batches of warm-up
         g = g.float()
         t += 1
         extra = _stats(opt, g, seed=i)
@@ -369,6 +369,51 @@ def test_vsgd_matches_the_papers_algorithm_written_weight_by_weight(n, d):
     want = _vsgd_by_hand(theta0.tolist(), [g.tolist() for g in grads], [v.tolist() for v in sqs],
                          [h.tolist() for h in hs], n, d)
     assert theta.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert not torch.equal(theta, theta0)
+
+
+def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10):
+    """vSGD as the class ``vSGD`` of the authors' py-optim runs it, one weight at a time in plain
+    floats: the averages of the first ``warm`` batches' samples (v times 2, plus eps), memory 2;
+    then per batch: one step more memory where the gradient is an outlier (further than one SD
+    from gbar), averages with weight 1/tau (+ eps on v), r, tau = (1 - r) tau + 1 + eps,
+    theta -= r / (hbar + eps) g. Also returns how many outliers it met."""
+    out, outliers = [], 0
+    for i, theta in enumerate(thetas):
+        gs, vs, hs_ = [g[i] for g in grads], [v[i] for v in sqs], [h[i] for h in hs]
+        gbar, vbar, hbar = sum(gs[:warm]) / warm, (sum(vs[:warm]) / warm + eps) * 2, sum(hs_[:warm]) / warm
+        tau = 2 * (1 + eps)
+        for g, v, h in zip(gs[warm:], vs[warm:], hs_[warm:]):
+            if (g - gbar) ** 2 > (vbar - gbar ** 2) / n:
+                tau += 1
+                outliers += 1
+            f = 1 / tau
+            gbar, vbar, hbar = (1 - f) * gbar + f * g, (1 - f) * vbar + f * v + eps, (1 - f) * hbar + f * h
+            r = gbar ** 2 / (vbar / n + (n - 1) / n * gbar ** 2)
+            tau = tau * (1 - r) + 1 + eps
+            theta -= r / (hbar + eps) * g
+        out.append(theta)
+    return out, outliers
+
+
+@pytest.mark.parametrize("n", [1, 7, 50])
+def test_vsgd_authors_matches_their_code_written_weight_by_weight(n):
+    gen = torch.Generator().manual_seed(n)
+    theta0 = torch.randn(8, generator=gen, dtype=torch.float64)
+    # a drift plus noise: some batches land outside one SD of the average, some inside
+    grads = [0.05 + torch.randn(8, generator=gen, dtype=torch.float64) * 0.1 for _ in range(30)]
+    sqs = [g * g * (1 + (n > 1) * torch.rand(8, generator=gen, dtype=torch.float64) * 5) for g in grads]
+    hs = [0.1 + torch.rand(8, generator=gen, dtype=torch.float64) for _ in grads]
+    theta, state = theta0.clone(), {}
+    for k, (g, v, h) in enumerate(zip(grads, sqs, hs)):
+        O.REGISTRY["vsgd_authors"].step(theta, g, state, grad_sq=v, curvature=h, batch_size=n,
+                                        **O.REGISTRY["vsgd_authors"].fixed)
+        if k < 10:  # warm-up: averages only, no weight moves
+            assert torch.equal(theta, theta0)
+    want, outliers = _vsgd_authors_by_hand(theta0.tolist(), [g.tolist() for g in grads], [v.tolist() for v in sqs],
+                                           [h.tolist() for h in hs], n)
+    assert theta.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert 0 < outliers < 8 * 20  # both branches of the outlier test were taken
     assert not torch.equal(theta, theta0)
 
 
