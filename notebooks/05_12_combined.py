@@ -64,6 +64,9 @@ for o in ("sgd", "adam"):
     plots.curves(curves[curves.optimizer == o], hue="condition", title=plots.label(o))
 glue("adam_vs_768", summary.compare(last, "adam single + 768 units", "adam 768 units"))
 glue("adam_vs_single", summary.compare(last, "adam single + 768 units", "adam single"))
+units = df.drop_duplicates("condition").set_index("condition").hidden.map(sum)  # hidden units per condition
+for name, c in (("adam_units", "adam single + 768 units"), ("single_units", "adam single")):
+    glue(name, f"{units[c]:,}" if c in units.index else "not run")
 glue("sgd_vs_bs1", summary.compare(last, "sgd bs=1 + momentum=0.9", "sgd bs=1"))
 
 # %% [markdown]
@@ -106,7 +109,7 @@ effects
 # different properties (maximum informedness asks how well one threshold on a unit separates a
 # class from the rest, CCMAS how far one class's mean activation exceeds the others'), so a
 # disagreement shows that the effect is specific to a metric, not that either metric is biased. Adam's combined network has
-# three times the units of its single-class part (768 against 256), so Hoyer's dependence on the
+# {glue:text}`adam_units` units against its single-class part's {glue:text}`single_units`, so Hoyer's dependence on the
 # number of units enters the second row: the Gini column is the width-fair reading there.
 
 # %% [markdown]

@@ -500,9 +500,10 @@ register(OptimizerDef(
     "torch.optim.Adamax's defaults", reference=_torch(torch.optim.Adamax)))
 register(OptimizerDef(
     "nadam", nadam_step, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3),
-    r"$\mu_t = \beta_1(1 - \frac12 0.96^{t\psi}),\ \theta_{t+1} = \theta_t - "
-    r"\eta\frac{(1-\mu_t) g_t / (1-\prod_{i\le t}\mu_i) + \mu_{t+1} p_t / (1-\prod_{i\le t+1}\mu_i)}"
-    r"{\sqrt{\hat q_t} + \epsilon}$", "torch.optim.NAdam's defaults", reference=_torch(torch.optim.NAdam)))
+    # in pieces a table cell can wrap between (one long formula overflowed the book's page)
+    r"$\theta_{t+1} = \theta_t - \eta\,(a_t g_t + b_t p_t) / (\sqrt{\hat q_t} + \epsilon)$ with "
+    r"$a_t = (1-\mu_t) / (1-\prod_{i\le t}\mu_i)$, $b_t = \mu_{t+1} / (1-\prod_{i\le t+1}\mu_i)$, "
+    r"$\mu_t = \beta_1(1 - \frac12 0.96^{t\psi})$", "torch.optim.NAdam's defaults", reference=_torch(torch.optim.NAdam)))
 register(OptimizerDef(
     "adagrad_mod", adagrad_p_step, dict(lr=0.1, eps=1e-10, weight_decay=0.0, k=1.0),
     r"$\theta_{t+1} = \theta_t - \frac{\eta k G_t^2}{\sqrt{G_t} + \epsilon} g_t$ (Eq. 6.1)", _SIX,
