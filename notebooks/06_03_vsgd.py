@@ -44,7 +44,8 @@
 # and takes Newton steps along each such weight alone; the layer's largest curvature bounds
 # every step of vSGD-b. A third variant, `vsgd_authors`, is the element-wise rule as its authors'
 # own code runs it (the class `vSGD` of Tom Schaul's public `py-optim`), which departs from the
-# paper's Algorithm 1 in the start and in outliers: see the last section. We run vSGD-b at batch
+# paper's Algorithm 1 in how it starts, in outliers and in a guard against division by zero:
+# see the last section. We run vSGD-b at batch
 # 10, 50 and 200 and the two element-wise rules at batch 50, 30 epochs, beside the
 # dissertation's four optimizers at the same batch sizes (the batch-size experiment's runs). The
 # update rules are `sparsel.optim.vsgd_step`, `vsgd_b_step` and `vsgd_authors_step`; the tests
@@ -222,7 +223,7 @@ fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batc
 # $r \le 1$); the code's begins each rate at most 2 times below what its measured statistics
 # give, and for a weight whose samples agree ($r$ near 1) close to Newton's. On MNIST that
 # matters: the authors' code ends at test accuracy
-# {glue:text}`acc_authors` ({glue:text}`authors_state`), against {glue:text}`acc_element` for
+# {glue:text}`acc_authors` ({glue:text}`authors_state`) against {glue:text}`acc_element` for
 # the paper's rule, and its test loss after the first epoch is {glue:text}`loss_authors`
 # nats. In the weight demonstration above, both element-wise rules blow up first-layer weights
 # (those of faintly inked pixels, whose curvature is tiny): the largest is
@@ -241,7 +242,8 @@ fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batc
 authors = "vsgd_authors bs=50"
 glue("model_size", f"{sum(p.numel() for p in models.build_model(pair[0]).parameters()):,}")
 glue("acc_authors", f"{summary.value(last, authors, 'accuracy'):.3f}" if authors in last.index else "not run")
-glue("authors_state", summary.state(last).get(authors) or "it learnt" if authors in last.index else "not run")
+glue("authors_state", ("chance: it did not learn" if summary.value(last, authors, "accuracy") <= summary.CHANCE
+                       else "above chance") if authors in last.index else "not run")
 first = both[(both.condition == authors) & (both.epoch == 1) & (both.split == "test") & (both.layer == "mean")]
 glue("loss_authors", f"{first.loss.mean():.3g}" if len(first) else "not run")
 
