@@ -369,7 +369,7 @@ def vsgd_b_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_
 
 @rule("gbar", "vbar", "hbar", "tau")
 def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size=None, run_dims=0,
-                      eps=1e-9, init_batches=10, slow=2.0, outlier=1.0):
+                      eps=1e-9, init_batches=10, slow=2.0, slow_h=False, outlier=1.0):
     """Element-wise vSGD as its authors' code runs it (the class ``vSGD`` of Tom Schaul's public
     py-optim, ``PyOptim/algorithms/vsgd.py``), which departs from the paper's Algorithm 1
     (``vsgd_step``) in four ways:
@@ -385,20 +385,28 @@ def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, 
     * theta -= r / (hbar + eps) g, with eps = 1e-9 (the paper's rule has no eps).
 
     The code draws its warm-up samples apart from training; here they are the first
-    ``init_batches`` batches of epoch 1, seen again in later epochs. ``model_size`` is
-    unused (the code's slow start does not scale with the network)."""
+    ``init_batches`` batches of epoch 1, seen again in later epochs.
+
+    Two of the departures can be undone, to tell which matters: ``outlier=None`` drops the
+    outlier test (the code's own class ``vSGD_original``, "the original version from 2012");
+    ``slow=None, slow_h=True`` starts vbar and hbar both C = max(2, d / 10) times too large,
+    d = ``model_size``, as the paper's slow start does."""
     gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
     n = batch_size
     # the step count is a number, or a 0-d tensor the engine advances on the device: no host read
     warm = torch.as_tensor(t <= init_batches, device=theta.device)
     last = torch.as_tensor(t == init_batches, device=theta.device)
-    var = (vbar - gbar * gbar) / n
-    tau.add_(((grad - gbar) ** 2 > outlier ** 2 * var) & ~warm)
+    if outlier is not None:
+        var = (vbar - gbar * gbar) / n
+        tau.add_(((grad - gbar) ** 2 > outlier ** 2 * var) & ~warm)
     f = torch.where(warm, 1.0 / t, tau.reciprocal())  # warm-up: equal weights, a running mean
     gbar.lerp_(grad, f)
     hbar.lerp_(curvature, f)
     vbar.lerp_(grad_sq, f)
-    vbar.copy_(torch.where(last, (vbar + eps) * slow, torch.where(warm, vbar, vbar + eps)))
+    C = max(2.0, model_size / 10) if slow is None else slow
+    vbar.copy_(torch.where(last, (vbar + eps) * C, torch.where(warm, vbar, vbar + eps)))
+    if slow_h:
+        hbar.copy_(torch.where(last, hbar * C, hbar))
     gg = gbar * gbar
     r = gg / (vbar / n + (n - 1) / n * gg)
     tau.copy_(torch.where(last, 2 * (1 + eps), torch.where(warm, 0.0, tau * (1 - r) + (1 + eps))))
@@ -539,6 +547,16 @@ register(OptimizerDef(
     r"vSGD's $\eta_i$ after 10 batches of warm-up, $\bar v$ started 2 times too large, "
     r"$\tau_i \mathrel{+}= 1$ where $(g_i - \bar g_i)^2 > (\bar v_i - \bar g_i^2)/n$",
     "none to tune: vSGD as its authors' code (py-optim) runs it", fixed=dict(eps=1e-9),
+    needs=("grad_sq", "curvature")))
+register(OptimizerDef(
+    "vsgd_authors_original", vsgd_authors_step, {},
+    r"as `vsgd_authors`, without the outlier test",
+    "none to tune: the authors' code's vSGD_original, their 2012 version", fixed=dict(eps=1e-9, outlier=None),
+    needs=("grad_sq", "curvature")))
+register(OptimizerDef(
+    "vsgd_authors_slow", vsgd_authors_step, {},
+    r"as `vsgd_authors`, but $\bar v$ and $\bar h$ started $C = \max(2, d/10)$ times too large",
+    "none to tune: the authors' code with the paper's slow start", fixed=dict(eps=1e-9, slow=None, slow_h=True),
     needs=("grad_sq", "curvature")))
 
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: experiments and plots

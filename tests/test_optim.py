@@ -372,19 +372,22 @@ def test_vsgd_matches_the_papers_algorithm_written_weight_by_weight(n, d):
     assert not torch.equal(theta, theta0)
 
 
-def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10):
+def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10, outliers_on=True, C=2.0, slow_h=False):
     """vSGD as the class ``vSGD`` of the authors' py-optim runs it, one weight at a time in plain
     floats: the averages of the first ``warm`` batches' samples (v times 2, plus eps), memory 2;
     then per batch: one step more memory where the gradient is an outlier (further than one SD
     from gbar), averages with weight 1/tau (+ eps on v), r, tau = (1 - r) tau + 1 + eps,
-    theta -= r / (hbar + eps) g. Also returns how many outliers it met."""
+    theta -= r / (hbar + eps) g. Also returns how many outliers it met. ``outliers_on=False``:
+    no outlier test; ``C``: v's start factor, also h's with ``slow_h``."""
     out, outliers = [], 0
     for i, theta in enumerate(thetas):
         gs, vs, hs_ = [g[i] for g in grads], [v[i] for v in sqs], [h[i] for h in hs]
-        gbar, vbar, hbar = sum(gs[:warm]) / warm, (sum(vs[:warm]) / warm + eps) * 2, sum(hs_[:warm]) / warm
+        gbar, vbar, hbar = sum(gs[:warm]) / warm, (sum(vs[:warm]) / warm + eps) * C, sum(hs_[:warm]) / warm
+        if slow_h:
+            hbar *= C
         tau = 2 * (1 + eps)
         for g, v, h in zip(gs[warm:], vs[warm:], hs_[warm:]):
-            if (g - gbar) ** 2 > (vbar - gbar ** 2) / n:
+            if outliers_on and (g - gbar) ** 2 > (vbar - gbar ** 2) / n:
                 tau += 1
                 outliers += 1
             f = 1 / tau
@@ -396,8 +399,9 @@ def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10):
     return out, outliers
 
 
-@pytest.mark.parametrize("n", [1, 7, 50])
-def test_vsgd_authors_matches_their_code_written_weight_by_weight(n):
+@pytest.mark.parametrize("name,n", [("vsgd_authors", 1), ("vsgd_authors", 7), ("vsgd_authors", 50),
+                                    ("vsgd_authors_original", 7), ("vsgd_authors_slow", 7)])
+def test_vsgd_authors_matches_their_code_written_weight_by_weight(name, n):
     gen = torch.Generator().manual_seed(n)
     theta0 = torch.randn(8, generator=gen, dtype=torch.float64)
     # a drift plus noise: some batches land outside one SD of the average, some inside
@@ -406,14 +410,17 @@ def test_vsgd_authors_matches_their_code_written_weight_by_weight(n):
     hs = [0.1 + torch.rand(8, generator=gen, dtype=torch.float64) for _ in grads]
     theta, state = theta0.clone(), {}
     for k, (g, v, h) in enumerate(zip(grads, sqs, hs)):
-        O.REGISTRY["vsgd_authors"].step(theta, g, state, grad_sq=v, curvature=h, batch_size=n,
-                                        **O.REGISTRY["vsgd_authors"].fixed)
+        O.REGISTRY[name].step(theta, g, state, grad_sq=v, curvature=h, batch_size=n, model_size=300,
+                              **O.REGISTRY[name].fixed)
         if k < 10:  # warm-up: averages only, no weight moves
             assert torch.equal(theta, theta0)
+    how = dict(vsgd_authors={}, vsgd_authors_original=dict(outliers_on=False),
+               vsgd_authors_slow=dict(C=30.0, slow_h=True))[name]  # C = max(2, 300 / 10)
     want, outliers = _vsgd_authors_by_hand(theta0.tolist(), [g.tolist() for g in grads], [v.tolist() for v in sqs],
-                                           [h.tolist() for h in hs], n)
+                                           [h.tolist() for h in hs], n, **how)
     assert theta.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
-    assert 0 < outliers < 8 * 20  # both branches of the outlier test were taken
+    if how.get("outliers_on", True):
+        assert 0 < outliers < 8 * 20  # both branches of the outlier test were taken
     assert not torch.equal(theta, theta0)
 
 
