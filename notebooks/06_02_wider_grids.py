@@ -108,6 +108,50 @@ d = d[d.value.isin(order)].assign(rank=lambda t: t.value.map(order.index)).sort_
 fig = plots.versus(d, x="value", hue="optimizer", categorical=True, title="Last epoch vs classes per batch")
 
 # %% [markdown]
+# ## Which networks learned
+#
+# A network at chance accuracy, or with a hidden layer whose every unit is constant, has no
+# code to measure; its sparsity and selectivity describe a failure, not a representation.
+# Among the new cells, {glue:text}`n_failed` of {glue:text}`n_new` conditions did not learn or
+# have a dead layer in some seed:
+
+# %%
+new_last = last[last.index.isin(new.condition.unique())]
+notes = summary.state(new_last)
+failed = new_last.loc[notes[notes != ""].index, ["accuracy", "sparsity", "selectivity_avg", "n"]]
+failed.insert(0, "note", notes[notes != ""])
+glue("n_failed", len(failed))
+glue("n_new", len(new_last))
+failed.style.format(precision=3) if len(failed) else None  # no empty table
+
+# %% [markdown]
+# ## Does the effect survive other metrics?
+#
+# The wider grids' main contrasts, as last-epoch differences a − b under the dissertation's two
+# metrics and under Gini sparsity, maximum informedness and AUROC (the metrics chapter shows
+# what each depends on). Hoyer and Gini give the difference the same sign in
+# {glue:text}`eff_agree_sparsity` of the {glue:text}`eff_n` effects that were run, CCMAS and
+# maximum informedness in {glue:text}`eff_agree_selectivity`. Rows that compare widths are
+# read width-fairly in the Gini column (Hoyer falls with the number of units for the same code).
+
+# %%
+pairs = [(f"{plots.label(o)}, batch 50: 2,048 vs 768 units", f"{o} bs=50 width=2048", f"{o} bs=50 width=768")
+         for o in ("sgd", "adagrad", "adadelta", "adam")]
+pairs += [(f"{plots.label(o)}, batch 50: 16 vs 64 units", f"{o} bs=50 width=16", f"{o} bs=50 width=64")
+          for o in ("sgd", "adam")]
+pairs += [(f"{plots.label(o)}, batch 1: 2,048 vs 768 units", f"{o} bs=1 width=2048", f"{o} bs=1 width=768")
+          for o in ("sgd", "adam")]
+pairs += [("Adam: 8 vs 5 hidden layers", "adam HL8", "adam HL5"),
+          ("SGD: batch 2 vs 1", "sgd bs=2", "sgd bs=1"),
+          ("Adagrad: batch 2,000 vs 1,000", "adagrad bs=2000", "adagrad bs=1000"),
+          ("Adam: 3 vs 2 classes per batch", "adam 3nums", "adam pair"),
+          ("Adam: 4 vs 5 classes per batch", "adam 4nums", "adam 5nums")]
+effects = summary.effect_table(last, pairs)
+for key, words in summary.effect_words(last, pairs, effects).items():
+    glue(f"eff_{key}", words)
+effects
+
+# %% [markdown]
 # ## Reproduce this page
 #
 # {glue:md}`reproduce` {glue:md}`original_note` The data behind this page's figures, one row per condition and epoch
