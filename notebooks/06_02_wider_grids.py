@@ -112,8 +112,8 @@ fig = plots.versus(d, x="value", hue="optimizer", categorical=True, title="Last 
 #
 # A network at chance accuracy, or with a hidden layer whose every unit is constant, has no
 # code to measure; its sparsity and selectivity describe a failure, not a representation.
-# Among the new cells, {glue:text}`n_failed` of {glue:text}`n_new` conditions did not learn or
-# have a dead layer in some seed:
+# Among the new cells, {glue:text}`n_failed` of {glue:text}`n_new` conditions did not learn
+# (test accuracy at chance, mean over seeds) or have a dead layer in some seed:
 
 # %%
 new_last = last[last.index.isin(new.condition.unique())]

@@ -287,12 +287,17 @@ def nadam_step(theta, grad, state, t, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e
 
 # --- section 6.3.1's 'no more pesky learning rates' --------------------------------------
 
+def _slow_start(model_size):
+    """The paper's slow-start factor C = max(2, d / 10), d the network's number of parameters."""
+    return max(2.0, model_size / 10)
+
+
 def _vsgd_averages(state, grad, grad_sq, curvature, fresh, model_size, live=None):
     """vSGD's running averages, in place, with weight 1/tau (1 where ``fresh``, so they become
     this batch's values, vbar and hbar times the slow-start factor max(2, d / 10)); where
     ``live`` is False nothing moves. Returns gbar^2."""
     gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
-    slow = 1 + (max(2.0, model_size / 10) - 1) * fresh.to(gbar.dtype)
+    slow = 1 + (_slow_start(model_size) - 1) * fresh.to(gbar.dtype)
     f = tau.clamp(min=1).reciprocal()
     if live is not None:
         f = f * live
@@ -368,8 +373,8 @@ def vsgd_b_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_
 
 
 @rule("gbar", "vbar", "hbar", "tau")
-def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size=None, run_dims=0,
-                      eps=1e-9, init_batches=10, slow=2.0, slow_h=False, outlier=1.0):
+def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, model_size, run_dims=0,
+                      eps=1e-9, init_batches=10, outlier=1.0, paper_slow_start=False):
     """Element-wise vSGD as its authors' code runs it (the class ``vSGD`` of Tom Schaul's public
     py-optim, ``PyOptim/algorithms/vsgd.py``), which departs from the paper's Algorithm 1
     (``vsgd_step``) in four ways:
@@ -384,13 +389,15 @@ def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, 
       r = gbar^2 / (vbar / n + (n - 1) / n gbar^2); tau = (1 - r) tau + 1 + eps;
     * theta -= r / (hbar + eps) g, with eps = 1e-9 (the paper's rule has no eps).
 
-    The code draws its warm-up samples apart from training; here they are the first
-    ``init_batches`` batches of epoch 1, seen again in later epochs.
+    The code takes its warm-up samples from the training stream as one batch of
+    ``init_batches`` x n and takes no step with them; here they are the first ``init_batches``
+    batches of epoch 1 (the same means), seen again in later epochs.
 
     Two of the departures can be undone, to tell which matters: ``outlier=None`` drops the
     outlier test (the code's own class ``vSGD_original``, "the original version from 2012");
-    ``slow=None, slow_h=True`` starts vbar and hbar both C = max(2, d / 10) times too large,
-    d = ``model_size``, as the paper's slow start does."""
+    ``paper_slow_start=True`` starts vbar and hbar both C = max(2, d / 10) times too large,
+    d = ``model_size``, as the paper's slow start does (no setting of the code does this: its
+    own fallback, ``slow_constant=None``, scales vbar alone)."""
     gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
     n = batch_size
     # the step count is a number, or a 0-d tensor the engine advances on the device: no host read
@@ -403,9 +410,9 @@ def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, 
     gbar.lerp_(grad, f)
     hbar.lerp_(curvature, f)
     vbar.lerp_(grad_sq, f)
-    C = max(2.0, model_size / 10) if slow is None else slow
+    C = _slow_start(model_size) if paper_slow_start else 2.0  # the code's slow_constant = 2
     vbar.copy_(torch.where(last, (vbar + eps) * C, torch.where(warm, vbar, vbar + eps)))
-    if slow_h:
+    if paper_slow_start:
         hbar.copy_(torch.where(last, hbar * C, hbar))
     gg = gbar * gbar
     r = gg / (vbar / n + (n - 1) / n * gg)
@@ -533,13 +540,13 @@ register(OptimizerDef(
     "vsgd", vsgd_step, {},
     r"$\eta_i = \frac{\bar g_i^2}{\bar h_i\,(\bar v_i / n + (n-1)\bar g_i^2 / n)},\ "
     r"\theta_{t+1} = \theta_t - \eta \odot g_t$ (running averages over an adaptive memory)",
-    "none to tune: Schaul et al.'s vSGD, slow start C = d / 10", fixed=dict(eps=1e-30),
+    "none to tune: Schaul et al.'s vSGD, slow start C = max(2, d / 10)", fixed=dict(eps=1e-30),
     needs=("grad_sq", "curvature")))
 register(OptimizerDef(
     "vsgd_b", vsgd_b_step, {},
     r"$\eta_b = \frac{\sum_{i \in b} \bar g_i^2}{\max_{i \in b} \bar h_i \sum_{i \in b}"
     r"(\bar v_i / n + (n-1)\bar g_i^2 / n)}$ per layer $b$",
-    "none to tune: Schaul et al.'s vSGD-b, slow start C = d / 10", fixed=dict(eps=1e-30),
+    "none to tune: Schaul et al.'s vSGD-b, slow start C = max(2, d / 10)", fixed=dict(eps=1e-30),
     needs=("grad_sq", "curvature")))
 
 register(OptimizerDef(
@@ -556,7 +563,7 @@ register(OptimizerDef(
 register(OptimizerDef(
     "vsgd_authors_slow", vsgd_authors_step, {},
     r"as `vsgd_authors`, but $\bar v$ and $\bar h$ started $C = \max(2, d/10)$ times too large",
-    "none to tune: the authors' code with the paper's slow start", fixed=dict(eps=1e-9, slow=None, slow_h=True),
+    "none to tune: the authors' code with the paper's slow start", fixed=dict(eps=1e-9, paper_slow_start=True),
     needs=("grad_sq", "curvature")))
 
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: experiments and plots

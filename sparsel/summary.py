@@ -208,8 +208,11 @@ def effect_words(last: pd.DataFrame, pairs, effects: pd.DataFrame) -> dict:
     """What a chapter's prose says about its ``effect_table``: how many effects were run
     (``n``), in how many Hoyer and Gini agree in sign (``agree_sparsity``) and CCMAS and max
     informedness (``agree_selectivity``), the first effect that was run (``label``) and its
-    cells (one key per metric of ``ROBUSTNESS``)."""
-    ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index]
+    cells (one key per metric of ``ROBUSTNESS``). A pair counts only where both conditions ran
+    and have all four metrics (a diverged run or a dead layer has no sign to agree or disagree)."""
+    compared = ["sparsity", "gini", "selectivity_avg", "informedness"]
+    ran = [(a, b) for _, a, b in pairs if a in last.index and b in last.index
+           and np.isfinite(last.loc[[a, b], compared].to_numpy(dtype=float)).all()]
 
     def sign(m):
         return np.sign([last.at[a, m] - last.at[b, m] for a, b in ran])

@@ -372,22 +372,22 @@ def test_vsgd_matches_the_papers_algorithm_written_weight_by_weight(n, d):
     assert not torch.equal(theta, theta0)
 
 
-def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10, outliers_on=True, C=2.0, slow_h=False):
+def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10, level=1.0, C=2.0, scale_h=False):
     """vSGD as the class ``vSGD`` of the authors' py-optim runs it, one weight at a time in plain
-    floats: the averages of the first ``warm`` batches' samples (v times 2, plus eps), memory 2;
-    then per batch: one step more memory where the gradient is an outlier (further than one SD
-    from gbar), averages with weight 1/tau (+ eps on v), r, tau = (1 - r) tau + 1 + eps,
-    theta -= r / (hbar + eps) g. Also returns how many outliers it met. ``outliers_on=False``:
-    no outlier test; ``C``: v's start factor, also h's with ``slow_h``."""
+    floats: the averages of the first ``warm`` batches' samples (v times C = 2, plus eps), memory
+    2; then per batch: one step more memory where the gradient is an outlier (further than
+    ``level`` SDs from gbar; ``level=None``: no test), averages with weight 1/tau (+ eps on v),
+    r, tau = (1 - r) tau + 1 + eps, theta -= r / (hbar + eps) g. ``scale_h``: h starts C times
+    too, as the paper's slow start has it. Also returns how many outliers it met."""
     out, outliers = [], 0
     for i, theta in enumerate(thetas):
         gs, vs, hs_ = [g[i] for g in grads], [v[i] for v in sqs], [h[i] for h in hs]
         gbar, vbar, hbar = sum(gs[:warm]) / warm, (sum(vs[:warm]) / warm + eps) * C, sum(hs_[:warm]) / warm
-        if slow_h:
+        if scale_h:
             hbar *= C
         tau = 2 * (1 + eps)
         for g, v, h in zip(gs[warm:], vs[warm:], hs_[warm:]):
-            if outliers_on and (g - gbar) ** 2 > (vbar - gbar ** 2) / n:
+            if level is not None and (g - gbar) ** 2 > level ** 2 * (vbar - gbar ** 2) / n:
                 tau += 1
                 outliers += 1
             f = 1 / tau
@@ -399,28 +399,36 @@ def _vsgd_authors_by_hand(thetas, grads, sqs, hs, n, eps=1e-9, warm=10, outliers
     return out, outliers
 
 
-@pytest.mark.parametrize("name,n", [("vsgd_authors", 1), ("vsgd_authors", 7), ("vsgd_authors", 50),
-                                    ("vsgd_authors_original", 7), ("vsgd_authors_slow", 7)])
-def test_vsgd_authors_matches_their_code_written_weight_by_weight(name, n):
+@pytest.mark.parametrize("name,n,d,kw,how", [
+    ("vsgd_authors", 1, 300, {}, {}),
+    ("vsgd_authors", 7, 300, {}, {}),
+    ("vsgd_authors", 50, 300, {}, {}),
+    ("vsgd_authors", 7, 300, dict(outlier=2.0), dict(level=2.0)),  # the level is squared: 4 variances
+    ("vsgd_authors_original", 7, 300, {}, dict(level=None)),
+    ("vsgd_authors_slow", 7, 300, {}, dict(C=30.0, scale_h=True)),  # C = 300 / 10
+    ("vsgd_authors_slow", 7, 5, {}, dict(C=2.0, scale_h=True)),     # C = max(2, 5 / 10)
+])
+def test_vsgd_authors_matches_their_code_written_weight_by_weight(name, n, d, kw, how):
     gen = torch.Generator().manual_seed(n)
     theta0 = torch.randn(8, generator=gen, dtype=torch.float64)
-    # a drift plus noise: some batches land outside one SD of the average, some inside
-    grads = [0.05 + torch.randn(8, generator=gen, dtype=torch.float64) * 0.1 for _ in range(30)]
+    # a drift plus noise: some batches land outside one SD of the average, some inside; the last
+    # weight's pixel is never inked (g = v = h = 0): it must stay where it is, not become NaN
+    live = torch.tensor([1.0] * 7 + [0.0], dtype=torch.float64)
+    grads = [(0.05 + torch.randn(8, generator=gen, dtype=torch.float64) * 0.1) * live for _ in range(30)]
     sqs = [g * g * (1 + (n > 1) * torch.rand(8, generator=gen, dtype=torch.float64) * 5) for g in grads]
-    hs = [0.1 + torch.rand(8, generator=gen, dtype=torch.float64) for _ in grads]
+    hs = [(0.1 + torch.rand(8, generator=gen, dtype=torch.float64)) * live for _ in grads]
     theta, state = theta0.clone(), {}
     for k, (g, v, h) in enumerate(zip(grads, sqs, hs)):
-        O.REGISTRY[name].step(theta, g, state, grad_sq=v, curvature=h, batch_size=n, model_size=300,
-                              **O.REGISTRY[name].fixed)
+        O.REGISTRY[name].step(theta, g, state, grad_sq=v, curvature=h, batch_size=n, model_size=d,
+                              **O.REGISTRY[name].fixed, **kw)
         if k < 10:  # warm-up: averages only, no weight moves
             assert torch.equal(theta, theta0)
-    how = dict(vsgd_authors={}, vsgd_authors_original=dict(outliers_on=False),
-               vsgd_authors_slow=dict(C=30.0, slow_h=True))[name]  # C = max(2, 300 / 10)
     want, outliers = _vsgd_authors_by_hand(theta0.tolist(), [g.tolist() for g in grads], [v.tolist() for v in sqs],
                                            [h.tolist() for h in hs], n, **how)
     assert theta.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
-    if how.get("outliers_on", True):
-        assert 0 < outliers < 8 * 20  # both branches of the outlier test were taken
+    assert theta[-1] == theta0[-1]
+    if how.get("level", 1.0) is not None:
+        assert 0 < outliers < 7 * 20  # both branches of the outlier test were taken
     assert not torch.equal(theta, theta0)
 
 

@@ -176,3 +176,19 @@ def test_tail_effect_reads_the_even_drain_control():
     t.loc["sgd single", "accuracy"] = 0.971
     assert summary.tail_effect(t, "sgd") == "single-class batches cost no accuracy to explain"
     assert summary.tail_effect(t.assign(n=1), "sgd").startswith("the runs give no direction")
+
+
+def test_effect_words_count_agreement_only_where_both_signs_exist():
+    """Hoyer vs Gini and CCMAS vs informedness agree in sign by hand: pair 1 agrees in both
+    (+, + and +, +), pair 2 disagrees in sparsity (+ vs -) and agrees in selectivity; pair 3
+    has a diverged condition (NaN) and pair 4 a condition not run: neither is counted."""
+    metrics = ("sparsity", "gini", "selectivity_avg", "informedness", "auroc")
+    rows = {"a": (0.5, 0.5, 0.5, 0.5), "b": (0.4, 0.4, 0.4, 0.4), "c": (0.6, 0.3, 0.6, 0.6),
+            "d": (math.nan, math.nan, math.nan, math.nan)}
+    t = pd.DataFrame([dict(condition=c, n=3, **{m: v for m, v in zip(metrics, (*vals, 0.5))},
+                           **{f"{m}_se": 0.01 for m in metrics}) for c, vals in rows.items()]).set_index(
+        "condition", drop=False)
+    pairs = [("1", "a", "b"), ("2", "c", "b"), ("3", "d", "b"), ("4", "zzz", "b")]
+    words = summary.effect_words(t, pairs, summary.effect_table(t, pairs))
+    assert (words["n"], words["agree_sparsity"], words["agree_selectivity"]) == (2, 1, 2)
+    assert words["label"] == "1"
