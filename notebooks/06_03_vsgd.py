@@ -46,7 +46,8 @@
 # own code runs it (the class `vSGD` of Tom Schaul's public `py-optim`), which departs from the
 # paper's Algorithm 1 in four details (its start, its first memory, an outlier test and a
 # guard against division by zero): see the last section. We run vSGD-b at batch
-# 10, 50 and 200 and the two element-wise rules at batch 50, 30 epochs, beside the
+# 10, 50 and 200 and the element-wise rules (the paper's, the authors' code's, and that code
+# with two of its departures undone) at batch 50, 30 epochs, beside the
 # dissertation's four optimizers at the same batch sizes (the batch-size experiment's runs). The
 # update rules are `sparsel.optim.vsgd_step`, `vsgd_b_step` and `vsgd_authors_step`; the tests
 # check them against the paper's algorithm and the authors' code written out weight by weight,
