@@ -1,4 +1,5 @@
-"""Shared fixtures. MNIST comes from $SPARSEL_DATA, else ../shared/data beside the repo."""
+"""Shared fixtures. MNIST comes from $SPARSEL_DATA, else ../shared/data beside the repo, else
+the default data root (~/.cache/sparsel/data, where a user's first download puts it)."""
 import os
 from pathlib import Path
 
@@ -6,8 +7,12 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if not os.environ.get("SPARSEL_DATA") and (REPO.parent / "shared" / "data" / "MNIST").exists():
-    os.environ["SPARSEL_DATA"] = str(REPO.parent / "shared" / "data")
+if not os.environ.get("SPARSEL_DATA"):
+    # Named explicitly either way: subprocesses, ray workers and tests that move $HOME must
+    # all read the MNIST this session reads.
+    shared = REPO.parent / "shared" / "data"
+    os.environ["SPARSEL_DATA"] = str(shared if (shared / "MNIST").exists()
+                                     else Path.home() / ".cache" / "sparsel" / "data")
 
 torch.set_num_threads(2)
 
