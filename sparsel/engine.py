@@ -146,6 +146,65 @@ class Stack:
             return gW, gb, {"grad_sq": sq, "curvature": h}
         return gW, gb
 
+    def sample_errors(self, x, y, delta=None):
+        """Each sample's own loss gradient with respect to each layer's pre-activations, and
+        each layer's inputs, in float64, at the parameters or at the parameters + ``delta``
+        (a list matching ``W + b``): lists of [R, B, out] and [R, B, in] (the first layer's
+        input as ``x`` is given), input layer first. Sample s's gradient of ``W[i]`` is the
+        outer product of ``errors[i][:, s]`` and ``inputs[i][:, s]``."""
+        n = len(self.W)
+        W = [w.double() + (0 if delta is None else delta[i].double()) for i, w in enumerate(self.W)]
+        b = [v.double() + (0 if delta is None else delta[n + i].double()) for i, v in enumerate(self.b)]
+        inputs, h = [], x.double()
+        for i in range(n):
+            inputs.append(h)
+            z = torch.matmul(h, W[i].transpose(1, 2)) + b[i][:, None, :]
+            if i < n - 1:
+                h = torch.relu(z) if self.relu else torch.sigmoid(z)
+        e = torch.softmax(z, dim=2) - F.one_hot(y, z.shape[2]).to(z.dtype)
+        errors = [e]
+        for i in range(n - 1, 0, -1):
+            a = inputs[i]
+            e = torch.bmm(e, W[i]) * ((a > 0).to(a.dtype) if self.relu else a * (1 - a))
+            errors.insert(0, e)
+        return inputs, errors
+
+    def fd_stats(self, x, y, delta, budget=1 << 22):
+        """vSGD-fd's statistics (``sparsel.optim.NEEDS``) of the batch ``x`` [R, B, 784] (or
+        [B, 784]), ``y`` [R, B], along ``delta`` (a list matching ``W + b``): per parameter, the
+        batch means of each sample's finite-difference curvature |g_s(p) - g_s(p + delta)| /
+        |delta| and of its square, lists matching ``W + b`` in the parameters' dtype.
+
+        Computed in float64 (the difference of two nearby gradients). The first layer's input
+        is the image at both points, so its difference is the outer product of the error's
+        difference and the image, and the means are two matrix products; a later layer's
+        per-sample differences are formed ``budget`` numbers at a time."""
+        a0, e0 = self.sample_errors(x, y)
+        a1, e1 = self.sample_errors(x, y, delta)
+        n, B = len(self.W), e0[0].shape[1]
+        mean_abs, mean_sq = [None] * (2 * n), [None] * (2 * n)
+        for i in range(n):
+            de = e0[i] - e1[i]
+            if i == 0:
+                m1 = torch.matmul(de.abs().transpose(1, 2), a0[0].abs()) / B
+                m2 = torch.matmul((de * de).transpose(1, 2), a0[0] * a0[0]) / B
+            else:
+                R, _, out = de.shape
+                step = max(1, budget // (R * out * a0[i].shape[2]))
+                m1 = m2 = 0
+                for s in range(0, B, step):
+                    part = slice(s, s + step)
+                    d = e0[i][:, part, :, None] * a0[i][:, part, None, :] - e1[i][:, part, :, None] * a1[i][:, part, None, :]
+                    m1 = m1 + d.abs().sum(1)
+                    m2 = m2 + (d * d).sum(1)
+                m1, m2 = m1 / B, m2 / B
+            mean_abs[i], mean_sq[i] = m1, m2
+            mean_abs[n + i], mean_sq[n + i] = de.abs().mean(1), (de * de).mean(1)
+        dt = self.W[0].dtype
+        curv = [(m / delta[k].double().abs()).to(dt) for k, m in enumerate(mean_abs)]
+        curv_sq = [(m / delta[k].double().square()).to(dt) for k, m in enumerate(mean_sq)]
+        return {"fd_curvature": curv, "fd_curvature_sq": curv_sq}
+
 
 class StackedOptimizer:
     """The registered optimizers (``sparsel.optim.REGISTRY``) for stacked parameters.
@@ -191,6 +250,21 @@ class StackedOptimizer:
         """Whether some optimizer of the stack takes per-sample statistics."""
         return any(part.opt.needs for part in self.parts)
 
+    def probe(self, grads, runs=None):
+        """Where optimizers measure their statistics at shifted parameters (vSGD-fd), the shift
+        each wants before this step, given this batch's gradients ``grads``: a list matching
+        the parameters, for the whole stack or, with ``runs``, one optimizer's runs (both must
+        be covered by probing optimizers only). None where no optimizer probes."""
+        parts = [p for p in self.parts if runs is None or p.runs == runs]
+        if not any(part.opt.probe for part in parts):
+            return None
+        if not all(part.opt.probe for part in parts):
+            raise ValueError("a stack that probes must hold probing optimizers only (engine.group_key keeps them apart)")
+        if runs is not None:
+            return parts[0].probe(grads)
+        per_part = [part.probe([g[part.runs] for g in grads]) for part in parts]
+        return [torch.cat(ds) for ds in zip(*per_part)]
+
 
 class _Rule:
     """One optimizer's update over its range of runs: its registered rule, called per parameter
@@ -219,6 +293,10 @@ class _Rule:
                         for p in params] for init in self.opt.run_state.values()]
         self.param_state = [{n: ts[i] for n, ts in zip(self.names, self.state)} for i in range(len(params))]
         self.model_size = sum(p[0].numel() for p in params)  # one run's parameters
+
+    def probe(self, grads):
+        """The shift the rule measures its statistics along before the coming step."""
+        return [self.opt.probe(g, state, self.t + 1, **hp) for g, state, hp in zip(grads, self.param_state, self.hp)]
 
     def step(self, params, grads, stats=None, n=None):
         self.t += 1
@@ -361,6 +439,9 @@ class _Step:
             runs = piece.runs if self.pieces else slice(None)
             lo, a = piece.forward(x[runs])
             out = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a, stats=self.opt.needs)
+            delta = self.opt.probe(out[0] + out[1], piece.runs if self.pieces else None)
+            if delta is not None:  # vSGD-fd: a second pass, at the parameters + delta
+                out[2].update(piece.fd_stats(x[runs], y[runs], delta))
             grads.append((out[0] + out[1], out[2] if self.opt.needs else None, idx.shape[1]))
             logits.append(lo)
             acts.append(a)

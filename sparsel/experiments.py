@@ -198,21 +198,28 @@ VSGD_BATCHES = (10, 50, 200)
 
 def vsgd(scale, seeds):
     """6.3.1: 'no more pesky learning rates' (Schaul, Zhang & LeCun 2013), the optimizer the
-    dissertation wants analysed beside its modified Adagrad and Adadelta: vSGD-b (one rate per
-    layer) at batch sizes 10, 50 and 200, and the element-wise vSGD at batch 50, 30 epochs, as the
-    paper writes it and as its authors' code runs it (``optim.vsgd_authors_step``; also without
-    its outlier test, and with the paper's slow start, to tell which departure matters). No
+    dissertation wants analysed beside its modified Adagrad and Adadelta, 30 epochs: vSGD-b (one
+    rate per layer) and the element-wise vSGD at batch sizes 10, 50 and 200, as the paper writes
+    them; the element-wise rule as its authors' code runs it at batch 50
+    (``optim.vsgd_authors_step``; also without its outlier test, and, at all three batch sizes,
+    with the paper's slow start, to tell which departure matters); and their vSGD-fd
+    (``optim.vsgd_fd_step``, curvature by finite differences) at batch 50, as is and slowed. No
     learning rate to set. The chapter sets them beside ``batch_size``'s runs of the four
     optimizers at the same batch sizes (reused). Batch 1 is left out: the per-sample statistics
     make a batch-1 step about twice SGD's, some 3 CPU hours a run here.
-    Meta: param 'batch_size', value the batch size; ``variant`` 'layer', 'element' or "authors' code"."""
+    Meta: param 'batch_size', value the batch size; ``variant`` 'layer', 'element', or "authors' code" with what
+    was changed in it (e.g. "authors' code, finite differences")."""
     rows = [(f"vsgd_b bs={b}", dict(optimizer="vsgd_b", batch_size=b), dict(param="batch_size", value=b, variant="layer"))
             for b in VSGD_BATCHES]
-    rows.append(("vsgd bs=50", dict(optimizer="vsgd", batch_size=50), dict(param="batch_size", value=50, variant="element")))
-    # the authors' code, then with each of two of its departures from the paper undone
-    rows += [(f"{o} bs=50", dict(optimizer=o, batch_size=50), dict(param="batch_size", value=50, variant=v))
-             for o, v in (("vsgd_authors", "authors' code"), ("vsgd_authors_original", "authors' code, no outlier test"),
-                          ("vsgd_authors_slow", "authors' code, paper's slow start"))]
+    # the paper's element-wise rule; the authors' code, then with each of two of its departures
+    # from the paper undone; their vSGD-fd (finite-difference curvature), as is and slowed
+    variants = [("vsgd", "element", VSGD_BATCHES), ("vsgd_authors", "authors' code", (50,)),
+                ("vsgd_authors_original", "authors' code, no outlier test", (50,)),
+                ("vsgd_authors_slow", "authors' code, paper's slow start", VSGD_BATCHES),
+                ("vsgd_fd", "authors' code, finite differences", (50,)),
+                ("vsgd_fd_slow", "authors' code, finite differences, slow start", (50,))]
+    rows += [(f"{o} bs={b}", dict(optimizer=o, batch_size=b), dict(param="batch_size", value=b, variant=v))
+             for o, v, sizes in variants for b in sizes]
     return _grid("vsgd", scale, seeds, 30, rows)
 
 

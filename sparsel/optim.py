@@ -420,6 +420,66 @@ def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, 
     theta.sub_(torch.where(warm, 0.0, r / (hbar + eps)) * grad)
 
 
+
+def vsgd_fd_probe(grad, state, t, *, eps=1e-9, init_batches=10, **_):
+    """The direction delta along which ``vsgd_fd_step`` measures curvature before step ``t``:
+    gbar + eps, the average gradient so far (its value before this step's update), as the
+    authors' code takes it (py-optim's ``vSGDfd._fdDirection``). During the warm-up, where the
+    code measures its one warm-up collection along that collection's mean gradient, this
+    batch's mean gradient ``grad`` + eps. Shaped like ``grad``."""
+    gbar = state.get("gbar")
+    if gbar is None:
+        return grad + eps
+    return torch.where(torch.as_tensor(t <= init_batches, device=grad.device), grad, gbar) + eps
+
+
+@rule("gbar", "vbar", "hbar", "vhbar", "tau")
+def vsgd_fd_step(theta, grad, state, t, *, grad_sq, fd_curvature, fd_curvature_sq, batch_size, model_size,
+                 run_dims=0, eps=1e-9, init_batches=10, outlier=1.0, paper_slow_start=False):
+    """vSGD-fd (Schaul & LeCun 2013, "Adaptive learning rates and parallelization for
+    stochastic, sparse, non-smooth gradients") as its authors' code runs it (the class
+    ``vSGDfd`` of py-optim): ``vsgd_authors_step`` with the curvature measured by finite
+    differences instead of bbprop, and the rate divided by the curvature's second moment.
+
+    Each sample s's curvature is h_s = |g_s(theta) - g_s(theta + delta)| / |delta|, weight by
+    weight, along delta = gbar + eps (``vsgd_fd_probe``); the engine passes its batch mean
+    ``fd_curvature`` and the batch mean of its square ``fd_curvature_sq``. As the code:
+
+    * warm-up as ``vsgd_authors_step``'s, with vhbar the mean of h_s^2 (not slowed);
+    * outliers: a weight gets one step more memory where its gradient lies more than
+      ``outlier`` SDs from gbar, or its curvature h more than ``outlier`` SDs from hbar,
+      (h - hbar)^2 > (vhbar - hbar^2) / n;
+    * gbar, vbar, hbar, tau as ``vsgd_authors_step``; vhbar = (1 - f) vhbar + f mean_s(h_s^2);
+    * theta -= r (hbar + eps) / (vhbar + eps) g.
+
+    Where the curvature does not vary between samples, (hbar + eps) / (vhbar + eps) is about
+    1 / hbar, vSGD's rate; the more it varies, the smaller the rate. ``paper_slow_start=True``
+    starts both second moments, vbar and vhbar, C = max(2, d / 10) times too large (d =
+    ``model_size``), which slows the first rates by C^2, as the paper's slow start does for
+    vSGD (our analogue: the code has no such setting; its own slows vbar by 2)."""
+    gbar, vbar, hbar, vhbar, tau = (state[k] for k in ("gbar", "vbar", "hbar", "vhbar", "tau"))
+    n, h = batch_size, fd_curvature
+    warm = torch.as_tensor(t <= init_batches, device=theta.device)
+    last = torch.as_tensor(t == init_batches, device=theta.device)
+    if outlier is not None:
+        odd = ((grad - gbar) ** 2 > outlier ** 2 * (vbar - gbar * gbar) / n) | \
+              ((h - hbar) ** 2 > outlier ** 2 * (vhbar - hbar * hbar) / n)
+        tau.add_(odd & ~warm)
+    f = torch.where(warm, 1.0 / t, tau.reciprocal())
+    gbar.lerp_(grad, f)
+    hbar.lerp_(h, f)
+    vbar.lerp_(grad_sq, f)
+    vhbar.lerp_(fd_curvature_sq, f)
+    C = _slow_start(model_size) if paper_slow_start else 2.0
+    vbar.copy_(torch.where(last, (vbar + eps) * C, torch.where(warm, vbar, vbar + eps)))
+    if paper_slow_start:
+        vhbar.copy_(torch.where(last, vhbar * C, vhbar))
+    gg = gbar * gbar
+    r = gg / (vbar / n + (n - 1) / n * gg)
+    tau.copy_(torch.where(last, 2 * (1 + eps), torch.where(warm, 0.0, tau * (1 - r) + (1 + eps))))
+    theta.sub_(torch.where(warm, 0.0, r * (hbar + eps) / (vhbar + eps)) * grad)
+
+
 # --- the registry ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -432,7 +492,8 @@ class OptimizerDef:
     None where torch.optim has none (``make_optimizer`` then wraps ``step``);
     ``check``: ``hp -> (field, message)`` for hyper-parameters it cannot take, or None;
     ``needs``: per-sample statistics ``step`` takes besides the gradient (``NEEDS``), which only
-    the stacked engine computes.
+    the stacked engine computes; ``probe``: ``(grad, state, t, **fixed) -> delta``, for a rule
+    whose statistics are measured at theta + delta (``fd_curvature``), else None.
     """
     name: str
     step: Callable
@@ -443,6 +504,7 @@ class OptimizerDef:
     reference: Callable | None = None
     check: Callable | None = None
     needs: tuple = ()
+    probe: Callable | None = None
 
     @property
     def state(self) -> tuple:
@@ -563,6 +625,18 @@ for name, formula, source, fixed in (
     register(OptimizerDef(name, vsgd_authors_step, {}, formula, "none to tune: " + source,
                           fixed=dict(eps=1e-9, **fixed), needs=("grad_sq", "curvature")))
 
+_FD = "Schaul & LeCun's vSGD-fd as its authors' code (py-optim's vSGDfd) runs it"
+for name, formula, source, fixed in (
+        ("vsgd_fd",
+         r"$\eta_i = r_i\,(\bar h_i + \epsilon) / (\bar v^h_i + \epsilon)$, $r_i$ as `vsgd_authors`; $\bar h$, $\bar v^h$ "
+         r"the averages of $h = \lvert g(\theta) - g(\theta + \bar g)\rvert / \lvert \bar g\rvert$ and $h^2$ per sample",
+         _FD, {}),
+        ("vsgd_fd_slow", r"as `vsgd_fd`, but $\bar v$ and $\bar v^h$ started $C = \max(2, d/10)$ times too large",
+         _FD + ", with a slow start like the paper's", dict(paper_slow_start=True))):
+    register(OptimizerDef(name, vsgd_fd_step, {}, formula, "none to tune: " + source,
+                          fixed=dict(eps=1e-9, **fixed), needs=("grad_sq", "fd_curvature", "fd_curvature_sq"),
+                          probe=vsgd_fd_probe))
+
 OPTIMIZERS = ("sgd", "adagrad", "adadelta", "adam")  # the dissertation's four: experiments and plots
 ALL_OPTIMIZERS = tuple(REGISTRY)
 BASELINE = {name: dict(opt.defaults) for name, opt in REGISTRY.items()}
@@ -615,7 +689,10 @@ class RuleOptimizer(torch.optim.Optimizer):
 
 # What a rule with ``needs`` takes, per parameter (shaped like it), from one minibatch of n samples.
 NEEDS = {"grad_sq": "mean over the batch of each sample's squared gradient",
-         "curvature": "mean over the batch of the diagonal Gauss-Newton curvature (bbprop)"}
+         "curvature": "mean over the batch of the diagonal Gauss-Newton curvature (bbprop)",
+         "fd_curvature": "mean over the batch of each sample's finite-difference curvature "
+                         "|g_s(theta) - g_s(theta + delta)| / |delta|, delta the rule's probe",
+         "fd_curvature_sq": "mean over the batch of the square of each sample's finite-difference curvature"}
 # ... and, as plain numbers, ``batch_size`` (the batch's n), ``model_size`` (one network's
 # number of parameters) and ``run_dims`` (1 in the engine: the leading dimension indexes runs).
 

@@ -35,12 +35,14 @@ PALETTE = {"sgd": "#1f77b4", "adagrad": "#ff7f0e", "adadelta": "#2ca02c", "adam"
            "rmsprop": "#9467bd", "nesterov": "#8c564b", "adamw": "#e377c2", "adamax": "#7f7f7f",
            "nadam": "#bcbd22", "adagrad_mod": "#17becf", "adadelta_mod": "#aec7e8", "adagrad_p": "#ffbb78",
            "adadelta_p": "#98df8a", "vsgd": "#393b79", "vsgd_b": "#637939",
-           "vsgd_authors": "#843c39", "vsgd_authors_original": "#ad494a", "vsgd_authors_slow": "#e7969c"}
+           "vsgd_authors": "#843c39", "vsgd_authors_original": "#ad494a", "vsgd_authors_slow": "#e7969c",
+           "vsgd_fd": "#7b4173", "vsgd_fd_slow": "#ce6dbd"}
 NAMES = {"sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam", "rmsprop": "RMSprop",
          "nesterov": "SGD (Nesterov)", "adamw": "AdamW", "adamax": "Adamax", "nadam": "NAdam",
          "vsgd": "vSGD", "vsgd_b": "vSGD-b", "vsgd_authors": "vSGD (authors' code)",
          "vsgd_authors_original": "vSGD (authors' code, no outlier test)",
-         "vsgd_authors_slow": "vSGD (authors' code, paper's slow start)"}
+         "vsgd_authors_slow": "vSGD (authors' code, paper's slow start)",
+         "vsgd_fd": "vSGD-fd (authors' code)", "vsgd_fd_slow": "vSGD-fd (authors' code, slow start)"}
 # Condition words a reader would misread, renamed where they are drawn (the stored labels stay):
 # class_diversity's "original" condition is its shuffled batches of every class, not the
 # dissertation's runs, which ``curves`` draws as "(dissertation)".

@@ -25,7 +25,7 @@ TOL = {"sgd": 1e-5, "adadelta": 1e-5, "adam": 1e-5, "adagrad": 2e-3}
 # 0.01 g^2), so it and the Adagrad p-family share Adagrad's tolerance.
 # vSGD divides by its curvature average, small for weights from faint pixels: rounding in the
 # statistics grows like Adagrad's.
-TOL["vsgd"] = TOL["vsgd_b"] = TOL["vsgd_authors"] = 2e-3
+TOL["vsgd"] = TOL["vsgd_b"] = TOL["vsgd_authors"] = TOL["vsgd_fd"] = TOL["vsgd_fd_slow"] = 2e-3
 TOL.update({"nesterov": 1e-5, "adamw": 1e-5, "adamax": 1e-5, "nadam": 1e-5, "rmsprop": 2e-3,
             "adagrad_p": 2e-3, "adadelta_p": 1e-5})
 
@@ -267,7 +267,7 @@ def test_a_swallowed_signal_still_stops_the_group_at_an_epoch_boundary(small, tm
 
 
 @pytest.mark.parametrize("names", [("sgd", "adagrad", "adadelta", "adam"), ("adamax", "nadam", "adamw", "nesterov"),
-                                   ("vsgd_b",)])
+                                   ("vsgd_b",), ("vsgd_fd", "vsgd_fd_slow")])
 def test_compiled_step_gives_the_eager_numbers(small, names):
     """torch.compile fuses each step's kernels (the CPU engine's speed-up); the maths must not
     change: a mixed four-optimizer group, compiled vs eager, within the alone-vs-stacked
@@ -433,6 +433,86 @@ def test_backward_statistics_equal_autograd_per_sample(hidden, activation, B):
             torch.testing.assert_close(stats["grad_sq"][i][r], want_sq, rtol=1e-4, atol=1e-9)
             torch.testing.assert_close(stats["curvature"][i][r], want_h, rtol=1e-4, atol=1e-9)
         assert stats["curvature"][0][r].abs().sum() > 0 and stats["grad_sq"][0][r].abs().sum() > 0
+
+
+def _per_sample_grads(stack, r, x, y, delta=None):
+    """Run ``r``'s per-sample gradients [B, ...] (autograd, float64, torch.func), at its
+    parameters or at its parameters + ``delta`` (a list matching ``W + b`` of the stack)."""
+    from torch.func import grad, vmap
+    n = len(stack.W)
+    params = [p[r].detach().double() for p in stack.W + stack.b]
+    if delta is not None:
+        params = [p + d[r].double() for p, d in zip(params, delta)]
+
+    def loss(ps, xs, ys):
+        h = xs[None]
+        for i in range(n):
+            h = h @ ps[i].T + ps[n + i]
+            if i < n - 1:
+                h = torch.relu(h) if stack.relu else torch.sigmoid(h)
+        return torch.nn.functional.cross_entropy(h, ys[None])
+
+    return vmap(grad(loss), in_dims=(None, 0, 0))(params, x.double(), y)
+
+
+@pytest.mark.parametrize("hidden,activation,B", [((5,), "sigmoid", 4), ((5,), "relu", 3), ((6, 4), "sigmoid", 3),
+                                                 ((6, 4), "relu", 2), ((5,), "sigmoid", 1)])
+def test_finite_difference_curvature_equals_autograd_per_sample(hidden, activation, B):
+    """vSGD-fd's statistics: per weight, the batch means of |g_s(p) - g_s(p + delta)| / |delta|
+    and of its square, each sample's gradient by autograd at both points."""
+    torch.manual_seed(0)
+    specs = [RunSpec(seed=s, hidden=hidden, activation=activation, train_size=1000, test_size=500) for s in (1, 2)]
+    stack = engine.Stack(specs, "cpu")
+    with torch.no_grad():
+        for w in stack.W:
+            w.mul_(3)
+    x = torch.rand(2, B, 784) * (torch.rand(2, B, 784) < 0.3)
+    y = torch.randint(0, 10, (2, B))
+    delta = [0.05 * torch.randn_like(p) for p in stack.params()]
+    got = stack.fd_stats(x, y, delta)
+    chunked = stack.fd_stats(x, y, delta, budget=1)  # later layers one sample at a time
+    for r in range(2):
+        at, shifted = _per_sample_grads(stack, r, x[r], y[r]), _per_sample_grads(stack, r, x[r], y[r], delta)
+        for i, (g0, g1) in enumerate(zip(at, shifted)):
+            diff = (g0 - g1) / delta[i][r].double()
+            torch.testing.assert_close(got["fd_curvature"][i][r], diff.abs().mean(0).float(), rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(got["fd_curvature_sq"][i][r], diff.square().mean(0).float(), rtol=1e-5, atol=1e-7)
+            assert got["fd_curvature"][i][r].abs().sum() > 0, i
+    for k in got:
+        assert all(torch.equal(a, b) for a, b in zip(got[k], chunked[k]))
+
+
+def test_vsgd_fd_stacks_probe_each_run_along_its_own_average():
+    """Two probing optimizers in one stack: each run's direction is its own rule's, its
+    statistics are measured there, and its step is the rule alone on them."""
+    specs = [spec("vsgd_fd", 1, hidden=(6,)), spec("vsgd_fd", 2, hidden=(6,)), spec("vsgd_fd_slow", 3, hidden=(6,))]
+    stack = engine.Stack(specs, "cpu")
+    opt = engine.StackedOptimizer(specs, stack.params(), "cpu")
+    alone = [[p[r].clone() for p in stack.params()] for r in range(3)]
+    states = [[{} for _ in stack.params()] for _ in range(3)]
+    gen = torch.Generator().manual_seed(0)
+    d = sum(p[0].numel() for p in stack.params())
+    for t in range(1, 15):
+        x = torch.rand(3, 5, 784, generator=gen) * (torch.rand(3, 5, 784, generator=gen) < 0.3)
+        y = torch.randint(0, 10, (3, 5), generator=gen)
+        logits, acts = stack.forward(x)
+        gW, gb, stats = stack.backward(x, y, torch.log_softmax(logits, dim=2), acts, stats=True)
+        grads = gW + gb
+        delta = opt.probe(grads)
+        stats.update(stack.fd_stats(x, y, delta))
+        for r, s in enumerate(specs):
+            rule = O.REGISTRY[s.optimizer]
+            own = [rule.probe(g[r], st, t, **rule.fixed) for g, st in zip(grads, states[r])]
+            assert all(torch.equal(a[r], b) for a, b in zip(delta, own)), (t, r)
+            for i, (p, st) in enumerate(zip(alone[r], states[r])):
+                rule.step(p, grads[i][r], st, t, **{k: stats[k][i][r] for k in rule.needs}, batch_size=5,
+                          model_size=d, **rule.fixed)
+        opt.step(stack.params(), grads, stats, 5)
+        for r in range(3):  # each step: the runs alone move as the stack (from the same parameters)
+            for p, q in zip(stack.params(), alone[r]):
+                torch.testing.assert_close(p[r], q, rtol=1e-6, atol=1e-7)
+                q.copy_(p[r])
+    assert not torch.equal(stack.W[0], engine.Stack(specs, "cpu").W[0])  # past the warm-up, weights moved
 
 
 def test_bbprop_drops_the_crossing_paths_of_a_wide_second_layer():

@@ -154,8 +154,9 @@ def _stats(opt, g, seed=0, n=4):
         return {}
     gen = torch.Generator().manual_seed(seed)
     spread = torch.rand(g.shape, generator=gen, dtype=torch.float64).to(g.dtype)
-    return dict(grad_sq=g * g * (1 + 3 * spread), curvature=0.5 + torch.rand(g.shape, generator=gen).to(g.dtype),
-                batch_size=n, model_size=500)
+    h = 0.5 + torch.rand(g.shape, generator=gen).to(g.dtype)
+    made = dict(grad_sq=g * g * (1 + 3 * spread), curvature=h, fd_curvature=h, fd_curvature_sq=h * h * (1 + spread))
+    return {k: made[k] for k in opt.needs} | dict(batch_size=n, model_size=500)
 
 
 def _variants(name):
@@ -211,6 +212,8 @@ def test_rules_never_read_a_tensor_on_the_host(name):
     stats = {k: torch.empty_like(theta) for k in opt.needs} | (dict(batch_size=50, model_size=500, run_dims=1)
                                                                if opt.needs else {})
     for hp in (per_run, O.BASELINE[name]):  # per-run tensors, then numbers shared by all runs
+        if opt.probe:
+            assert opt.probe(torch.empty_like(theta), st, t, **hp, **opt.fixed).shape == theta.shape
         opt.step(theta, torch.empty_like(theta), st, t, **hp, **opt.fixed, **stats)
 
 
@@ -430,6 +433,77 @@ def test_vsgd_authors_matches_their_code_written_weight_by_weight(name, n, d, kw
     if how.get("level", 1.0) is not None:
         assert 0 < outliers < 7 * 20  # both branches of the outlier test were taken
     assert not torch.equal(theta, theta0)
+
+
+def _vsgd_fd_by_hand(thetas, grads, sqs, hs, h2s, n, eps=1e-9, warm=10, level=1.0, C=2.0, slow_vh=False):
+    """vSGD-fd as the class ``vSGDfd`` of the authors' py-optim runs it, one weight at a time in
+    plain floats: ``_vsgd_authors_by_hand`` with h the finite-difference curvature, vh the
+    average of its square (C times too large where ``slow_vh``), a weight also an outlier where
+    (h - hbar)^2 > (vh - hbar^2) / n, and theta -= r (hbar + eps) / (vh + eps) g. Also returns
+    how many outliers it met in the gradient alone and in the curvature alone."""
+    out, by_g, by_h = [], 0, 0
+    for i, theta in enumerate(thetas):
+        gs, vs, h1, h2 = ([x[i] for x in xs] for xs in (grads, sqs, hs, h2s))
+        gbar, vbar = sum(gs[:warm]) / warm, (sum(vs[:warm]) / warm + eps) * C
+        hbar, vh = sum(h1[:warm]) / warm, sum(h2[:warm]) / warm * (C if slow_vh else 1)
+        tau = 2 * (1 + eps)
+        for g, v, h, hh in zip(gs[warm:], vs[warm:], h1[warm:], h2[warm:]):
+            odd_g = (g - gbar) ** 2 > level ** 2 * (vbar - gbar ** 2) / n
+            odd_h = (h - hbar) ** 2 > level ** 2 * (vh - hbar ** 2) / n
+            by_g, by_h = by_g + (odd_g and not odd_h), by_h + (odd_h and not odd_g)
+            tau += odd_g or odd_h
+            f = 1 / tau
+            gbar, vbar = (1 - f) * gbar + f * g, (1 - f) * vbar + f * v + eps
+            hbar, vh = (1 - f) * hbar + f * h, (1 - f) * vh + f * hh
+            r = gbar ** 2 / (vbar / n + (n - 1) / n * gbar ** 2)
+            tau = tau * (1 - r) + 1 + eps
+            theta -= r * (hbar + eps) / (vh + eps) * g
+        out.append(theta)
+    return out, by_g, by_h
+
+
+@pytest.mark.parametrize("name,n,d,how", [
+    ("vsgd_fd", 1, 300, {}),
+    ("vsgd_fd", 7, 300, {}),
+    ("vsgd_fd_slow", 7, 300, dict(C=30.0, slow_vh=True)),  # C = 300 / 10, on vbar and vh
+    ("vsgd_fd_slow", 7, 5, dict(C=2.0, slow_vh=True)),     # C = max(2, 5 / 10)
+])
+def test_vsgd_fd_matches_their_code_written_weight_by_weight(name, n, d, how):
+    gen = torch.Generator().manual_seed(n + d)
+    theta0 = torch.randn(8, generator=gen, dtype=torch.float64)
+    live = torch.tensor([1.0] * 7 + [0.0], dtype=torch.float64)  # the last pixel never inked
+    grads = [(0.05 + torch.randn(8, generator=gen, dtype=torch.float64) * 0.1) * live for _ in range(30)]
+    sqs = [g * g * (1 + (n > 1) * torch.rand(8, generator=gen, dtype=torch.float64) * 5) for g in grads]
+    # curvatures that vary from batch to batch, some far from their average (outliers in h alone)
+    hs = [(0.2 + torch.rand(8, generator=gen, dtype=torch.float64) ** 4 * 3) * live for _ in grads]
+    h2s = [h * h * (1 + torch.rand(8, generator=gen, dtype=torch.float64)) for h in hs]
+    opt = O.REGISTRY[name]
+    theta, state = theta0.clone(), {}
+    for k, (g, v, h, hh) in enumerate(zip(grads, sqs, hs, h2s)):
+        opt.step(theta, g, state, grad_sq=v, fd_curvature=h, fd_curvature_sq=hh, batch_size=n, model_size=d,
+                 **opt.fixed)
+        if k < 10:
+            assert torch.equal(theta, theta0)
+    want, by_g, by_h = _vsgd_fd_by_hand(theta0.tolist(), *([x.tolist() for x in xs] for xs in (grads, sqs, hs, h2s)),
+                                        n, **how)
+    assert theta.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert theta[-1] == theta0[-1] and not torch.equal(theta, theta0)
+    assert by_g > 0 and by_h > 0  # both halves of the outlier test decided some step
+
+
+def test_vsgd_fd_probes_along_the_average_gradient_after_the_warm_up():
+    """The code's direction: gbar + eps, gbar as it stands before the step; in the warm-up the
+    gradient being measured (+ eps)."""
+    opt = O.REGISTRY["vsgd_fd"]
+    gen = torch.Generator().manual_seed(3)
+    theta, state = torch.randn(5, generator=gen, dtype=torch.float64), {}
+    grads = [torch.randn(5, generator=gen, dtype=torch.float64) for _ in range(13)]
+    for t, g in enumerate(grads, start=1):
+        delta = opt.probe(g, state, t, **opt.fixed)
+        want = g + 1e-9 if t <= 10 else sum(grads[:10]) / 10 + 1e-9 if t == 11 else state["gbar"] + 1e-9
+        assert delta.tolist() == pytest.approx(want.tolist(), rel=1e-12, abs=1e-15), t
+        opt.step(theta, g, state, t, grad_sq=g * g, fd_curvature=g.abs() + 1, fd_curvature_sq=(g.abs() + 1) ** 2,
+                 batch_size=1, model_size=5, **opt.fixed)
 
 
 def test_vsgd_b_matches_its_block_formula_written_by_hand():
