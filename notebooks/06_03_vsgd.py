@@ -45,13 +45,18 @@
 # every step of vSGD-b. A third variant, `vsgd_authors`, is the element-wise rule as its authors'
 # own code runs it (the class `vSGD` of Tom Schaul's public `py-optim`), which departs from the
 # paper's Algorithm 1 in four details (its start, its first memory, an outlier test and a
-# guard against division by zero): see the last section. We run vSGD-b at batch
-# 10, 50 and 200 and the element-wise rules (the paper's, the authors' code's, and that code
-# with two of its departures undone) at batch 50, 30 epochs, beside the
-# dissertation's four optimizers at the same batch sizes (the batch-size experiment's runs). The
-# update rules are `sparsel.optim.vsgd_step`, `vsgd_b_step` and `vsgd_authors_step`; the tests
-# check them against the paper's algorithm and the authors' code written out weight by weight,
-# and the per-sample statistics against autograd.
+# guard against division by zero): see "As its authors' code runs it". A fourth, `vsgd_fd`, is
+# the authors' later vSGD-fd (Schaul & LeCun 2013), which measures the curvature by finite
+# differences instead of bbprop, as their code runs it: see the last section.
+#
+# We run vSGD-b and the paper's element-wise rule at batch 10, 50 and 200; the authors' code at
+# batch 50, as it is and with two of its departures undone (one of them, the paper's slow start,
+# also at batch 10 and 200); and vSGD-fd at batch 50, as it is and slowed: 30 epochs each, beside
+# the dissertation's four optimizers at the same batch sizes (the batch-size experiment's runs).
+# The update rules are `sparsel.optim.vsgd_step`, `vsgd_b_step`, `vsgd_authors_step` and
+# `vsgd_fd_step`; the tests check them against the paper's algorithm and the authors' code
+# written out weight by weight, and the per-sample statistics (bbprop's and the finite
+# differences) against autograd.
 
 # %% tags=["parameters"]
 scale = "smoke"          # "smoke" (1,000-image subset, 1 seed) or "full" (the dissertation's settings)
@@ -90,8 +95,8 @@ last["value"] = last.batch_size.astype(float)
 #
 # ## Beside the four optimizers
 #
-# Last epoch against batch size: vSGD-b's line, the element-wise rule's point at batch 50, and
-# the four optimizers at their Table 5.1 learning rates.
+# Last epoch against batch size: vSGD-b's and the element-wise rules' lines, the variants run at
+# batch 50 alone as points, and the four optimizers at their Table 5.1 learning rates.
 
 # %% mystnb={"figure": {"caption": "Last epoch against batch size (log scale). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-vsgd-1"}}
 fig = plots.versus(last, x="value", hue="optimizer", logx=True, title="vSGD beside the four optimizers")
@@ -114,7 +119,8 @@ table.sort_values(["batch_size", "optimizer"]).style.format(precision=3, na_rep=
 #
 # At batch 50, vSGD-b against each of the four optimizers and against the element-wise rule,
 # by the book's 2-SE rule: {glue:text}`vsgd_words` Across the batch sizes vSGD-b's Hoyer
-# sparsity goes {glue:text}`vsgd_trend`; SGD's goes {glue:text}`sgd_trend`.
+# sparsity goes {glue:text}`vsgd_trend`; the paper's element-wise rule's
+# {glue:text}`element_trend`; SGD's {glue:text}`sgd_trend`.
 #
 # The same comparisons in Gini sparsity and informedness selectivity (section 6.3.5 asks for
 # more metrics), so that an effect seen in one metric only is not taken for a property of the
@@ -130,9 +136,9 @@ for _, a, b in pairs:
         parts.append(f"than {plots.label(b.split(' bs=')[0])}: sparsity {summary.compare(last, a, b)}, "
                      f"selectivity {summary.compare(last, a, b, 'selectivity_avg')}")
 glue("vsgd_words", ("; ".join(parts) + ".") if parts else "not run at this scale.")
-for o in ("vsgd_b", "sgd"):
+for o, name in (("vsgd_b", "vsgd_trend"), ("vsgd", "element_trend"), ("sgd", "sgd_trend")):
     line = last[last.optimizer == o].sort_values("batch_size")
-    glue(f"{o.split('_')[0]}_trend", ", ".join(f"{v:.3f} at batch {b}" for b, v in zip(line.batch_size, line.sparsity))
+    glue(name, ", ".join(f"{v:.3f} at batch {b}" for b, v in zip(line.batch_size, line.sparsity))
          or "unmeasured (not run)")
 for name, c in (("acc_layer", ref), ("acc_element", "vsgd bs=50")):
     glue(name, f"{summary.value(last, c, 'accuracy'):.3f}" if c in last.index else "not run")
@@ -149,13 +155,14 @@ summary.effect_table(last, pairs)
 # rule's first-layer weights reach {glue:text}`w1_element`; vSGD-b's {glue:text}`w1_layer`
 # (at initialisation: {glue:text}`w1_start`). A first-layer weight of the element-wise rule
 # grows where its pixel is faint in the images that reach it: its curvature, which scales with
-# the pixel's square, is tiny, and the step divides by it.
+# the pixel's square, is tiny, and the step divides by it. The authors' code and their
+# vSGD-fd are drawn too (see the last two sections).
 
-# %% mystnb={"figure": {"caption": "The largest absolute weight of each layer over the first batches, one network per variant (batch 50, seed 1; log scale). Layer 1: the input-to-hidden weights. The authors' code moves no weight in its first 10 batches (its warm-up).", "name": "fig-vsgd-weights"}}
+# %% mystnb={"figure": {"caption": "The largest absolute weight of each layer over the first batches, one network per variant (batch 50, seed 1; log scale). Layer 1: the input-to-hidden weights. The authors' code (both rules) moves no weight in its first 10 batches (its warm-up).", "name": "fig-vsgd-weights"}}
 sc = experiments.SCALES[scale]
 mnist = data.load_mnist(None, "cpu", sc["train_size"], sc["test_size"])
 pair = [RunSpec(optimizer=o, seed=1, batch_size=50, train_size=sc["train_size"], test_size=sc["test_size"])
-        for o in ("vsgd", "vsgd_b", "vsgd_authors")]
+        for o in ("vsgd", "vsgd_b", "vsgd_authors", "vsgd_fd")]
 weights = pd.DataFrame(engine.largest_weights(pair, mnist, steps=weight_steps, every=max(1, weight_steps // 100)))
 fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), sharey=True)
 for ax, layer in zip(axes, (1, 2)):
@@ -182,7 +189,7 @@ def largest(layer, at):
 
 first_early, output_end = largest(1, early_steps), largest(2, weight_steps)
 glue("early_steps", f"{weights.step[weights.step <= early_steps].max():,}")
-for o in ("vsgd", "vsgd_authors"):
+for o in ("vsgd", "vsgd_authors", "vsgd_fd"):
     glue(f"w1_early_{o}", f"{first_early[o]:.3g}")
     glue(f"w2_end_{o}", f"{output_end[o]:.3g}")
 
@@ -269,13 +276,14 @@ glue("authors_words", "" if learns(AUTHORS) or AUTHORS not in last.index else
 # {glue:text}`fate_slow` (test accuracy against the paper's rule: {glue:text}`slow_vs_paper`).
 # {glue:text}`blame`
 #
-# The element-wise variants at the last epoch (mean over {glue:text}`n_seeds`), with the test
+# At the other two batch sizes, the authors' code with the paper's slow start against the
+# paper's rule, test accuracy: {glue:text}`slow_vs_paper_sizes`. Hoyer sparsity:
+# {glue:text}`slow_vs_paper_sparsity`. CCMAS selectivity: {glue:text}`slow_vs_paper_selectivity`.
+#
+# The element-wise variants at batch 50, last epoch (mean over {glue:text}`n_seeds`), with the test
 # loss after the first epoch:
 
 # %%
-ran = [c for c in (PAPER, AUTHORS, NO_OUTLIERS, PAPER_START) if c in last.index]
-
-
 def fate(c):
     if c not in last.index:
         return "was not run"
@@ -302,12 +310,86 @@ else:
 glue("blame", blame)
 glue("slow_vs_paper", summary.compare(last, PAPER_START, PAPER, "accuracy")
      if {PAPER_START, PAPER} <= set(last.index) else "not run")
-view = last.loc[ran, ["accuracy", "loss", "sparsity", "selectivity_avg", "n"]].rename(
-    columns={"loss": "test loss", "sparsity": "sparsity (Hoyer)", "selectivity_avg": "selectivity (CCMAS)"})
-view.insert(1, "test loss, epoch 1", loss_epoch1.reindex(ran))
-view.index = [plots.label(c.split(" bs=")[0]) for c in ran]
-view.style.format({"accuracy": "{:.3f}", "test loss, epoch 1": "{:.3g}", "test loss": "{:.3g}",
-                   "sparsity (Hoyer)": "{:.3f}", "selectivity (CCMAS)": "{:.3f}", "n": "{:d}"}, na_rep="—")
+for name, m in (("slow_vs_paper_sizes", "accuracy"), ("slow_vs_paper_sparsity", "sparsity"),
+                ("slow_vs_paper_selectivity", "selectivity_avg")):
+    words = []
+    for b in experiments.VSGD_BATCHES:
+        a, p = f"vsgd_authors_slow bs={b}", f"vsgd bs={b}"
+        if b == 50 or not {a, p} <= set(last.index):
+            continue
+        failed = [plots.label(c.split(" bs=")[0]) for c in (a, p) if not learns(c)]
+        words.append(f"at batch {b}, " + (summary.compare(last, a, p, m) if not failed
+                                           else " and ".join(failed) + " did not learn"))
+    glue(name, "; ".join(words) if words else "not run at this scale")
+
+
+def variants_table(conds):
+    """The last epoch of those of ``conds`` that ran, with the test loss after epoch 1."""
+    ran = [c for c in conds if c in last.index]
+    view = last.loc[ran, ["accuracy", "loss", "sparsity", "selectivity_avg", "n"]].rename(
+        columns={"loss": "test loss", "sparsity": "sparsity (Hoyer)", "selectivity_avg": "selectivity (CCMAS)"})
+    view.insert(1, "test loss, epoch 1", loss_epoch1.reindex(ran))
+    view.index = [plots.label(c.split(" bs=")[0]) for c in ran]
+    return view.style.format({"accuracy": "{:.3f}", "test loss, epoch 1": "{:.3g}", "test loss": "{:.3g}",
+                              "sparsity (Hoyer)": "{:.3f}", "selectivity (CCMAS)": "{:.3f}", "n": "{:d}"}, na_rep="—")
+
+
+variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
+
+# %% [markdown]
+# ## vSGD-fd: the curvature by finite differences
+#
+# In a later paper (Schaul & LeCun 2013, "Adaptive learning rates and parallelization for
+# stochastic, sparse, non-smooth gradients") the authors replace bbprop, which needs a second
+# backward pass written for each architecture, by a finite difference: each sample's curvature,
+# weight by weight, is how much its gradient changes along a short probe $\delta$,
+#
+# $$h_s = \frac{\lvert g_s(\theta) - g_s(\theta + \delta)\rvert}{\lvert \delta \rvert}, \qquad
+#   \eta = r\,\frac{\bar h}{\bar v^h},$$
+#
+# with $\bar h$ and $\bar v^h$ running averages of $h_s$ and $h_s^2$. Where the samples agree on
+# the curvature, $\bar h / \bar v^h \approx 1 / \bar h$ (vSGD's rate); the more they disagree,
+# the smaller the step. We run it as their code runs it (the class `vSGDfd` of `py-optim`,
+# `vsgd_fd`): the probe is $\delta = \bar g + \epsilon$, the average gradient, one more
+# forward and backward pass per batch at $\theta + \delta$; each sample's gradient difference
+# is taken apart (in float64), since the mean of absolute values does not factor the way
+# bbprop's squares do; the outlier test also fires on a curvature more than one standard
+# deviation from $\bar h$; warm-up, first memory and guard as `vsgd_authors`. A second variant,
+# `vsgd_fd_slow`, starts both second moments, $\bar v$ and $\bar v^h$, $C = \max(2, d/10)$
+# times too large, which slows the first rates $C^2$ times as the paper's slow start does for
+# vSGD (our analogue: the code has no such setting).
+#
+# As the code runs it, vSGD-fd {glue:text}`fate_fd`, where the same code with bbprop
+# {glue:text}`fate_authors`; its test loss after the first epoch is {glue:text}`loss_fd` nats.
+# Slowed, it {glue:text}`fate_fd_slow`. In the weight demonstration its largest first-layer
+# weight after {glue:text}`early_steps` batches is {glue:text}`w1_early_vsgd_fd` (bbprop in the
+# same code: {glue:text}`w1_early_vsgd_authors`), and its largest output weight after
+# {glue:text}`weight_steps` batches {glue:text}`w2_end_vsgd_fd`. {glue:text}`fd_words`
+
+# %%
+FD, FD_SLOW = "vsgd_fd bs=50", "vsgd_fd_slow bs=50"
+glue("fate_fd", fate(FD))
+glue("fate_fd_slow", fate(FD_SLOW))
+glue("fate_authors", fate(AUTHORS))
+glue("loss_fd", f"{loss_epoch1[FD]:.3g}" if FD in loss_epoch1.index else "not run")
+if not learns(FD):
+    fd_words = ""
+else:
+    fd_words = (f"Against the paper's rule at batch 50, vSGD-fd's test accuracy is "
+                f"{summary.compare(last, FD, PAPER, 'accuracy')}; its Hoyer sparsity "
+                f"{summary.compare(last, FD, PAPER)}; its CCMAS selectivity "
+                f"{summary.compare(last, FD, PAPER, 'selectivity_avg')}." if learns(PAPER) else "")
+glue("fd_words", fd_words)
+variants_table((PAPER, AUTHORS, FD, FD_SLOW))
+
+# %% [markdown]
+# The same comparisons in five metrics, for the variants that learned (a failed network's
+# sparsity and selectivity describe no code):
+
+# %%
+fd_pairs = [(f"{plots.label(a.split(' bs=')[0])} vs {plots.label(b.split(' bs=')[0])}, batch 50", a, b)
+            for a, b in ((FD, PAPER), (FD_SLOW, FD), (FD, PAPER_START)) if learns(a) and learns(b)]
+summary.effect_table(last, fd_pairs) if fd_pairs else None  # no empty table
 
 # %% [markdown]
 # ## Reproduce this page

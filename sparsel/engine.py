@@ -709,7 +709,7 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
 
 
 def largest_weights(specs, data, steps: int, every: int = 10) -> list[dict]:
-    """Train ``specs`` (one group) for ``steps`` batches of its first epoch's order, eagerly,
+    """Train ``specs`` (stacked by ``group_key``) for ``steps`` batches of their first epoch's order, eagerly,
     and every ``every`` steps record each run's largest absolute weight per layer: rows of
     {condition: the spec's optimizer, seed, step, layer (1 = the first hidden layer's incoming
     weights), max_abs}. What a step rule does to the weights, which the stored metrics (of the
@@ -718,8 +718,11 @@ def largest_weights(specs, data, steps: int, every: int = 10) -> list[dict]:
     threads = torch.get_num_threads()
     if data.x_train.device.type == "cpu":  # beside a campaign, torch's threads would crawl
         torch.set_num_threads(foreground_threads())
+    groups = {}
+    for s in specs:
+        groups.setdefault(group_key(s), []).append(s)
     try:
-        return _largest_weights(specs, data, steps, every)
+        return [row for group in groups.values() for row in _largest_weights(group, data, steps, every)]
     finally:
         torch.set_num_threads(threads)
 

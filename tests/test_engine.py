@@ -573,6 +573,19 @@ def test_vsgd_b_stacked_runs_equal_the_same_runs_alone(small):
     assert test[-1]["loss"] < test[0]["loss"]  # it learns
 
 
+def test_largest_weights_train_each_kind_of_optimizer_in_its_own_stack(small):
+    """Rules that take different statistics (a probing vSGD-fd beside SGD) cannot share a
+    stack; each is followed in its own, over the same batches, as it would be alone."""
+    mixed = [spec("sgd", 1, hidden=(16,)), spec("vsgd_fd", 1, hidden=(16,))]
+    rows = engine.largest_weights(mixed, small, steps=12, every=4)
+    assert {r["condition"] for r in rows} == {"sgd", "vsgd_fd"}
+    for s in mixed:
+        alone = engine.largest_weights([s], small, steps=12, every=4)
+        assert [r for r in rows if r["condition"] == s.optimizer] == alone
+    fd = [r["max_abs"] for r in rows if r["condition"] == "vsgd_fd" and r["layer"] == 1]
+    assert fd[0] == fd[2] != fd[3]  # still through its 10 batches of warm-up, moved by batch 12
+
+
 def test_largest_weights_follow_the_weights(small):
     """At a learning rate far below float rounding the largest weight is the initial one at every step; at a real
     rate the first layer's moves, and the rows name each run, step and layer."""
