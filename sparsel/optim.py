@@ -18,8 +18,11 @@ host: it branches only on plain numbers (a hyper-parameter shared by all runs is
 number, so e.g. zero weight decay costs nothing).
 
 ``OPTIMIZERS`` are the dissertation's four (what the experiments and plots use);
-``ALL_OPTIMIZERS`` adds torch.optim's RMSprop, Nesterov SGD, AdamW, Adamax and NAdam and the
-modified Adagrad and Adadelta of section 6.3.1 with their p-family generalisation.
+``ALL_OPTIMIZERS`` adds torch.optim's RMSprop, Nesterov SGD, AdamW, Adamax and NAdam, the
+modified Adagrad and Adadelta of section 6.3.1 with their p-family generalisation, and the
+"no more pesky learning rates" vSGD it names: per weight and per layer as the paper writes them,
+as its authors' code runs it, and their later vSGD-fd (these take per-sample statistics, which
+only the engine computes: ``OptimizerDef.needs``).
 """
 from __future__ import annotations
 
