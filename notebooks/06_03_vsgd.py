@@ -236,7 +236,7 @@ fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batc
 # give, and for a weight whose samples agree ($r$ near 1) close to Newton's. On MNIST the
 # authors' code ends at test accuracy {glue:text}`acc_authors` ({glue:text}`authors_state`)
 # against {glue:text}`acc_element` for the paper's rule; its test loss after the first epoch is
-# {glue:text}`loss_authors` nats (the paper's rule: {glue:text}`loss_element`). In the weight
+# {glue:text}`loss_authors` (the paper's rule: {glue:text}`loss_element`). In the weight
 # demonstration above, the largest first-layer weight after {glue:text}`early_steps` batches is
 # {glue:text}`w1_early_vsgd_authors` under the authors' code and {glue:text}`w1_early_vsgd`
 # under the paper's rule, and the largest output weight after {glue:text}`weight_steps` batches
@@ -259,7 +259,7 @@ glue("authors_state", "not run" if AUTHORS not in last.index else
 loss_epoch1 = (both[(both.epoch == 1) & (both.split == "test") & (both.layer == "mean")]
                .groupby("condition").loss.mean())
 for name, c in (("loss_authors", AUTHORS), ("loss_element", PAPER)):
-    glue(name, f"{loss_epoch1[c]:.3g}" if c in loss_epoch1.index else "not run")
+    glue(name, f"{loss_epoch1[c]:.3g} nats" if c in loss_epoch1.index else "unmeasured (not run)")
 glue("authors_words", "" if learns(AUTHORS) or AUTHORS not in last.index else
      "The network of the authors' code did not learn, so its sparsity and selectivity describe a "
      "failure, not a code, and enter no comparison on this page.")
@@ -341,8 +341,9 @@ variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
 #
 # In a later paper (Schaul & LeCun 2013, "Adaptive learning rates and parallelization for
 # stochastic, sparse, non-smooth gradients") the authors replace bbprop, which needs a second
-# backward pass written for each architecture, by a finite difference: each sample's curvature,
-# weight by weight, is how much its gradient changes along a short probe $\delta$,
+# backward pass written for each architecture, by a finite difference: move all the weights at
+# once by a probe $\delta$, and divide the change of each sample's gradient, weight by weight, by
+# the probe's own component,
 #
 # $$h_s = \frac{\lvert g_s(\theta) - g_s(\theta + \delta)\rvert}{\lvert \delta \rvert}, \qquad
 #   \eta = r\,\frac{\bar h}{\bar v^h},$$
@@ -350,17 +351,26 @@ variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
 # with $\bar h$ and $\bar v^h$ running averages of $h_s$ and $h_s^2$. Where the samples agree on
 # the curvature, $\bar h / \bar v^h \approx 1 / \bar h$ (vSGD's rate); the more they disagree,
 # the smaller the step. We run it as their code runs it (the class `vSGDfd` of `py-optim`,
-# `vsgd_fd`): the probe is $\delta = \bar g + \epsilon$, the average gradient, one more
-# forward and backward pass per batch at $\theta + \delta$; each sample's gradient difference
-# is taken apart (in float64), since the mean of absolute values does not factor the way
-# bbprop's squares do; the outlier test also fires on a curvature more than one standard
-# deviation from $\bar h$; warm-up, first memory and guard as `vsgd_authors`. A second variant,
-# `vsgd_fd_slow`, starts both second moments, $\bar v$ and $\bar v^h$, $C = \max(2, d/10)$
-# times too large, which slows the first rates $C^2$ times as the paper's slow start does for
-# vSGD (our analogue: the code has no such setting).
+# `vsgd_fd`): the probe is $\delta = \bar g + \epsilon$, the average gradient so far (not a
+# small step: it is the gradient itself), so each batch costs two more forward and backward
+# passes, at $\theta$ and at $\theta + \delta$, in float64 (the difference of two nearby
+# gradients); beyond the first layer, whose input is the same image at both points, each
+# sample's difference is formed apart, since a mean of absolute values does not factor into
+# matrix products as bbprop's squares do; the outlier test also fires on a curvature more than
+# one standard deviation from $\bar h$; warm-up, first memory and guard as `vsgd_authors`.
+#
+# Since the probe moves every weight, $h_s$ is not the diagonal curvature: for weight $i$ it is
+# about $\lvert H_{ii} + \sum_{j \ne i} H_{ij} \delta_j / \delta_i \rvert$ ($H$ the sample's
+# curvature matrix), so where $\bar g_i$ is near zero and the probe's own component tiny, the
+# other weights' terms swell $h$ and the rate falls; bbprop's estimate did the opposite for the
+# weights of faint pixels (that is what the formula implies; these runs do not measure it
+# weight by weight). A second variant, `vsgd_fd_slow`, starts both second moments, $\bar v$ and
+# $\bar v^h$, $C = \max(2, d/10)$ times too large, which slows the first rates by up to $C^2$
+# ($C$ through $\bar v^h$ and up to $C$ through $r$), as the paper's slow start does for vSGD
+# (our analogue: no setting of the code scales $\bar v^h$).
 #
 # As the code runs it, vSGD-fd {glue:text}`fate_fd`, where the same code with bbprop
-# {glue:text}`fate_authors`; its test loss after the first epoch is {glue:text}`loss_fd` nats.
+# {glue:text}`fate_authors`; its test loss after the first epoch is {glue:text}`loss_fd`.
 # Slowed, it {glue:text}`fate_fd_slow`. In the weight demonstration its largest first-layer
 # weight after {glue:text}`early_steps` batches is {glue:text}`w1_early_vsgd_fd` (bbprop in the
 # same code: {glue:text}`w1_early_vsgd_authors`), and its largest output weight after
@@ -371,7 +381,7 @@ FD, FD_SLOW = "vsgd_fd bs=50", "vsgd_fd_slow bs=50"
 glue("fate_fd", fate(FD))
 glue("fate_fd_slow", fate(FD_SLOW))
 glue("fate_authors", fate(AUTHORS))
-glue("loss_fd", f"{loss_epoch1[FD]:.3g}" if FD in loss_epoch1.index else "not run")
+glue("loss_fd", f"{loss_epoch1[FD]:.3g} nats" if FD in loss_epoch1.index else "unmeasured (not run)")
 if not learns(FD):
     fd_words = ""
 else:

@@ -161,7 +161,8 @@ class Stack:
             z = torch.matmul(h, W[i].transpose(1, 2)) + b[i][:, None, :]
             if i < n - 1:
                 h = torch.relu(z) if self.relu else torch.sigmoid(z)
-        e = torch.softmax(z, dim=2) - F.one_hot(y, z.shape[2]).to(z.dtype)
+        # a comparison, not F.one_hot, which checks its input on the host (no CUDA-graph capture)
+        e = torch.softmax(z, dim=2) - (y[..., None] == torch.arange(z.shape[2], device=y.device)).to(z.dtype)
         errors = [e]
         for i in range(n - 1, 0, -1):
             a = inputs[i]
@@ -178,7 +179,9 @@ class Stack:
         Computed in float64 (the difference of two nearby gradients). The first layer's input
         is the image at both points, so its difference is the outer product of the error's
         difference and the image, and the means are two matrix products; a later layer's
-        per-sample differences are formed ``budget`` numbers at a time."""
+        per-sample differences are formed about ``budget`` numbers at a time (at least one
+        sample of every run at once: R x out x in numbers, which ``_capacity`` does not count;
+        small beside a stack's evaluation pass for the hidden widths run here)."""
         a0, e0 = self.sample_errors(x, y)
         a1, e1 = self.sample_errors(x, y, delta)
         n, B = len(self.W), e0[0].shape[1]

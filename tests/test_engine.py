@@ -468,9 +468,11 @@ def test_finite_difference_curvature_equals_autograd_per_sample(hidden, activati
             w.mul_(3)
     x = torch.rand(2, B, 784) * (torch.rand(2, B, 784) < 0.3)
     y = torch.randint(0, 10, (2, B))
-    delta = [0.05 * torch.randn_like(p) for p in stack.params()]
+    # the probe is gbar + 1e-9: where gbar is 0 a weight's own component is 1e-9 beside others'
+    delta = [torch.where(torch.rand(p.shape) < 0.2, 1e-9, 0.05 * torch.randn_like(p)) for p in stack.params()]
     got = stack.fd_stats(x, y, delta)
     chunked = stack.fd_stats(x, y, delta, budget=1)  # later layers one sample at a time
+    pairs = stack.fd_stats(x, y, delta, budget=2 * 2 * 10 * hidden[-1])  # the output layer 2 samples at a time
     for r in range(2):
         at, shifted = _per_sample_grads(stack, r, x[r], y[r]), _per_sample_grads(stack, r, x[r], y[r], delta)
         for i, (g0, g1) in enumerate(zip(at, shifted)):
@@ -480,6 +482,7 @@ def test_finite_difference_curvature_equals_autograd_per_sample(hidden, activati
             assert got["fd_curvature"][i][r].abs().sum() > 0, i
     for k in got:
         assert all(torch.equal(a, b) for a, b in zip(got[k], chunked[k]))
+        assert all(torch.equal(a, b) for a, b in zip(got[k], pairs[k]))
 
 
 def test_vsgd_fd_stacks_probe_each_run_along_its_own_average():
@@ -571,6 +574,41 @@ def test_vsgd_b_stacked_runs_equal_the_same_runs_alone(small):
                 assert a[m] == pytest.approx(b[m], abs=t), (s.seed, a["epoch"], a["split"], m)
     test = [r for r in stacked[0].rows if r["split"] == "test" and r["layer"] == "mean"]
     assert test[-1]["loss"] < test[0]["loss"]  # it learns
+
+
+def test_a_vsgd_fd_step_of_the_engine_is_the_rule_on_autograd_statistics(small):
+    """The whole wiring of a training step (batch, backward, probe from the rule's state, the
+    second pass, the update), against the rule fed with per-sample gradients from autograd at
+    the weights and at the weights + probe, run by run: through the warm-up and beyond."""
+    specs = [spec("vsgd_fd", 1, hidden=(8,), batch_size=5), spec("vsgd_fd_slow", 2, hidden=(8,), batch_size=5)]
+    stack = engine.Stack(specs, "cpu")
+    opt = engine.StackedOptimizer(specs, stack.params(), "cpu")
+    step = engine._Step(stack, opt, small, 2, 5, (8,), torch.device("cpu"))
+    alone = [[p[r].detach().clone() for p in stack.params()] for r in range(2)]
+    states = [[{} for _ in alone[0]] for _ in range(2)]
+    d, gen = sum(p.numel() for p in alone[0]), torch.Generator().manual_seed(0)
+    start = [p.clone() for p in stack.params()]
+    for t in range(1, 15):
+        idx = torch.randint(0, len(small.y_train), (2, 5), generator=gen)
+        for r, s in enumerate(specs):
+            rule, x, y = O.REGISTRY[s.optimizer], small.x_train[idx[r]], small.y_train[idx[r]]
+            one = engine.Stack([s], "cpu")
+            for mine, p in zip(one.params(), alone[r]):
+                mine.copy_(p[None])
+            per = _per_sample_grads(one, 0, x, y)
+            g = [q.mean(0).float() for q in per]
+            delta = [rule.probe(gi, st, t, **rule.fixed)[None] for gi, st in zip(g, states[r])]
+            shifted = _per_sample_grads(one, 0, x, y, delta)
+            for i, (p, st) in enumerate(zip(alone[r], states[r])):
+                diff = (per[i] - shifted[i]) / delta[i][0].double()
+                rule.step(p, g[i], st, t, grad_sq=per[i].square().mean(0).float(),
+                          fd_curvature=diff.abs().mean(0).float(), fd_curvature_sq=diff.square().mean(0).float(),
+                          batch_size=5, model_size=d, **rule.fixed)
+        step(idx)
+        for r in range(2):
+            for p, q in zip(stack.params(), alone[r]):
+                torch.testing.assert_close(p[r], q, rtol=1e-4, atol=1e-6, msg=f"step {t}, run {r}")
+    assert not all(torch.equal(a, b) for a, b in zip(start, stack.params()))  # it moved after the warm-up
 
 
 def test_largest_weights_train_each_kind_of_optimizer_in_its_own_stack(small):

@@ -435,12 +435,13 @@ def test_vsgd_authors_matches_their_code_written_weight_by_weight(name, n, d, kw
     assert not torch.equal(theta, theta0)
 
 
-def _vsgd_fd_by_hand(thetas, grads, sqs, hs, h2s, n, eps=1e-9, warm=10, level=1.0, C=2.0, slow_vh=False):
+def _vsgd_fd_by_hand(thetas, grads, sqs, hs, h2s, n, eps=1e-9, warm=10, level=1.0, C=2.0, slow_vh=False, gbars=None):
     """vSGD-fd as the class ``vSGDfd`` of the authors' py-optim runs it, one weight at a time in
     plain floats: ``_vsgd_authors_by_hand`` with h the finite-difference curvature, vh the
     average of its square (C times too large where ``slow_vh``), a weight also an outlier where
     (h - hbar)^2 > (vh - hbar^2) / n, and theta -= r (hbar + eps) / (vh + eps) g. Also returns
-    how many outliers it met in the gradient alone and in the curvature alone."""
+    how many outliers it met in the gradient alone and in the curvature alone. ``gbars``: a
+    list to which each weight's gbar before each step after the warm-up is appended."""
     out, by_g, by_h = [], 0, 0
     for i, theta in enumerate(thetas):
         gs, vs, h1, h2 = ([x[i] for x in xs] for xs in (grads, sqs, hs, h2s))
@@ -448,6 +449,8 @@ def _vsgd_fd_by_hand(thetas, grads, sqs, hs, h2s, n, eps=1e-9, warm=10, level=1.
         hbar, vh = sum(h1[:warm]) / warm, sum(h2[:warm]) / warm * (C if slow_vh else 1)
         tau = 2 * (1 + eps)
         for g, v, h, hh in zip(gs[warm:], vs[warm:], h1[warm:], h2[warm:]):
+            if gbars is not None:
+                gbars.append(gbar)
             odd_g = (g - gbar) ** 2 > level ** 2 * (vbar - gbar ** 2) / n
             odd_h = (h - hbar) ** 2 > level ** 2 * (vh - hbar ** 2) / n
             by_g, by_h = by_g + (odd_g and not odd_h), by_h + (odd_h and not odd_g)
@@ -497,13 +500,18 @@ def test_vsgd_fd_probes_along_the_average_gradient_after_the_warm_up():
     opt = O.REGISTRY["vsgd_fd"]
     gen = torch.Generator().manual_seed(3)
     theta, state = torch.randn(5, generator=gen, dtype=torch.float64), {}
-    grads = [torch.randn(5, generator=gen, dtype=torch.float64) for _ in range(13)]
-    for t, g in enumerate(grads, start=1):
+    grads = [torch.randn(5, generator=gen, dtype=torch.float64) for _ in range(14)]
+    hs = [g.abs() + 1 for g in grads]
+    gbars = []  # weight by weight, then step by step
+    _vsgd_fd_by_hand(theta.tolist(), [g.tolist() for g in grads], [(g * g).tolist() for g in grads],
+                     [h.tolist() for h in hs], [(h * h).tolist() for h in hs], 1, gbars=gbars)
+    for t, (g, h) in enumerate(zip(grads, hs), start=1):
         delta = opt.probe(g, state, t, **opt.fixed)
-        want = g + 1e-9 if t <= 10 else sum(grads[:10]) / 10 + 1e-9 if t == 11 else state["gbar"] + 1e-9
-        assert delta.tolist() == pytest.approx(want.tolist(), rel=1e-12, abs=1e-15), t
-        opt.step(theta, g, state, t, grad_sq=g * g, fd_curvature=g.abs() + 1, fd_curvature_sq=(g.abs() + 1) ** 2,
-                 batch_size=1, model_size=5, **opt.fixed)
+        want = g.tolist() if t <= 10 else [gbars[i * 4 + t - 11] for i in range(5)]
+        assert delta.tolist() == pytest.approx([w + 1e-9 for w in want], rel=1e-12, abs=1e-15), t
+        opt.step(theta, g, state, t, grad_sq=g * g, fd_curvature=h, fd_curvature_sq=h * h, batch_size=1,
+                 model_size=5, **opt.fixed)
+    assert gbars[0] == pytest.approx(sum(g[0] for g in grads[:10]).item() / 10)  # after the warm-up: the mean
 
 
 def test_vsgd_b_matches_its_block_formula_written_by_hand():
