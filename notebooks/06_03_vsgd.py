@@ -352,7 +352,10 @@ variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
 # the curvature, $\bar h / \bar v^h \approx 1 / \bar h$ (vSGD's rate); the more they disagree,
 # the smaller the step. We run it as their code runs it (the class `vSGDfd` of `py-optim`,
 # `vsgd_fd`): the probe is $\delta = \bar g + \epsilon$, the average gradient so far (not a
-# small step: it is the gradient itself), so each batch costs two more forward and backward
+# small step: it is the gradient itself), formed in float64 (the code's averages are float64,
+# ours float32, and a float32 $\bar g$ lands exactly on $-\epsilon$ once in a few epochs: our
+# first runs, with a float32 probe, met $\delta = 0$ and a curvature of 0 / 0, and diverged),
+# so each batch costs two more forward and backward
 # passes, at $\theta$ and at $\theta + \delta$, in float64 (the difference of two nearby
 # gradients); beyond the first layer, whose input is the same image at both points, each
 # sample's difference is formed apart, since a mean of absolute values does not factor into

@@ -429,11 +429,13 @@ def vsgd_fd_probe(grad, state, t, *, eps=1e-9, init_batches=10, **_):
     gbar + eps, the average gradient so far (its value before this step's update), as the
     authors' code takes it (py-optim's ``vSGDfd._fdDirection``). During the warm-up, where the
     code measures its one warm-up collection along that collection's mean gradient, this
-    batch's mean gradient ``grad`` + eps. Shaped like ``grad``."""
+    batch's mean gradient ``grad`` + eps. Shaped like ``grad``, in float64: the code's averages
+    are float64, ours float32, and a float32 gbar lands exactly on -eps often enough (once in a
+    few epochs of a 200,000-weight network) that delta = 0 would make the curvature 0 / 0; no
+    float32 value is -1e-9 in float64."""
     gbar = state.get("gbar")
-    if gbar is None:
-        return grad + eps
-    return torch.where(torch.as_tensor(t <= init_batches, device=grad.device), grad, gbar) + eps
+    base = grad if gbar is None else torch.where(torch.as_tensor(t <= init_batches, device=grad.device), grad, gbar)
+    return base.double() + eps
 
 
 @rule("gbar", "vbar", "hbar", "vhbar", "tau")

@@ -512,6 +512,10 @@ def test_vsgd_fd_probes_along_the_average_gradient_after_the_warm_up():
         opt.step(theta, g, state, t, grad_sq=g * g, fd_curvature=h, fd_curvature_sq=h * h, batch_size=1,
                  model_size=5, **opt.fixed)
     assert gbars[0] == pytest.approx(sum(g[0] for g in grads[:10]).item() / 10)  # after the warm-up: the mean
+    # a float32 average exactly at -eps (it happens in training): in float32 the probe would be 0
+    # and the curvature 0 / 0; the code's float64 averages never land there
+    at_minus_eps = {"gbar": torch.full((3,), -1e-9, dtype=torch.float32)}
+    assert (opt.probe(torch.zeros(3), at_minus_eps, 20, **opt.fixed) != 0).all()
 
 
 def test_vsgd_b_matches_its_block_formula_written_by_hand():
