@@ -88,6 +88,19 @@ glue("n_seeds", plots.seeds_words(both))
 last = summary.last_table(both)
 last["value"] = last.batch_size.astype(float)
 
+
+def learns(c):
+    """Whether condition ``c`` ran and ends above chance accuracy (mean over seeds)."""
+    return c in last.index and summary.value(last, c, "accuracy") > summary.CHANCE
+
+
+# the authors'-code variants that did not learn stay out of the figures (a failed network's
+# sparsity and selectivity describe no code); the tables keep them
+failed = [c for c in last.index if c.startswith(("vsgd_authors", "vsgd_fd")) and not learns(c)]
+glue("left_out", "Left out of the figures, as they did not learn: "
+     + ", ".join(plots.label(c.split(" bs=")[0]) + f" at batch {c.split('bs=')[1]}" for c in failed)
+     + " (in the tables below)." if failed else "")
+
 # %% [markdown]
 # ```{note}
 # Figures on this page: {glue:md}`scale_line`.
@@ -97,9 +110,10 @@ last["value"] = last.batch_size.astype(float)
 #
 # Last epoch against batch size: vSGD-b's and the element-wise rules' lines, the variants run at
 # batch 50 alone as points, and the four optimizers at their Table 5.1 learning rates.
+# {glue:text}`left_out`
 
 # %% mystnb={"figure": {"caption": "Last epoch against batch size (log scale). Points: means over {glue:text}`n_seeds` at the last epoch; bars: \u00b11 standard error over seeds (none with one seed).", "name": "fig-vsgd-1"}}
-fig = plots.versus(last, x="value", hue="optimizer", logx=True, title="vSGD beside the four optimizers")
+fig = plots.versus(last.drop(failed), x="value", hue="optimizer", logx=True, title="vSGD beside the four optimizers")
 
 # %%
 div = both.drop_duplicates("run_key").groupby("condition", sort=False).agg(
@@ -212,10 +226,12 @@ splits.set_index(["condition", "seed"]).round(3) if len(splits) else None  # no 
 
 # %% [markdown]
 # ## Curves over epochs, batch 50
+#
+# {glue:text}`left_out`
 
 # %% mystnb={"figure": {"caption": "Curves over epochs at batch 50. Lines: means over {glue:text}`n_seeds` after each epoch (epoch 0: before training); bands: \u00b11 standard error over seeds.", "name": "fig-vsgd-2"}}
 curves = summary.table(both)
-fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batch 50")
+fig = plots.curves(curves[(curves.batch_size == 50) & ~curves.condition.isin(failed)], hue="optimizer", title="Batch 50")
 
 # %% [markdown]
 # ## As its authors' code runs it
@@ -245,13 +261,6 @@ fig = plots.curves(curves[curves.batch_size == 50], hue="optimizer", title="Batc
 # %%
 PAPER, AUTHORS = "vsgd bs=50", "vsgd_authors bs=50"
 NO_OUTLIERS, PAPER_START = "vsgd_authors_original bs=50", "vsgd_authors_slow bs=50"
-
-
-def learns(c):
-    """Whether condition ``c`` ran and ends above chance accuracy (mean over seeds)."""
-    return c in last.index and summary.value(last, c, "accuracy") > summary.CHANCE
-
-
 glue("model_size", f"{sum(p.numel() for p in models.build_model(pair[0]).parameters()):,}")
 glue("acc_authors", f"{summary.value(last, AUTHORS, 'accuracy'):.3f}" if AUTHORS in last.index else "not run")
 glue("authors_state", "not run" if AUTHORS not in last.index else
