@@ -411,7 +411,21 @@ variants_table((PAPER, AUTHORS, FD, FD_SLOW))
 # %%
 fd_pairs = [(f"{plots.label(a.split(' bs=')[0])} vs {plots.label(b.split(' bs=')[0])}, batch 50", a, b)
             for a, b in ((FD, PAPER), (FD_SLOW, FD), (FD, PAPER_START)) if learns(a) and learns(b)]
-summary.effect_table(last, fd_pairs) if fd_pairs else None  # no empty table
+fd_effects = summary.effect_table(last, fd_pairs) if fd_pairs else None
+if fd_pairs:
+    w = summary.effect_words(last, fd_pairs, fd_effects)
+    glue("fd_agree", f"Of these {w['n']} comparisons, Hoyer and Gini sparsity give the difference the same "
+         f"sign in {w['agree_sparsity']}, CCMAS and max informedness selectivity in {w['agree_selectivity']}. "
+         f"For {w['label']}: Hoyer {w['sparsity']}, Gini {w['gini']}; CCMAS {w['selectivity_avg']}, "
+         f"max informedness {w['informedness']}.")
+else:
+    glue("fd_agree", "No two of these variants learned at this scale, so there is nothing to compare.")
+fd_effects  # none: no empty table
+
+# %% [markdown]
+# {glue:text}`fd_agree` Where the two selectivity metrics part, a network's units can each carry
+# less of their activation on one class (CCMAS) and yet separate one class from the rest by a
+# threshold better (informedness): "more selective" depends on which of the two is meant.
 
 # %% [markdown]
 # ## Reproduce this page
