@@ -387,6 +387,7 @@ variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
 # weight after {glue:text}`early_steps` batches is {glue:text}`w1_early_vsgd_fd` (bbprop in the
 # same code: {glue:text}`w1_early_vsgd_authors`), and its largest output weight after
 # {glue:text}`weight_steps` batches {glue:text}`w2_end_vsgd_fd`. {glue:text}`fd_words`
+# {glue:text}`fd_course`
 
 # %%
 FD, FD_SLOW = "vsgd_fd bs=50", "vsgd_fd_slow bs=50"
@@ -402,6 +403,19 @@ else:
                 f"{summary.compare(last, FD, PAPER)}; its CCMAS selectivity "
                 f"{summary.compare(last, FD, PAPER, 'selectivity_avg')}." if learns(PAPER) else "")
 glue("fd_words", fd_words)
+means = (both[(both.split == "test") & (both.layer == "mean")]
+         .groupby(["condition", "epoch"])[["accuracy", "sparsity"]].mean())
+
+
+def course(c, m):
+    """``c``'s mean ``m`` after its first and its last epoch."""
+    line = means.loc[c, m]
+    return f"{line.loc[1]:.3f} after epoch 1 to {line.iloc[-1]:.3f} after epoch {line.index[-1]}"
+
+
+glue("fd_course", f"Over the epochs, vSGD-fd's test accuracy goes from "
+     f"{course(FD, 'accuracy')}, its Hoyer sparsity from {course(FD, 'sparsity')} (the paper's rule: "
+     f"{course(PAPER, 'accuracy')}; {course(PAPER, 'sparsity')})." if learns(FD) and learns(PAPER) else "")
 variants_table((PAPER, AUTHORS, FD, FD_SLOW))
 
 # %% [markdown]
