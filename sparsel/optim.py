@@ -401,26 +401,35 @@ def vsgd_authors_step(theta, grad, state, t, *, grad_sq, curvature, batch_size, 
     ``paper_slow_start=True`` starts vbar and hbar both C = max(2, d / 10) times too large,
     d = ``model_size``, as the paper's slow start does (no setting of the code does this: its
     own fallback, ``slow_constant=None``, scales vbar alone)."""
+    gbar, vbar, hbar = state["gbar"], state["vbar"], state["hbar"]
+    odd = None if outlier is None else (grad - gbar) ** 2 > outlier ** 2 * ((vbar - gbar * gbar) / batch_size)
+    C = _slow_start(model_size) if paper_slow_start else 2.0  # the code's slow_constant = 2
+    warm, last, _, r = _authors_averages(state, grad, grad_sq, curvature, t, batch_size, eps, init_batches, C, odd)
+    if paper_slow_start:
+        hbar.copy_(torch.where(last, hbar * C, hbar))
+    theta.sub_(torch.where(warm, 0.0, r / (hbar + eps)) * grad)
+
+
+def _authors_averages(state, grad, grad_sq, curvature, t, n, eps, init_batches, C, odd):
+    """What the authors' vSGD code (``vsgd_authors_step``, ``vsgd_fd_step``) does before its
+    step, in place: one step more memory where ``odd`` (outliers; None: no test), then gbar,
+    hbar, vbar averaged with weight f (a running mean in the warm-up, 1/tau after), vbar + eps,
+    times ``C`` at the warm-up's end; r; the new memory. Returns (warm, last, f, r)."""
     gbar, vbar, hbar, tau = state["gbar"], state["vbar"], state["hbar"], state["tau"]
-    n = batch_size
     # the step count is a number, or a 0-d tensor the engine advances on the device: no host read
-    warm = torch.as_tensor(t <= init_batches, device=theta.device)
-    last = torch.as_tensor(t == init_batches, device=theta.device)
-    if outlier is not None:
-        var = (vbar - gbar * gbar) / n
-        tau.add_(((grad - gbar) ** 2 > outlier ** 2 * var) & ~warm)
+    warm = torch.as_tensor(t <= init_batches, device=gbar.device)
+    last = torch.as_tensor(t == init_batches, device=gbar.device)
+    if odd is not None:
+        tau.add_(odd & ~warm)
     f = torch.where(warm, 1.0 / t, tau.reciprocal())  # warm-up: equal weights, a running mean
     gbar.lerp_(grad, f)
     hbar.lerp_(curvature, f)
     vbar.lerp_(grad_sq, f)
-    C = _slow_start(model_size) if paper_slow_start else 2.0  # the code's slow_constant = 2
     vbar.copy_(torch.where(last, (vbar + eps) * C, torch.where(warm, vbar, vbar + eps)))
-    if paper_slow_start:
-        hbar.copy_(torch.where(last, hbar * C, hbar))
     gg = gbar * gbar
     r = gg / (vbar / n + (n - 1) / n * gg)
     tau.copy_(torch.where(last, 2 * (1 + eps), torch.where(warm, 0.0, tau * (1 - r) + (1 + eps))))
-    theta.sub_(torch.where(warm, 0.0, r / (hbar + eps)) * grad)
+    return warm, last, f, r
 
 
 
@@ -462,26 +471,17 @@ def vsgd_fd_step(theta, grad, state, t, *, grad_sq, fd_curvature, fd_curvature_s
     starts both second moments, vbar and vhbar, C = max(2, d / 10) times too large (d =
     ``model_size``), which slows the first rates by C^2, as the paper's slow start does for
     vSGD (our analogue: the code has no such setting; its own slows vbar by 2)."""
-    gbar, vbar, hbar, vhbar, tau = (state[k] for k in ("gbar", "vbar", "hbar", "vhbar", "tau"))
+    gbar, vbar, hbar, vhbar = (state[k] for k in ("gbar", "vbar", "hbar", "vhbar"))
     n, h = batch_size, fd_curvature
-    warm = torch.as_tensor(t <= init_batches, device=theta.device)
-    last = torch.as_tensor(t == init_batches, device=theta.device)
+    odd = None
     if outlier is not None:
         odd = ((grad - gbar) ** 2 > outlier ** 2 * (vbar - gbar * gbar) / n) | \
               ((h - hbar) ** 2 > outlier ** 2 * (vhbar - hbar * hbar) / n)
-        tau.add_(odd & ~warm)
-    f = torch.where(warm, 1.0 / t, tau.reciprocal())
-    gbar.lerp_(grad, f)
-    hbar.lerp_(h, f)
-    vbar.lerp_(grad_sq, f)
-    vhbar.lerp_(fd_curvature_sq, f)
     C = _slow_start(model_size) if paper_slow_start else 2.0
-    vbar.copy_(torch.where(last, (vbar + eps) * C, torch.where(warm, vbar, vbar + eps)))
+    warm, last, f, r = _authors_averages(state, grad, grad_sq, h, t, n, eps, init_batches, C, odd)
+    vhbar.lerp_(fd_curvature_sq, f)
     if paper_slow_start:
         vhbar.copy_(torch.where(last, vhbar * C, vhbar))
-    gg = gbar * gbar
-    r = gg / (vbar / n + (n - 1) / n * gg)
-    tau.copy_(torch.where(last, 2 * (1 + eps), torch.where(warm, 0.0, tau * (1 - r) + (1 + eps))))
     theta.sub_(torch.where(warm, 0.0, r * (hbar + eps) / (vhbar + eps)) * grad)
 
 
