@@ -425,6 +425,7 @@ class _Step:
         self.correct = torch.zeros(R, dtype=torch.int64, device=device)
         self.during = StackedDuring(R, widths, device)
         self.use_graph = device.type == "cuda" and os.environ.get("SPARSEL_CUDA_GRAPHS", "1") != "0"
+        self.probes = any(part.opt.probe for part in opt.parts)  # decided once, not every step
         self.idx = torch.zeros(R, B, dtype=torch.int64, device=device)
         self.graph, self.calls = None, 0
 
@@ -442,8 +443,8 @@ class _Step:
             runs = piece.runs if self.pieces else slice(None)
             lo, a = piece.forward(x[runs])
             out = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a, stats=self.opt.needs)
-            delta = self.opt.probe(out[0] + out[1], piece.runs if self.pieces else None)
-            if delta is not None:  # vSGD-fd: a second pass, at the parameters + delta
+            if self.probes:  # vSGD-fd: a second pass, at the parameters + delta
+                delta = self.opt.probe(out[0] + out[1], piece.runs if self.pieces else None)
                 out[2].update(piece.fd_stats(x[runs], y[runs], delta))
             grads.append((out[0] + out[1], out[2] if self.opt.needs else None, idx.shape[1]))
             logits.append(lo)
