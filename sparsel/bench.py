@@ -74,12 +74,13 @@ def _reference_steps(spec, data, device) -> float:
     return time.perf_counter() - t0
 
 
-def _engine_steps(specs, data, device, compiled=False, ready=None) -> tuple[float, float]:
+def _engine_steps(specs, data, device, compiled=False, ready=None, rows=None) -> tuple[float, float]:
     """Seconds for one epoch of the engine's steps over a stack of ``specs`` (no evaluation),
     and, with ``compiled``, the seconds torch.compile took (a first step, outside the timing).
-    ``ready()`` is called between the two (processes timed side by side wait there)."""
+    ``ready()`` is called between the two (processes timed side by side wait there).
+    ``rows``: batch-1 first layers updated by ``sparsel.rows`` (None: where ``train_group`` would)."""
     ordered = sorted(specs, key=lambda s: OPTIMIZERS.index(s.optimizer))
-    stack = engine.Stack(ordered, device)
+    stack = engine.Stack(ordered, device, rows=engine.use_rows(ordered, device) if rows is None else rows)
     opt = engine.StackedOptimizer(ordered, stack.params(), device)
     labels = data.y_train.cpu().numpy()
     orders = torch.stack([torch.from_numpy(epoch_order(s, labels, run_rng(s.seed))) for s in ordered]).to(device)
@@ -122,6 +123,9 @@ def measure(device, batch_size, train_size, runs, root=None) -> dict:
     if _times_compiled(device):
         cmp_s, out["compile_s"] = _engine_steps(specs, data, device, compiled=True)
         out.update(cmp_sps=steps / cmp_s, speedup=ref_s / cmp_s, eager_speedup=ref_s / eng_s)
+        if engine.use_rows(specs, device):  # the same stack updating every weight, side by side
+            dense_s = _engine_steps(specs, data, device, compiled=True, rows=False)[0]
+            out.update(dense_sps=steps / dense_s, rows_speedup=dense_s / cmp_s)
     return out
 
 
@@ -252,6 +256,9 @@ def bench(device="auto", root=None, runs=8, quick=False) -> dict:
             line += (f" ({r['eager_speedup']:.2f}x), compiled {r['cmp_sps']:9.0f} run-steps/s "
                      f"(+{r['compile_s']:.0f} s to compile)")
         print(f"{line}  ratio {r['speedup']:.2f}x")
+        if "rows_speedup" in r:
+            print(f"batch {bs:>3}: compiled, every first-layer weight updated {r['dense_sps']:9.0f} run-steps/s; "
+                  f"only inked pixels' rows (sparsel.rows) {r['cmp_sps']:9.0f}: ratio {r['rows_speedup']:.2f}x")
     from .sweep import _cores
     if cpu and _cores() > 1:  # the auto executor's choice for long groups on a multi-core CPU
         n = _cores()

@@ -8,7 +8,9 @@ batched matmuls (no autograd); every optimizer's update is its registered rule i
 ``sparsel.optim`` (torch.optim's single-tensor arithmetic), applied to all its runs at once, so
 a run's numbers match the reference loop to float rounding and do not depend on which other
 runs share its group. Metrics are computed with the same
-functions as the reference loop, from activations the engine returns itself.
+functions as the reference loop, from activations the engine returns itself. At batch 1 on a
+CPU, the first layer of SGD, Adagrad and Adadelta runs is read and updated only where the
+image is inked (``sparsel.rows``): the same rules, most of a batch-1 step's memory traffic saved.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from .metrics import NAN_SUMMARY, SAMPLE_METRICS, layer_metrics, layers_dict, sa
 from .models import build_model
 from .optim import ALL_OPTIMIZERS, REGISTRY
 from .orders import epoch_order, run_rng
+from . import rows as row_kernels
+from .rows import FirstLayerRows, first_layer
 from .spec import TRAIN_FULL
 from .train import RunResult, extra_idx, flush_denormals, nan_rows, rows_for
 
@@ -82,7 +86,7 @@ def _capacity(spec, device) -> int:
 class Stack:
     """Parameters of R runs: ``W[l]`` [R, out, in] and ``b[l]`` [R, out], hidden layers then output."""
 
-    def __init__(self, specs, device):
+    def __init__(self, specs, device, rows=False):
         models = [build_model(s) for s in specs]
         layers = [list(m.hidden) + [m.out] for m in models]
         self.W = [torch.stack([ls[i].weight.detach() for ls in layers]).to(device).contiguous()
@@ -90,6 +94,14 @@ class Stack:
         self.b = [torch.stack([ls[i].bias.detach() for ls in layers]).to(device).contiguous()
                   for i in range(len(layers[0]))]
         self.relu = specs[0].activation == "relu"
+        # rows: the first layer stored pixel-major ([R, 784, H], seen as the usual [R, H, 784]),
+        # so the weights fed by one pixel are one contiguous row (sparsel.rows; where its kernels
+        # cannot be built, as usual). rows_forward: batch-1 forward passes read only inked
+        # pixels' rows (set by _Step on the pieces whose first layer it updates by rows).
+        self.rows = bool(rows) and torch.device(device).type == "cpu" and row_kernels.library() is not None
+        self.rows_forward = False
+        if self.rows:
+            self.W[0] = self.W[0].transpose(1, 2).contiguous().transpose(1, 2)
 
     def params(self):
         return self.W + self.b
@@ -97,16 +109,23 @@ class Stack:
     def forward(self, x):
         """``x``: [R, B, 784] (or [B, 784], shared). Returns logits [R, B, 10] and activations."""
         acts, h = [], x
-        for W, b in zip(self.W[:-1], self.b[:-1]):
-            z = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)) if h.dim() == 3 else \
-                torch.matmul(h, W.transpose(1, 2)) + b[:, None, :]
+        for i, (W, b) in enumerate(zip(self.W[:-1], self.b[:-1])):
+            if i == 0 and self.rows_forward and h.dim() == 3 and h.shape[1] == 1:  # inked pixels' rows only
+                z = first_layer(h[:, 0], W.transpose(1, 2), b)[:, None, :]
+            else:
+                z = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)) if h.dim() == 3 else \
+                    torch.matmul(h, W.transpose(1, 2)) + b[:, None, :]
             h = torch.relu(z) if self.relu else torch.sigmoid(z)
             acts.append(h)
         return torch.baddbmm(self.b[-1][:, None, :], h, self.W[-1].transpose(1, 2)), acts
 
-    def backward(self, x, y, logp, acts, stats=False):
+    def backward(self, x, y, logp, acts, stats=False, first_error=False):
         """Gradients of each run's mean cross-entropy, from log-softmax ``logp`` [R, B, 10]:
         lists matching ``W`` and ``b``.
+
+        ``first_error=True`` (batch 1 only): in place of the first layer's weight gradient,
+        which is the outer product of this error and the image, the first layer's error [R, H]
+        (what ``sparsel.rows`` updates the rows of inked pixels from).
 
         ``stats=True`` also returns what vSGD takes (``sparsel.optim.NEEDS``), lists matching
         ``W + b``: 'grad_sq', the batch mean of each sample's squared gradient (sample s's
@@ -124,9 +143,14 @@ class Stack:
         gW, gb = [None] * n, [None] * n
         sq, h = [None] * (2 * n), [None] * (2 * n)
         inputs = [x] + acts
+        if first_error and (B != 1 or stats):
+            raise ValueError("first_error needs batch 1 and an optimizer without per-sample statistics")
         for i in range(n - 1, -1, -1):
             # at batch 1 an outer product: written as one, compiled code can fuse it into the update
-            gW[i] = d.transpose(1, 2) * inputs[i] if B == 1 else torch.bmm(d.transpose(1, 2), inputs[i])
+            if i == 0 and first_error:
+                gW[i] = d[:, 0, :]
+            else:
+                gW[i] = d.transpose(1, 2) * inputs[i] if B == 1 else torch.bmm(d.transpose(1, 2), inputs[i])
             gb[i] = d.sum(dim=1)
             if stats:
                 a2 = inputs[i] * inputs[i]
@@ -279,7 +303,7 @@ class _Rule:
     """
 
     def __init__(self, name, runs, specs, params, device):
-        self.name, self.runs, self.opt = name, runs, REGISTRY[name]
+        self.name, self.runs, self.opt, self.specs = name, runs, REGISTRY[name], specs
         # the step count lives on the device, so a captured CUDA graph advances it on replay
         self.t = torch.zeros((), dtype=torch.float64, device=device)
         hp = {}
@@ -305,6 +329,8 @@ class _Rule:
         self.t += 1
         shared = dict(batch_size=n, model_size=self.model_size, run_dims=1)  # what vSGD also takes
         for i, (p, g, state, hp) in enumerate(zip(params, grads, self.param_state, self.hp)):
+            if g is None:  # updated elsewhere (sparsel.rows)
+                continue
             extra = {k: stats[k][i] for k in self.opt.needs} | shared if self.opt.needs else {}
             self.opt.step(p, g, state, self.t, **hp, **extra)
 
@@ -384,7 +410,7 @@ def _evaluate(stack, data, specs, epoch, chunk_runs=None):
 class _Slice(Stack):
     def __init__(self, stack, sub):  # a view of some runs of a stack (no copy)
         self.W, self.b, self.relu = [w[sub] for w in stack.W], [b[sub] for b in stack.b], stack.relu
-        self.runs = sub
+        self.runs, self.rows, self.rows_forward = sub, stack.rows, False
 
 
 class _Step:
@@ -420,7 +446,16 @@ class _Step:
         # go through the step as views of their own (non-overlapping, so compiled code updates
         # them in place), from forward pass to update.
         many = compiled and len(opt.parts) > 1
-        self.pieces = [_Slice(stack, part.runs) for part in opt.parts] if many else None
+        # the optimizers whose first-layer update sparsel.rows does (pixel-major storage, batch 1)
+        self.rows = {k: FirstLayerRows(part.name, _Slice(stack, part.runs).W[0], part.param_state[0], part.specs)
+                     for k, part in enumerate(opt.parts)
+                     if getattr(stack, "rows", False) and B == 1 and row_kernels.library() is not None
+                     and row_kernels.applies(part.name, part.specs)}
+        self.pieces = [_Slice(stack, part.runs) for part in opt.parts] if many or self.rows else None
+        for k in self.rows:
+            # only these: around the opaque op, compiled code updates a dense-updated first
+            # layer through two temporary copies (Adam's was 6x slower); a product it fuses well
+            self.pieces[k].rows_forward = True
         self.loss_sum = torch.zeros(R, dtype=torch.float64, device=device)
         self.correct = torch.zeros(R, dtype=torch.int64, device=device)
         self.during = StackedDuring(R, widths, device)
@@ -439,14 +474,19 @@ class _Step:
         epoch's sums and streamed metrics."""
         x, y = self.data.x_train[idx], self.data.y_train[idx]
         grads, logits, acts = [], [], []
-        for piece in self.pieces or [self.stack]:
+        for k, piece in enumerate(self.pieces or [self.stack]):
             runs = piece.runs if self.pieces else slice(None)
             lo, a = piece.forward(x[runs])
-            out = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a, stats=self.opt.needs)
+            by_rows = k in self.rows
+            out = piece.backward(x[runs], y[runs], torch.log_softmax(lo, dim=2), a, stats=self.opt.needs,
+                                 first_error=by_rows)
             if self.probes:  # vSGD-fd: a second pass, at the parameters + delta
                 delta = self.opt.probe(out[0] + out[1], piece.runs if self.pieces else None)
                 out[2].update(piece.fd_stats(x[runs], y[runs], delta))
-            grads.append((out[0] + out[1], out[2] if self.opt.needs else None, idx.shape[1]))
+            error = out[0][0] if by_rows else None
+            if by_rows:
+                out[0][0] = None
+            grads.append((out[0] + out[1], out[2] if self.opt.needs else None, idx.shape[1], error))
             logits.append(lo)
             acts.append(a)
         logits = torch.cat(logits) if self.pieces else logits[0]
@@ -459,17 +499,29 @@ class _Step:
         return grads
 
     def _apply(self, grads):
-        """``grads``: per piece of the stack, (gradients, per-sample statistics or None, batch size)."""
+        """``grads``: per piece of the stack, (gradients, per-sample statistics or None, batch
+        size, first-layer error or None). Returns those errors: the first-layer updates left to
+        ``sparsel.rows``."""
         if self.pieces is None:
-            return self.opt.step(self.stack.params(), *grads[0])
-        for piece, g in zip(self.pieces, grads):
-            self.opt.step_part(piece.runs, piece.params(), *g)
+            self.opt.step(self.stack.params(), *grads[0][:3])
+        else:
+            for piece, g in zip(self.pieces, grads):
+                self.opt.step_part(piece.runs, piece.params(), *g[:3])
+        return [g[3] for g in grads]
 
     def _eager_step(self, idx):
-        self._apply(self._forward_backward(idx))
+        return self._apply(self._forward_backward(idx))
 
     def _step(self, idx):
-        self._run(idx)
+        errors = self._run(idx)
+        for k, by_rows in self.rows.items():  # outside compiled code: in place, rows picked at run time
+            part = self.opt.parts[k]
+            by_rows.step(self.data.x_train[idx[part.runs, 0]], errors[k], int(part.t))
+
+    def flush(self):
+        """At the end of an epoch: every optimizer state as the dense update would hold it."""
+        for k, by_rows in self.rows.items():
+            by_rows.flush(int(self.opt.parts[k].t))
 
     def __call__(self, idx):
         if not self.use_graph or idx.shape[1] != self.B:
@@ -626,6 +678,22 @@ def use_compile(specs, device) -> bool:
     return torch.device(device).type == "cpu" and steps >= COMPILE_MIN_STEPS
 
 
+def use_rows(specs, device) -> bool:
+    """Whether ``train_group`` updates first layers row by row (``sparsel.rows``): batch 1 on a
+    CPU, where some optimizer of the group has a row kernel that its hyper-parameters allow and
+    the kernels could be built. ``SPARSEL_ROWS=0`` turns it off."""
+    s = specs[0]
+    if s.batch_size != 1 or torch.device(device).type != "cpu":
+        return False
+    names = dict.fromkeys(x.optimizer for x in specs)
+    if not any(row_kernels.applies(n, [x for x in specs if x.optimizer == n]) for n in names):
+        return False
+    if row_kernels.library() is None:
+        row_kernels.notice_once()
+        return False
+    return True
+
+
 def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkpoint_dir=None,
                 deadline=None, checkpoint_every: float = 60.0, compile="auto") -> list[RunResult]:
     """Train ``specs`` (one group from ``plan_groups``) together; one RunResult per spec.
@@ -650,7 +718,7 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
     asked = list(specs)
     specs = sorted(specs, key=lambda s: ALL_OPTIMIZERS.index(s.optimizer))  # each optimizer's runs contiguous
     R, B = len(specs), s0.batch_size
-    stack = Stack(specs, device)
+    stack = Stack(specs, device, rows=use_rows(specs, device))
     opt = StackedOptimizer(specs, stack.params(), device)
     rngs = [run_rng(s.seed) for s in specs]
     labels = data.y_train.cpu().numpy()
@@ -669,10 +737,11 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
         for r, rows in enumerate(_evaluate(stack, data, specs, 0)):
             results[r].rows += rows
     compiled = use_compile(specs, device) if compile == "auto" else bool(compile)
-    if compiled:
-        for res in results:
-            res.trainer = "engine+compile"
     step = _Step(stack, opt, data, R, B, s0.hidden, device, compiled)
+    for r, res in enumerate(results):
+        # compiled: the same maths, float rounding of fused kernels; rows: the first layer
+        # stored pixel-major (so the forward pass rounds as a pixel-major product does)
+        res.trainer = "engine" + ("+compile" if compiled else "") + ("+rows" if stack.rows else "")
     last_save = time.perf_counter()
     for epoch in range(start, s0.epochs + 1):
         if deadline is not None and time.time() > deadline:
@@ -684,6 +753,7 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
         step.reset()
         for i in range(0, n, B):
             step(orders[:, i: i + B])
+        step.flush()
         loss_sum, correct, during = step.loss_sum, step.correct, step.during
         epoch_rows = _evaluate(stack, data, specs, epoch)
         losses = (loss_sum / n).tolist()

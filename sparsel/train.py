@@ -32,7 +32,7 @@ class RunResult:
     diverged_epoch: int | None = None
     seconds: float = 0.0
     device: str = "cpu"
-    trainer: str = "reference"  # "reference" (train_run), "engine" or "engine+compile" (stacked)
+    trainer: str = "reference"  # "reference" (train_run); stacked: "engine", with "+compile", "+rows" (sparsel.rows)
     code_version: str | None = None  # None: the code of the process that stores it (see engine.resumed_code)
     model: object = None  # the trained nn.Module, only with train_run(keep_model=True)
 
