@@ -679,14 +679,12 @@ def use_compile(specs, device) -> bool:
 
 
 def use_rows(specs, device) -> bool:
-    """Whether ``train_group`` updates first layers row by row (``sparsel.rows``): batch 1 on a
-    CPU, where some optimizer of the group has a row kernel that its hyper-parameters allow and
-    the kernels could be built. ``SPARSEL_ROWS=0`` turns it off."""
-    s = specs[0]
-    if s.batch_size != 1 or torch.device(device).type != "cpu":
-        return False
-    names = dict.fromkeys(x.optimizer for x in specs)
-    if not any(row_kernels.applies(n, [x for x in specs if x.optimizer == n]) for n in names):
+    """Whether ``train_group`` stores the first layer pixel-major and updates it row by row
+    where the rule allows (``sparsel.rows``): batch 1 on a CPU, where the kernels could be built.
+    Every batch-1 CPU stack, whatever its optimizers: the layout changes how a matrix product
+    rounds, and a run's numbers must not depend on which runs share its stack.
+    ``SPARSEL_ROWS=0`` turns it off."""
+    if specs[0].batch_size != 1 or torch.device(device).type != "cpu":
         return False
     if row_kernels.library() is None:
         row_kernels.notice_once()
@@ -738,10 +736,12 @@ def train_group(specs, device="cpu", root=None, data=None, on_epoch=None, checkp
             results[r].rows += rows
     compiled = use_compile(specs, device) if compile == "auto" else bool(compile)
     step = _Step(stack, opt, data, R, B, s0.hidden, device, compiled)
+    by_rows = {r for k, part in enumerate(opt.parts) if k in step.rows for r in range(R)[part.runs]}
     for r, res in enumerate(results):
-        # compiled: the same maths, float rounding of fused kernels; rows: the first layer
-        # stored pixel-major (so the forward pass rounds as a pixel-major product does)
-        res.trainer = "engine" + ("+compile" if compiled else "") + ("+rows" if stack.rows else "")
+        # compiled: the same maths, float rounding of fused kernels; rows: this run's first
+        # layer read and updated by sparsel.rows (the others of a batch-1 CPU stack are stored
+        # pixel-major too: their products round as that layout's do)
+        res.trainer = "engine" + ("+compile" if compiled else "") + ("+rows" if r in by_rows else "")
     last_save = time.perf_counter()
     for epoch in range(start, s0.epochs + 1):
         if deadline is not None and time.time() > deadline:

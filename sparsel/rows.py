@@ -8,7 +8,12 @@ Adagrad's sum is unchanged too, and Adadelta's two running averages are only mul
 So those rules can update just the rows of inked pixels (19 % of the weights on average) and,
 for Adadelta, replay a row's missed multiplications by rho when its pixel is next inked (and for
 every row at the end of an epoch). That is the same arithmetic in the same order: the weights
-and states come out bit for bit as the dense update leaves them (``tests/test_rows.py``).
+and states come out bit for bit as the compiled dense update leaves them, the one full-scale
+CPU groups run (``tests/test_rows.py``; inductor compiles without fused multiply-adds, as here,
+while ATen's eager kernels fuse some, so the eager update differs from both in the last bit).
+That holds for finite errors: where a run's error is inf or NaN, the dense update also writes
+NaN into blank pixels' weights (0 inf), these kernels only into inked ones; either way the run
+is recorded as diverged.
 At batch 1 the update is most of a step's memory traffic, and the batch-1 runs most of the
 study's time on a CPU.
 
@@ -97,8 +102,9 @@ void adagrad_rows(float *W, float *G, const float *x, const float *d, const floa
     }
 }
 
-/* n idle steps of a running average: v = rho v + (1 - rho) 0^2, n times (stops early once the
-   whole row is zero: denormals are flushed, so it stays zero). */
+/* n idle steps of a running average: v = rho v + (1 - rho) 0^2, n times. Stops early once the
+   whole row is zero, which 0 rho keeps (NaN and inf are not zero); with denormals flushed to
+   zero, as training runs, a row decaying geometrically gets there within some hundred steps. */
 static void decay(float *v, int64_t H, float rho, int64_t n)
 {
     for (int64_t j = 0; j < n; j++) {
@@ -143,11 +149,12 @@ void adadelta_rows(float *W, float *E, float *X, int64_t *last, const float *x, 
 }
 """
 
-# optimizer -> (its states the kernel updates, the hyper-parameters it may not take, or must take, as they are)
+# optimizer -> (its states the kernel updates, what a run must take for a zero gradient to leave
+# its weight alone: no momentum or weight decay; eps > 0, else 0 / (sqrt(0) + 0) = NaN there)
 KERNELS = {
-    "sgd": ((), dict(momentum=0.0, weight_decay=0.0)),
-    "adagrad": (("G",), dict(weight_decay=0.0)),
-    "adadelta": (("eg2", "edx2"), dict(weight_decay=0.0)),
+    "sgd": ((), lambda s: s.momentum == 0 and s.weight_decay == 0),
+    "adagrad": (("G",), lambda s: s.weight_decay == 0 and s.eps > 0),
+    "adadelta": (("eg2", "edx2"), lambda s: s.weight_decay == 0 and s.eps > 0),
 }
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
@@ -179,7 +186,7 @@ def library() -> ctypes.CDLL | None:
             if cc is None:
                 raise OSError("no C compiler (cc, gcc or clang) on PATH; set CC to one")
             so.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory(dir=so.parent) as tmp:  # same filesystem: os.replace works
                 src = Path(tmp) / "rows.c"
                 src.write_text(SOURCE)
                 out = Path(tmp) / so.name
@@ -223,13 +230,19 @@ def applies(name: str, specs) -> bool:
     """Whether optimizer ``name``'s runs ``specs`` can update only the rows of inked pixels:
     it has a kernel, and every run takes the hyper-parameters under which a zero gradient
     changes neither weight nor state (beyond Adadelta's decay)."""
-    if name not in KERNELS:
-        return False
-    return all(float(getattr(s, k)) == v for s in specs for k, v in KERNELS[name][1].items())
+    return name in KERNELS and all(KERNELS[name][1](s) for s in specs)
 
 
 def _ptr(t: torch.Tensor) -> int:
     return t.data_ptr()
+
+
+def _check(what, t, shape):
+    """C reads ``t`` as a contiguous float32 CPU array of ``shape``: anything else is refused,
+    never read out of bounds."""
+    if t.device.type != "cpu" or t.dtype != torch.float32 or tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{what} must be float32 on the CPU, shaped {tuple(shape)}; "
+                         f"got {t.dtype} on {t.device}, shaped {tuple(t.shape)}")
 
 
 @torch.library.custom_op("sparsel::first_layer", mutates_args=())
@@ -242,6 +255,11 @@ def first_layer(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tens
     if lib is None:
         raise RuntimeError(f"row kernels unavailable ({why_not()})")
     x, W, b = x.contiguous(), W.contiguous(), b.contiguous()
+    if W.dim() != 3:
+        raise ValueError(f"first_layer takes weights [R, inputs, units]; got {tuple(W.shape)}")
+    _check("weights", W, W.shape)
+    _check("images", x, W.shape[:2])
+    _check("biases", b, (W.shape[0], W.shape[2]))
     z = torch.empty(W.shape[0], W.shape[2], dtype=W.dtype)
     lib.first_layer_rows(_ptr(z), _ptr(W), _ptr(b), _ptr(x), W.shape[0], W.shape[1], W.shape[2])
     return z
@@ -265,6 +283,10 @@ class FirstLayerRows:
             raise RuntimeError(f"row kernels unavailable ({why_not()})")
         self.W = self._rows(W, "the first layer's weights")
         self.states = [self._rows(state[n], f"{name}'s state {n!r}") for n in KERNELS[name][0]]
+        if len(specs) != W.shape[0] or any(st.shape != self.W.shape for st in self.states):
+            raise ValueError(f"{len(specs)} runs' specs and states shaped "
+                             f"{[tuple(st.shape) for st in self.states]} for weights of {W.shape[0]} runs "
+                             f"shaped {tuple(self.W.shape)} (pixel-major)")
         f32 = lambda k: torch.tensor([float(getattr(s, k)) for s in specs], dtype=torch.float32)  # noqa: E731
         self.lr = f32("lr")
         self.R, self.D, self.H = self.W.shape
@@ -289,9 +311,8 @@ class FirstLayerRows:
         """Step ``t`` (1 at the first) of this rule, for images ``x`` [R, 784] and the first
         layer's errors ``d`` [R, H] (float32, CPU)."""
         x, d = x.contiguous(), d.contiguous()
-        if x.shape != (self.R, self.D) or d.shape != (self.R, self.H):
-            raise ValueError(f"images {tuple(x.shape)} and errors {tuple(d.shape)} do not fit "
-                             f"weights of {self.R} runs x {self.D} inputs x {self.H} units")
+        _check("images", x, (self.R, self.D))
+        _check("first-layer errors", d, (self.R, self.H))
         W, dims = _ptr(self.W), (self.R, self.D, self.H)
         if self.name == "sgd":
             self.lib.sgd_rows(W, _ptr(x), _ptr(d), _ptr(self.lr), *dims)

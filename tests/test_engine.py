@@ -63,8 +63,8 @@ def test_stacked_runs_equal_the_same_runs_alone(group, small):
     # 2,000 sequential batch-1 steps amplify rounding further; still far below any real effect.
     # The engine's batch-1 forward pass sums each unit over inked pixels in pixel order
     # (sparsel.rows), not as the reference's matrix-vector product does: the two drift apart
-    # from the first step (3.6e-3 relative at most, on localist_margin_std, against 7e-4 for
-    # the dense engine).
+    # from the first step (on localist_margin_std, checked relative to its value, by 3.6e-3,
+    # against 7e-4 for the dense engine).
     tol = TOL[group[0].optimizer] if group[0].batch_size > 1 else 5e-3
     for s, got in zip(group, stacked):
         want = train_run(s, small, "cpu")
@@ -300,7 +300,8 @@ def test_batch_1_stacks_compile_whole(small, opts, capsys):
     fused = engine.train_group(group, "cpu", data=small, compile=True)
     assert "torch.compile failed" not in capsys.readouterr().out
     for s, a, b in zip(group, eager, fused):
-        assert b.trainer == "engine+compile" + ("+rows" if engine.use_rows(group, "cpu") else "")
+        by_rows = engine.use_rows(group, "cpu") and engine.row_kernels.applies(s.optimizer, [s])
+        assert b.trainer == "engine+compile" + ("+rows" if by_rows else "")
         for x, y in zip(a.rows, b.rows):
             for m in ("loss", "accuracy", "sparsity", "gini", "selectivity_avg"):
                 t = max(TOL[s.optimizer], 1.001 / (s.test_size if x["split"] == "test" else s.train_size))
