@@ -186,14 +186,13 @@ def test_stacked_optimizer_equals_the_reference_optimizers_for_every_registered_
         assert not torch.equal(W[r], W0[r]), s.optimizer  # it trained
 
 
-def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
-    """Kill a group after epoch k (here: stop at the deadline) and resume: the same numbers."""
-    group = [spec("adam", 1, epochs=3), spec("sgd", 2, epochs=3, momentum=0.9)]
-    want = engine.train_group(group, "cpu", data=small)
+def stop_after_first_epoch(group, data, checkpoint_dir):
+    """Train ``group`` with checkpoints in ``checkpoint_dir`` until a deadline that passes after
+    its first epoch's checkpoint: stopped there (``engine.Stopped``), as a killed campaign is."""
     calls = {"n": 0}
     real_time = engine.time.time
 
-    def clock():  # the deadline passes after the first epoch's checkpoint
+    def clock():
         return real_time() + (1e6 if calls["n"] >= 1 else 0)
 
     def count(_r):
@@ -201,10 +200,17 @@ def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
     engine.time.time = clock
     try:
         with pytest.raises(engine.Stopped):
-            engine.train_group(group, "cpu", data=small, on_epoch=count, checkpoint_dir=tmp_path,
+            engine.train_group(group, "cpu", data=data, on_epoch=count, checkpoint_dir=checkpoint_dir,
                                deadline=real_time() + 1e5, checkpoint_every=0)
     finally:
         engine.time.time = real_time
+
+
+def test_resume_from_a_checkpoint_is_bit_exact(small, tmp_path):
+    """Kill a group after epoch k (here: stop at the deadline) and resume: the same numbers."""
+    group = [spec("adam", 1, epochs=3), spec("sgd", 2, epochs=3, momentum=0.9)]
+    want = engine.train_group(group, "cpu", data=small)
+    stop_after_first_epoch(group, small, tmp_path)
     assert list(tmp_path.glob("group-*.pt"))
     import sparsel.store as store_mod
     first, later = store_mod.code_version(), "0.1.0+src.bbbbbbbbbb.g2222222"
