@@ -327,15 +327,25 @@ def other_code_keys(store: Store, keys) -> set:
 NEWEST_RATES = 16  # stored runs of a kind whose median rate estimates a missing run (a stack or so)
 
 
+def _nearest_size(by_weights: dict | None, weights: int) -> list | None:
+    """The per-update, per-weight rates stored for the size nearest ``weights`` (log scale)."""
+    if not by_weights:
+        return None
+    return by_weights[min(by_weights, key=lambda w: abs(math.log(w / weights)))]
+
+
 def status(cells, store: Store, device: str | None = None) -> dict:
     """Done / missing / diverged counts of ``cells``, the done runs that lack the current
     metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
 
     The estimate is (updates left, ``RunSpec.total_steps``) x (its weights) x (median seconds
-    per update and weight of the ``NEWEST_RATES`` newest stored runs like the missing one, made on this kind of device (``device``: 'cpu' or 'cuda';
-    default: this machine's): same trainer route (engine or reference loop), model, data size
-    and batch size, else the same route and model at the nearest batch size stored; runs of
-    another device only where there are none of this one). With no run of its route stored, a
+    per update and weight of the ``NEWEST_RATES`` newest stored runs like the missing one, made
+    on this kind of device (``device``: 'cpu' or 'cuda'; default: this machine's): same trainer
+    route (engine or reference loop), model, data size and batch size, else the same route and
+    model at the nearest batch size stored; runs of another device only where there are none
+    of this one). Among those, only the runs of the stored size nearest to the missing run's
+    (weights, log scale) count: a step's fixed cost makes a 16-unit run's time per weight many
+    times a 2,048-unit run's. With no run of its route stored, a
     run borrows the rate of the other route's runs of its model (or 0.5 ms) and
     ``eta_borrowed`` is True: read that
     estimate as a rough lower bound for reference-loop runs. A missing run is assumed to train
@@ -372,7 +382,7 @@ def status(cells, store: Store, device: str | None = None) -> dict:
         route = trainer.startswith("engine") if trainer != "unknown" else engine.supports(r)
         for k in ((route, r.model, r.train_size, r.batch_size), (route, r.model, r.batch_size),
                   (r.model, r.train_size, r.batch_size), (r.model, r.batch_size)):
-            kind = rates.setdefault((mine, *k), [])
+            kind = rates.setdefault((mine, *k), {}).setdefault(_weights(r), [])
             if len(kind) < NEWEST_RATES:  # the newest only: older code and busier machines were slower
                 kind.append(per_step)
     missing = [s for s in specs if s.key not in done]
@@ -392,7 +402,7 @@ def status(cells, store: Store, device: str | None = None) -> dict:
             # else the nearest batch size stored (log scale): a step's cost grows with the batch
             sizes = [k[-1] for k in rates if len(k) == len(head) + 1 and k[:-1] == head]
             near = rates.get((*head, min(sizes, key=lambda b: abs(math.log(b / s.batch_size))))) if sizes else None
-            per = exact or near
+            per = _nearest_size(exact or near, _weights(s))
             if per:
                 borrowed |= len(head) == 2  # not its own route
                 break

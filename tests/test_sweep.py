@@ -359,3 +359,27 @@ def test_status_times_a_missing_run_by_the_newest_runs_like_it(tmp_path, monkeyp
     for seed in range(100, 100 + sweep.NEWEST_RATES):
         store.put(fake_result(RunSpec(batch_size=50, epochs=1, seed=seed), trainer="engine", seconds=steps * 1e-3))
     assert sweep.status(missing, store, device="cpu")["eta_seconds"] == pytest.approx(2 * steps * 1e-3, abs=0.06)
+
+
+def test_status_times_a_missing_run_by_stored_runs_of_the_nearest_size(tmp_path, monkeypatch):
+    """A step's fixed cost dominates a narrow run: per weight, the 16-unit runs stored last are
+    far slower than the 1,024-unit ones stored before them. A missing 2,048-unit run is timed by
+    the 1,024-unit runs' rate per weight, a missing 32-unit run by the 16-unit runs'."""
+    from test_store import fake_result
+    from sparsel.spec import RunSpec
+    monkeypatch.setattr(sweep, "_cores", lambda: 1)
+    store = Store(tmp_path / "s.sqlite")
+    steps = RunSpec(batch_size=50, epochs=1).total_steps
+
+    def put(width, seed, per_weight):
+        spec = RunSpec(batch_size=50, epochs=1, seed=seed, hidden=(width,))
+        store.put(fake_result(spec, trainer="engine", seconds=steps * per_weight * sweep._weights(spec)))
+    for seed in range(3):
+        put(1024, seed, 1e-9)
+    for seed in range(10, 10 + sweep.NEWEST_RATES):
+        put(16, seed, 1e-7)
+    for width, per_weight in ((2048, 1e-9), (32, 1e-7)):
+        spec = RunSpec(batch_size=50, epochs=2, seed=999, hidden=(width,))
+        want = per_weight * sweep._weights(spec) * 2 * steps
+        got = sweep.status([E.Cell("x", "sgd", spec)], store, device="cpu")["eta_seconds"]
+        assert got == pytest.approx(want, abs=0.06)
