@@ -68,6 +68,8 @@ train_missing = True     # train runs missing from the store (False: report them
 missing_note = ""        # set by the book builder when this chapter falls back to smoke scale
 weight_steps = 2000      # batches of the weight-size demonstration below (batch 50, seed 1)
 early_steps = 100        # where that demonstration is read a second time, early on
+rate_steps = 1200        # batches of the per-weight rate measurement (batch 50, seed 1; one full-scale epoch)
+rate_every = 50          # read the rates every this many batches
 
 # %%
 import matplotlib.pyplot as plt
@@ -374,9 +376,9 @@ variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
 # Since the probe moves every weight, $h_s$ is not the diagonal curvature: for weight $i$ it is
 # about $\lvert H_{ii} + \sum_{j \ne i} H_{ij} \delta_j / \delta_i \rvert$ ($H$ the sample's
 # curvature matrix), so where $\bar g_i$ is near zero and the probe's own component tiny, the
-# other weights' terms swell $h$ and the rate falls; bbprop's estimate did the opposite for the
-# weights of faint pixels (that is what the formula implies; these runs do not measure it
-# weight by weight). A second variant, `vsgd_fd_slow`, starts both second moments, $\bar v$ and
+# other weights' terms swell $h$ and the rate falls, most for the weights of faint pixels,
+# whose gradients are rarely far from zero (what the formula implies; "The rates, weight by
+# weight" below measures it). A second variant, `vsgd_fd_slow`, starts both second moments, $\bar v$ and
 # $\bar v^h$, $C = \max(2, d/10)$ times too large, which slows the first rates by up to $C^2$
 # ($C$ through $\bar v^h$ and up to $C$ through $r$), as the paper's slow start does for vSGD
 # (our analogue: no setting of the code scales $\bar v^h$).
@@ -417,6 +419,54 @@ glue("fd_course", f"Over the epochs, vSGD-fd's test accuracy goes from "
      f"{course(FD, 'accuracy')}, its Hoyer sparsity from {course(FD, 'sparsity')} (the paper's rule: "
      f"{course(PAPER, 'accuracy')}; {course(PAPER, 'sparsity')})." if learns(FD) and learns(PAPER) else "")
 variants_table((PAPER, AUTHORS, FD, FD_SLOW))
+
+# %% [markdown]
+# ### The rates, weight by weight
+#
+# The stored metrics cannot say which weights vSGD-fd stops moving. So train one network of
+# each of the authors'-code rules for {glue:text}`rate_steps` batches of 50 (seed 1, the same
+# images in the same order, at this page's scale) and read off each rule's averages the rate
+# it applied to every first-layer weight: the weight's move per unit of its batch gradient
+# (`sparsel.optim.vsgd_rate`, checked against the moves themselves in the tests). Per input
+# pixel, the median over the hidden units; pixels are set apart by the fraction of training
+# images that ink them (never-inked pixels, whose weights never move, are left out).
+
+# %% mystnb={"figure": {"caption": "The learning rate each authors'-code rule applies to first-layer weights, one network per rule (batch 50, seed 1; log scales). Left: the median over inked pixels of each pixel's median rate, batch by batch (the warm-up's rate is 0 and not drawn). Right: after the last batch, one point per pixel against how often it is inked; lines: medians per band of ink frequency.", "name": "fig-vsgd-rates"}}
+quad = [RunSpec(optimizer=o, seed=1, batch_size=50, train_size=sc["train_size"], test_size=sc["test_size"])
+        for o in ("vsgd_authors", "vsgd_authors_slow", "vsgd_fd", "vsgd_fd_slow")]
+rates = pd.DataFrame(engine.vsgd_rates(quad, mnist, steps=rate_steps, every=rate_every))
+ink = data.ink_frequency(mnist.x_train)
+fig = plots.vsgd_rates(rates, ink)
+bands = summary.rate_bands(rates, ink)
+faint, dense = bands.columns[0], bands.columns[-2]
+course = rates[ink.numpy()[rates.pixel.to_numpy()] > 0].groupby(["condition", "step"]).rate.median()
+glue("rate_steps", f"{rate_steps:,}")
+for o in ("vsgd_authors", "vsgd_authors_slow", "vsgd_fd", "vsgd_fd_slow"):
+    glue(f"rate_{o}", f"{bands.loc[o, 'every inked pixel']:.2g}")
+    glue(f"faint_{o}", f"{bands.loc[o, faint] / bands.loc[o, dense]:.2g}")
+moving = course.loc["vsgd_fd"][lambda c: c > 0]
+glue("fd_rate_course", f"from {moving.iloc[0]:.2g} after batch {moving.index[0]:,} to {moving.iloc[-1]:.2g} "
+     f"after batch {moving.index[-1]:,}, {moving.iloc[0] / moving.iloc[-1]:.2g} times lower" if len(moving) > 1
+     else "not measured (no batch after the warm-up)")
+glue("fd_vs_bbprop", f"{bands.loc['vsgd_authors_slow', 'every inked pixel'] / bands.loc['vsgd_fd_slow', 'every inked pixel']:.2g}")
+
+# %% [markdown]
+# After {glue:text}`rate_steps` batches the median rate over inked pixels is
+# {glue:text}`rate_vsgd_fd` under vSGD-fd and {glue:text}`rate_vsgd_authors` under the same code
+# with bbprop; with the slow start, {glue:text}`rate_vsgd_fd_slow` against
+# {glue:text}`rate_vsgd_authors_slow` (bbprop's {glue:text}`fd_vs_bbprop` times vSGD-fd's).
+# vSGD-fd's median rate goes {glue:text}`fd_rate_course`: read beside its test accuracy over
+# the epochs above, a rate that keeps falling leaves the weights where the first batches put
+# them. The faintest pixels' rate (median over pixels inked in
+# at most 1 % of the images) divided by the most inked pixels' (over half of them):
+# vSGD-fd {glue:text}`faint_vsgd_fd`, slowed {glue:text}`faint_vsgd_fd_slow`; bbprop
+# {glue:text}`faint_vsgd_authors`, with the paper's slow start {glue:text}`faint_vsgd_authors_slow`.
+# A ratio below 1 means the rule moves the weights of faint pixels less than those of inked ones.
+#
+# The medians per band, after the last batch:
+
+# %%
+bands.style.format("{:.3g}")
 
 # %% [markdown]
 # The same comparisons in five metrics, for the variants that learned (a failed network's

@@ -788,6 +788,41 @@ def largest_weights(specs, data, steps: int, every: int = 10) -> list[dict]:
     {condition: the spec's optimizer, seed, step, layer (1 = the first hidden layer's incoming
     weights), max_abs}. What a step rule does to the weights, which the stored metrics (of the
     activations) do not show. ``data``: MNIST as ``load_mnist`` gives it."""
+    def look(stack, opt, specs, i):
+        top = torch.stack([W.flatten(1).abs().amax(1) for W in stack.W]).tolist()  # [layer][run]
+        return [dict(condition=s.optimizer, seed=s.seed, step=i, layer=l + 1, max_abs=top[l][r])
+                for r, s in enumerate(specs) for l in range(len(stack.W))]
+    return _follow(specs, data, steps, every, look)
+
+
+def vsgd_rates(specs, data, steps: int, every: int = 10) -> list[dict]:
+    """Train runs of the authors'-code vSGD rules (``vsgd_authors*``, ``vsgd_fd*``) as
+    ``largest_weights`` does and every ``every`` steps record the learning rate each applied to
+    its first layer's weights (``optim.vsgd_rate``), per input pixel: rows of {condition, seed,
+    step, pixel (0-783, row-major), rate: the median over the hidden units of the rates of that
+    pixel's weights}. Where a rule's curvature estimate departs from the diagonal, the rates of
+    weights of faint pixels show it."""
+    from .optim import vsgd_authors_step, vsgd_fd_step, vsgd_rate
+    bad = sorted({s.optimizer for s in specs if REGISTRY[s.optimizer].step not in (vsgd_authors_step, vsgd_fd_step)})
+    if bad:
+        raise ValueError(f"vsgd_rates follows the authors'-code vSGD rules (vsgd_authors*, vsgd_fd*) only; "
+                         f"got {', '.join(bad)}")
+
+    def look(stack, opt, specs, i):
+        rows = []
+        for part in opt.parts:
+            rate = vsgd_rate(part.param_state[0], part.t, batch_size=part.specs[0].batch_size, **part.hp[0])
+            med = rate.median(1).values.tolist()  # W[0] is [runs, hidden, 784]: over the hidden units
+            rows += [dict(condition=s.optimizer, seed=s.seed, step=i, pixel=p, rate=v)
+                     for s, m in zip(part.specs, med) for p, v in enumerate(m)]
+        return rows
+    return _follow(specs, data, steps, every, look)
+
+
+def _follow(specs, data, steps, every, look):
+    """Train ``specs``, stacked by ``group_key``, for ``steps`` batches of their first epoch's
+    order, eagerly, calling ``look(stack, opt, specs, step)`` at step 0 and every ``every``
+    steps; returns the rows it gives, group by group."""
     from .sweep import foreground_threads  # sweep imports this module
     threads = torch.get_num_threads()
     if data.x_train.device.type == "cpu":  # beside a campaign, torch's threads would crawl
@@ -796,12 +831,12 @@ def largest_weights(specs, data, steps: int, every: int = 10) -> list[dict]:
     for s in specs:
         groups.setdefault(group_key(s), []).append(s)
     try:
-        return [row for group in groups.values() for row in _largest_weights(group, data, steps, every)]
+        return [row for group in groups.values() for row in _follow_group(group, data, steps, every, look)]
     finally:
         torch.set_num_threads(threads)
 
 
-def _largest_weights(specs, data, steps, every):
+def _follow_group(specs, data, steps, every, look):
     flush_denormals()
     device = data.x_train.device
     specs = sorted(specs, key=lambda s: ALL_OPTIMIZERS.index(s.optimizer))
@@ -814,9 +849,7 @@ def _largest_weights(specs, data, steps, every):
     rows = []
     for i in range(steps + 1):
         if i % every == 0:
-            top = torch.stack([W.flatten(1).abs().amax(1) for W in stack.W]).tolist()  # [layer][run]
-            rows += [dict(condition=s.optimizer, seed=s.seed, step=i, layer=l + 1, max_abs=top[l][r])
-                     for r, s in enumerate(specs) for l in range(len(stack.W))]
+            rows += look(stack, opt, specs, i)
         if i < steps:
             step(orders[:, (i * B) % orders.shape[1]:][:, :B])
     return rows

@@ -426,11 +426,32 @@ def _authors_averages(state, grad, grad_sq, curvature, t, n, eps, init_batches, 
     hbar.lerp_(curvature, f)
     vbar.lerp_(grad_sq, f)
     vbar.copy_(torch.where(last, (vbar + eps) * C, torch.where(warm, vbar, vbar + eps)))
-    gg = gbar * gbar
-    r = gg / (vbar / n + (n - 1) / n * gg)
+    r = _signal_share(gbar, vbar, n)
     tau.copy_(torch.where(last, 2 * (1 + eps), torch.where(warm, 0.0, tau * (1 - r) + (1 + eps))))
     return warm, last, f, r
 
+
+def _signal_share(gbar, vbar, n):
+    """r = gbar^2 / (vbar / n + (n - 1) / n gbar^2): the share of a batch-``n`` gradient that is
+    signal rather than sampling noise, in [0, 1] (the authors' code's form)."""
+    gg = gbar * gbar
+    return gg / (vbar / n + (n - 1) / n * gg)
+
+
+def _fd_rate(r, hbar, vhbar, eps):
+    """vSGD-fd's rate r (hbar + eps) / (vhbar + eps)."""
+    return r * (hbar + eps) / (vhbar + eps)
+
+
+def vsgd_rate(state, t, *, batch_size, eps=1e-9, init_batches=10, **_) -> torch.Tensor:
+    """The learning rate per weight that ``vsgd_authors_step`` (bbprop: r / (hbar + eps)) or
+    ``vsgd_fd_step`` (a state with ``vhbar``: r (hbar + eps) / (vhbar + eps)) applied at step
+    ``t``, from the state that step left: the weight moved by rate x its batch gradient. 0 in
+    the warm-up (the first ``init_batches`` steps), where no weight moves. Shaped like the
+    weights: the step's change of a weight per unit of its batch gradient."""
+    r = _signal_share(state["gbar"], state["vbar"], batch_size)
+    eta = _fd_rate(r, state["hbar"], state["vhbar"], eps) if "vhbar" in state else r / (state["hbar"] + eps)
+    return torch.zeros_like(eta) if t <= init_batches else eta
 
 
 def vsgd_fd_probe(grad, state, t, *, eps=1e-9, init_batches=10, **_):
@@ -482,7 +503,7 @@ def vsgd_fd_step(theta, grad, state, t, *, grad_sq, fd_curvature, fd_curvature_s
     vhbar.lerp_(fd_curvature_sq, f)
     if paper_slow_start:
         vhbar.copy_(torch.where(last, vhbar * C, vhbar))
-    theta.sub_(torch.where(warm, 0.0, r * (hbar + eps) / (vhbar + eps)) * grad)
+    theta.sub_(torch.where(warm, 0.0, _fd_rate(r, hbar, vhbar, eps)) * grad)
 
 
 # --- the registry ------------------------------------------------------------------------

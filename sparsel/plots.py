@@ -553,3 +553,39 @@ def unit_profiles(means, selectivity, ranks, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def vsgd_rates(rates: pd.DataFrame, ink, title=None):
+    """Two panels from ``engine.vsgd_rates`` rows: left, over the batches, the median over inked
+    pixels of each pixel's median first-layer rate; right, at the last step, each pixel's rate
+    against the fraction of images that ink it (``ink``: [784], ``data.ink_frequency``), with
+    the median per band of ``summary.INK_BANDS``' form (log scales; a zero rate is left off)."""
+    ink = np.asarray(ink, dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.6))
+    inked = rates[ink[rates.pixel.to_numpy()] > 0]
+    last = rates[rates.step == rates.step.max()]
+    for o, g in inked.groupby("condition", sort=False):
+        line = g.groupby("step").rate.median()
+        line = line[line > 0]
+        axes[0].plot(line.index, line.values, label=label(o), color=PALETTE.get(o))
+        e = last[(last.condition == o) & (last.rate > 0)]
+        x = ink[e.pixel.to_numpy()]
+        axes[1].scatter(x, e.rate, s=4, alpha=0.25, color=PALETTE.get(o), linewidths=0)
+        edges = np.logspace(-4, 0, 13)
+        mid = [np.median(e.rate[(x > a) & (x <= b)]) if ((x > a) & (x <= b)).any() else np.nan
+               for a, b in zip(edges[:-1], edges[1:])]
+        axes[1].plot(np.sqrt(edges[:-1] * edges[1:]), mid, color=PALETTE.get(o), lw=2)
+    axes[0].set_xlabel("batch")
+    axes[0].set_ylabel("median first-layer rate")
+    axes[0].set_title("over the batches (median over inked pixels)")
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("fraction of training images that ink the pixel")
+    axes[1].set_ylabel("median rate of the pixel's weights")
+    axes[1].set_title(f"after batch {int(rates.step.max()):,} (line: median per band)")
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    _legend_below(fig, axes, ncol=2)
+    return fig

@@ -390,6 +390,27 @@ def split_words(splits: pd.DataFrame) -> dict:
                 least_selective=int((splits.loc[by.selectivity_avg.idxmin(), "seed"].to_numpy() == worst).sum()))
 
 
+INK_BANDS = (0.0, 0.01, 0.1, 0.5, 1.0)  # edges of the pixel ink-frequency bands of ``rate_bands``
+
+
+def rate_bands(rates: pd.DataFrame, ink, edges=INK_BANDS) -> pd.DataFrame:
+    """Per condition, the median learning rate of first-layer weights at the last step of
+    ``rates`` (``engine.vsgd_rates`` rows: one median over hidden units per pixel) over the
+    pixels of each ink-frequency band (``ink``: [784] fractions, ``data.ink_frequency``): bands
+    (lo, hi], the first [0, hi], named by percent, e.g. "inked in 1-10 %"; never-inked pixels
+    (whose weights never move) are left out. Also the median over every inked pixel. Medians
+    pool the seeds' pixels."""
+    ink = pd.Series(np.asarray(ink, dtype=float), name="ink")
+    end = rates[rates.step == rates.step.max()].join(ink, on="pixel")
+    end = end[end.ink > 0]
+    names = [f"inked in {lo * 100:g}-{hi * 100:g} %" for lo, hi in zip(edges[:-1], edges[1:])]
+    end = end.assign(band=pd.cut(end.ink, list(edges), labels=names, include_lowest=True))
+    out = end.pivot_table(index="condition", columns="band", values="rate", aggfunc="median", observed=False)
+    out["every inked pixel"] = end.groupby("condition").rate.median()
+    out.columns.name = None
+    return out[names + ["every inked pixel"]]
+
+
 def reproduce(experiment, df: pd.DataFrame) -> str:
     """The 'reproduce this page' line: the commands, the number of runs at each scale, and the
     compute the runs behind ``df`` (this page's ``results``) measured: run-hours (each run's

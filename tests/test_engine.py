@@ -650,3 +650,22 @@ def test_largest_weights_follow_the_weights(small):
                 assert r["max_abs"] == pytest.approx(start, abs=0)
             elif r["step"] == 20:
                 assert r["max_abs"] != start
+
+
+def test_vsgd_rates_follow_each_pixels_rate_and_refuse_other_rules(small):
+    """Per pixel, the median rate over the hidden units: 0 through the warm-up; after it 0 for
+    a pixel blank in every image (its gradient and so its signal share r are 0) and positive
+    for an inked one. Rules without these statistics are refused by name."""
+    runs = [spec("vsgd_authors", 1, hidden=(16,), batch_size=50), spec("vsgd_fd", 1, hidden=(16,), batch_size=50)]
+    rows = engine.vsgd_rates(runs, small, steps=14, every=7)
+    assert {(r["condition"], r["step"]) for r in rows} == {(o, t) for o in ("vsgd_authors", "vsgd_fd")
+                                                           for t in (0, 7, 14)}
+    blank = (small.x_train != 0).sum(0) == 0
+    assert 0 < int(blank.sum()) < 784
+    for o in ("vsgd_authors", "vsgd_fd"):
+        early = [r["rate"] for r in rows if r["condition"] == o and r["step"] < 14]
+        assert len(early) == 2 * 784 and set(early) == {0.0}
+        end = torch.tensor([r["rate"] for r in rows if r["condition"] == o and r["step"] == 14])
+        assert (end[blank] == 0).all() and (end[~blank] > 0).any()
+    with pytest.raises(ValueError, match="sgd"):
+        engine.vsgd_rates([spec("sgd", 1)], small, steps=1)

@@ -494,6 +494,28 @@ def test_vsgd_fd_matches_their_code_written_weight_by_weight(name, n, d, how):
     assert by_g > 0 and by_h > 0  # both halves of the outlier test decided some step
 
 
+@pytest.mark.parametrize("name", ["vsgd_authors", "vsgd_authors_slow", "vsgd_fd", "vsgd_fd_slow"])
+def test_vsgd_rate_is_the_move_of_each_weight_per_unit_of_its_gradient(name):
+    """``vsgd_rate`` read from the state a step left is the rate that step applied, weight by
+    weight: 0 in the warm-up, then (theta before - theta after) / g."""
+    opt = O.REGISTRY[name]
+    gen = torch.Generator().manual_seed(11)
+    theta, state, n = torch.randn(6, generator=gen, dtype=torch.float64), {}, 7
+    for t in range(1, 25):
+        g = 0.05 + torch.randn(6, generator=gen, dtype=torch.float64) * 0.1
+        h = 0.2 + torch.rand(6, generator=gen, dtype=torch.float64)
+        stats = dict(grad_sq=g * g * 2, fd_curvature=h, fd_curvature_sq=h * h * 1.5) if "fd" in name else \
+            dict(grad_sq=g * g * 2, curvature=h)
+        before = theta.clone()
+        opt.step(theta, g, state, t, batch_size=n, model_size=300, **stats, **opt.fixed)
+        rate = O.vsgd_rate(state, t, batch_size=n, **opt.fixed)
+        if t <= 10:
+            assert torch.equal(rate, torch.zeros(6, dtype=torch.float64)) and torch.equal(theta, before)
+        else:
+            assert ((before - theta) / g).tolist() == pytest.approx(rate.tolist(), rel=1e-9), t
+            assert (rate > 0).all()
+
+
 def test_vsgd_fd_probes_along_the_average_gradient_after_the_warm_up():
     """The code's direction: gbar + eps, gbar as it stands before the step; in the warm-up the
     gradient being measured (+ eps)."""

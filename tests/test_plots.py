@@ -150,3 +150,15 @@ def test_provenance_names_few_code_versions_and_counts_many():
     many = pd.DataFrame(dict(seed=1, run_key=list("abcdef"), code_version=[f"v{i}" for i in range(6)],
                              train_size=1000, epochs=3))
     assert plots.provenance(many, "smoke").endswith("code 6 versions (v0, v1, ...; `sparsel export` lists each run's)")
+
+
+def test_vsgd_rates_draw_both_panels_on_log_scales_without_zero_rates():
+    rows = [dict(condition=c, seed=1, step=s, pixel=p, rate=(0.0 if p == 0 or s == 0 else f * (s + 1) * (p + 1)))
+            for c, f in (("vsgd_authors", 1.0), ("vsgd_fd", 1e-4)) for s in (0, 10, 20) for p in range(4)]
+    fig = plots.vsgd_rates(pd.DataFrame(rows), [0.0, 0.001, 0.2, 0.9])
+    left, right = fig.axes[:2]
+    assert left.get_yscale() == right.get_yscale() == "log" and right.get_xscale() == "log"
+    assert _legend_texts(fig) == ["vSGD (authors' code)", "vSGD-fd (authors' code)"]
+    points = np.concatenate([c.get_offsets() for c in right.collections])
+    assert len(points) == 2 * 3 and (points[:, 1] > 0).all()  # pixel 0 (never inked, rate 0) left off
+    assert left.lines[0].get_ydata().tolist() == [11 * 3.0, 21 * 3.0]  # median over inked pixels 1-3; step 0's 0 left off

@@ -192,3 +192,17 @@ def test_effect_words_count_agreement_only_where_both_signs_exist():
     words = summary.effect_words(t, pairs, summary.effect_table(t, pairs))
     assert (words["n"], words["agree_sparsity"], words["agree_selectivity"]) == (2, 1, 2)
     assert words["label"] == "1"
+
+
+def test_rate_bands_take_medians_per_ink_band_at_the_last_step():
+    """Six pixels: one never inked (left out), one per band of (0, 1 %], (1, 10 %], (10, 50 %]
+    and two in (50, 100 %]; only the last step counts."""
+    ink = [0.0, 0.005, 0.05, 0.3, 0.6, 1.0]
+    end = {"a": [9.0, 8.0, 4.0, 2.0, 1.0, 3.0], "b": [0.0, 1e-6, 1e-5, 1e-4, 5e-4, 1e-3]}
+    rows = [dict(condition=c, seed=1, step=step, pixel=p, rate=(v if step == 20 else 99.0))
+            for c, vs in end.items() for step in (10, 20) for p, v in enumerate(vs)]
+    t = summary.rate_bands(pd.DataFrame(rows), ink)
+    assert list(t.columns) == ["inked in 0-1 %", "inked in 1-10 %", "inked in 10-50 %", "inked in 50-100 %",
+                               "every inked pixel"]
+    assert t.loc["a"].tolist() == [8.0, 4.0, 2.0, 2.0, 3.0]   # (1 + 3) / 2; median of 8, 4, 2, 1, 3
+    assert t.loc["b"].tolist() == pytest.approx([1e-6, 1e-5, 1e-4, 7.5e-4, 1e-4])
