@@ -145,6 +145,10 @@ def main(argv=None) -> int:
                    help="batches up to this size form the batch1 phase, trained last (default 1; 2 also "
                         "leaves the batch-2 runs, launch-bound on a GPU, to the CPU)")
     p.add_argument("--nice", type=int, default=10, help="lower this process's priority by this much (0: not)")
+    p.add_argument("--only", action="append", default=[], metavar="FIELD=V[,V]",
+                   help="narrow each experiment's grid as `run --only` does (e.g. --only hidden=2048 --only "
+                        "optimizer=adam, to choose what a session's budget starts); an experiment with no "
+                        "matching run is skipped")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = sub.add_parser("status", help="done, missing and diverged runs per experiment")
     _common(p, experiment=False)
@@ -303,6 +307,20 @@ def _has_tabulate() -> bool:
         return False
 
 
+def _narrowed(names, scale, only) -> dict:
+    """Each experiment's cells narrowed by ``only``, leaving out experiments where no run
+    matches; where none matches anywhere, the first experiment's error (which lists what exists)."""
+    grids, first = {}, None
+    for n in names:
+        try:
+            grids[n] = experiments.cells(n, scale, None, **only)
+        except ValueError as e:
+            first = first or ValueError(f"--only: {e}")
+    if not grids:
+        raise first
+    return grids
+
+
 def _campaign(args) -> int:
     """Train the missing runs experiment by experiment (batch size 1 last) until done, the
     time budget ends or a signal (SIGTERM, Ctrl-C) arrives; nothing finished is lost."""
@@ -319,6 +337,7 @@ def _campaign(args) -> int:
         names = experiments.expand(n.strip() for n in args.experiments.split(",") if n.strip())
     except ValueError as e:
         raise ValueError(f"--experiments: {e}") from None
+    grids = _narrowed(names, args.scale, experiments.parse_only(args.only))
     store = Store(args.store)
 
     def log(msg):
@@ -350,7 +369,7 @@ def _campaign(args) -> int:
             if deadline and time.time() > deadline:
                 log("time budget reached")
                 break
-            cells = [c for exps, keep in parts for n in exps for c in experiments.cells(n, args.scale) if keep(c)]
+            cells = [c for exps, keep in parts for n in exps for c in grids.get(n, ()) if keep(c)]
             if not cells:
                 continue
             st = run_cells(cells, store, device=args.device, root=args.data, progress=not args.quiet,

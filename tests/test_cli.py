@@ -313,3 +313,22 @@ def test_campaign_takes_the_dissertation_group_and_names_an_unknown_experiment(t
     assert main(["campaign", "--experiments", "dissertations", "--store", str(tmp_path / "s.sqlite"), "--nice", "0"]) == 2
     err = capsys.readouterr().err
     assert "unknown experiment 'dissertations'" in err and "dissertation, baseline" in err
+
+
+def test_campaign_only_narrows_each_experiment_and_skips_those_without_a_match(tmp_path, monkeypatch, capsys):
+    # --only picks what a session's budget starts (e.g. the widest batch-1 runs of one optimizer);
+    # an experiment with no such run is left out, a field or value no experiment has is an error
+    from sparsel import experiments as E, sweep
+    seen = []
+
+    def record(cells, store, **kw):
+        seen.append(cells)
+        return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
+    monkeypatch.setattr(sweep, "run_cells", record)
+    args = ["campaign", "--scale", "smoke", "--store", str(tmp_path / "s.sqlite"), "--nice", "0", "--quiet"]
+    assert main([*args, "--experiments", "width,wider_grids", "--only", "hidden=2048",
+                 "--only", "optimizer=adam"]) == 0
+    want = E.cells("wider_grids", "smoke", hidden=[2048], optimizer="adam")
+    assert len(seen) == 1 and sorted(c.spec.key for c in seen[0]) == sorted(c.spec.key for c in want) and len(want) == 2
+    assert main([*args, "--experiments", "width,wider_grids", "--only", "hidden=4096"]) == 2
+    assert "--only" in capsys.readouterr().err
