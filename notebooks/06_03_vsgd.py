@@ -377,8 +377,8 @@ variants_table((PAPER, AUTHORS, NO_OUTLIERS, PAPER_START))
 # about $\lvert H_{ii} + \sum_{j \ne i} H_{ij} \delta_j / \delta_i \rvert$ ($H$ the sample's
 # curvature matrix), so where $\bar g_i$ is near zero and the probe's own component tiny, the
 # other weights' terms swell $h$ and the rate falls, most for the weights of faint pixels,
-# whose gradients are rarely far from zero (what the formula implies; "The rates, weight by
-# weight" below measures it). A second variant, `vsgd_fd_slow`, starts both second moments, $\bar v$ and
+# whose gradients are rarely far from zero: the formula's prediction, which "The rates, weight
+# by weight" below tests. A second variant, `vsgd_fd_slow`, starts both second moments, $\bar v$ and
 # $\bar v^h$, $C = \max(2, d/10)$ times too large, which slows the first rates by up to $C^2$
 # ($C$ through $\bar v^h$ and up to $C$ through $r$), as the paper's slow start does for vSGD
 # (our analogue: no setting of the code scales $\bar v^h$).
@@ -424,9 +424,10 @@ variants_table((PAPER, AUTHORS, FD, FD_SLOW))
 # ### The rates, weight by weight
 #
 # The stored metrics cannot say which weights vSGD-fd stops moving. So train one network of
-# each of the authors'-code rules for {glue:text}`rate_steps` batches of 50 (seed 1, the same
-# images in the same order, at this page's scale) and read off each rule's averages the rate
-# it applied to every first-layer weight: the weight's move per unit of its batch gradient
+# each of four authors'-code rules (bbprop and finite differences, each as the code runs it and
+# with the slow start) for {glue:text}`rate_steps` batches of 50 (seed 1, the same images in the
+# same order, at this page's scale) and read off each rule's averages the rate it applied to
+# every first-layer weight: the weight's move per unit of its batch gradient
 # (`sparsel.optim.vsgd_rate`, checked against the moves themselves in the tests). Per input
 # pixel, the median over the hidden units; pixels are set apart by the fraction of training
 # images that ink them (never-inked pixels, whose weights never move, are left out).
@@ -438,30 +439,39 @@ rates = pd.DataFrame(engine.vsgd_rates(quad, mnist, steps=rate_steps, every=rate
 ink = data.ink_frequency(mnist.x_train)
 fig = plots.vsgd_rates(rates, ink)
 bands = summary.rate_bands(rates, ink)
-faint, dense = bands.columns[0], bands.columns[-2]
-course = rates[ink.numpy()[rates.pixel.to_numpy()] > 0].groupby(["condition", "step"]).rate.median()
+faint, dense = summary.band_names()[0], summary.band_names()[-1]
+rate_course = rates[ink.numpy()[rates.pixel.to_numpy()] > 0].groupby(["condition", "step"]).rate.median()
 glue("rate_steps", f"{rate_steps:,}")
 for o in ("vsgd_authors", "vsgd_authors_slow", "vsgd_fd", "vsgd_fd_slow"):
-    glue(f"rate_{o}", f"{bands.loc[o, 'every inked pixel']:.2g}")
-    glue(f"faint_{o}", f"{bands.loc[o, faint] / bands.loc[o, dense]:.2g}")
-moving = course.loc["vsgd_fd"][lambda c: c > 0]
-glue("fd_rate_course", f"from {moving.iloc[0]:.2g} after batch {moving.index[0]:,} to {moving.iloc[-1]:.2g} "
-     f"after batch {moving.index[-1]:,}, {moving.iloc[0] / moving.iloc[-1]:.2g} times lower" if len(moving) > 1
-     else "not measured (no batch after the warm-up)")
-glue("fd_vs_bbprop", f"{bands.loc['vsgd_authors_slow', 'every inked pixel'] / bands.loc['vsgd_fd_slow', 'every inked pixel']:.2g}")
+    glue(f"rate_{o}", summary.number(bands.loc[o, "every inked pixel"]))
+    glue(f"faint_{o}", summary.number(bands.loc[o, faint] / bands.loc[o, dense]))
+for fd, bb, name in (("vsgd_fd", "vsgd_authors", "fd_vs_bbprop"), ("vsgd_fd_slow", "vsgd_authors_slow", "fd_vs_bbprop_slow")):
+    glue(name, summary.number(bands.loc[bb, "every inked pixel"] / bands.loc[fd, "every inked pixel"]))
+moving = rate_course.loc["vsgd_fd"][lambda c: c > 0]
+if len(moving) > 1:
+    first, end = moving.iloc[0], moving.iloc[-1]
+    n = summary.number
+    words = (f"vSGD-fd's median rate goes from {n(first)} after batch {moving.index[0]:,} to {n(end)} after "
+             f"batch {moving.index[-1]:,}, " + (f"{n(first / end)} times lower" if end < first else
+                                                 f"{n(end / first)} times higher") + ".")
+    if end < first:
+        words += (" Read beside its test accuracy over the epochs above: a rate that has fallen so far leaves "
+                  "the weights close to where the first batches put them.")
+else:
+    words = "vSGD-fd's rate after its warm-up was not measured (no batch after it)."
+glue("fd_rate_words", words)
 
 # %% [markdown]
 # After {glue:text}`rate_steps` batches the median rate over inked pixels is
 # {glue:text}`rate_vsgd_fd` under vSGD-fd and {glue:text}`rate_vsgd_authors` under the same code
-# with bbprop; with the slow start, {glue:text}`rate_vsgd_fd_slow` against
-# {glue:text}`rate_vsgd_authors_slow` (bbprop's {glue:text}`fd_vs_bbprop` times vSGD-fd's).
-# vSGD-fd's median rate goes {glue:text}`fd_rate_course`: read beside its test accuracy over
-# the epochs above, a rate that keeps falling leaves the weights where the first batches put
-# them. The faintest pixels' rate (median over pixels inked in
-# at most 1 % of the images) divided by the most inked pixels' (over half of them):
-# vSGD-fd {glue:text}`faint_vsgd_fd`, slowed {glue:text}`faint_vsgd_fd_slow`; bbprop
-# {glue:text}`faint_vsgd_authors`, with the paper's slow start {glue:text}`faint_vsgd_authors_slow`.
-# A ratio below 1 means the rule moves the weights of faint pixels less than those of inked ones.
+# with bbprop (bbprop's {glue:text}`fd_vs_bbprop` times vSGD-fd's); with the slow start,
+# {glue:text}`rate_vsgd_fd_slow` against {glue:text}`rate_vsgd_authors_slow`
+# ({glue:text}`fd_vs_bbprop_slow` times). {glue:text}`fd_rate_words` The faintest pixels' rate
+# (median over pixels inked in at most 1 % of the images) divided by the most inked pixels'
+# (over half of them): vSGD-fd {glue:text}`faint_vsgd_fd`, slowed {glue:text}`faint_vsgd_fd_slow`;
+# bbprop {glue:text}`faint_vsgd_authors`, with the paper's slow start
+# {glue:text}`faint_vsgd_authors_slow`. A ratio below 1 means the rule applies a lower rate to
+# the weights of faint pixels than to those of inked ones.
 #
 # The medians per band, after the last batch:
 

@@ -307,18 +307,19 @@ def _has_tabulate() -> bool:
         return False
 
 
-def _narrowed(names, scale, only) -> dict:
-    """Each experiment's cells narrowed by ``only``, leaving out experiments where no run
-    matches; where none matches anywhere, the first experiment's error (which lists what exists)."""
-    grids, first = {}, None
+def _narrowed(names, scale, only) -> tuple[dict, list]:
+    """Each experiment's cells narrowed by ``only``, and the experiments left out because no run
+    of theirs matches; where none matches anywhere, the first one's error (it lists what exists)."""
+    grids, skipped, first = {}, [], None
     for n in names:
         try:
             grids[n] = experiments.cells(n, scale, None, **only)
         except ValueError as e:
+            skipped.append(n)
             first = first or ValueError(f"--only: {e}")
-    if not grids:
+    if first and not grids:
         raise first
-    return grids
+    return grids, skipped
 
 
 def _campaign(args) -> int:
@@ -337,7 +338,7 @@ def _campaign(args) -> int:
         names = experiments.expand(n.strip() for n in args.experiments.split(",") if n.strip())
     except ValueError as e:
         raise ValueError(f"--experiments: {e}") from None
-    grids = _narrowed(names, args.scale, experiments.parse_only(args.only))
+    grids, skipped = _narrowed(names, args.scale, experiments.parse_only(args.only))
     store = Store(args.store)
 
     def log(msg):
@@ -347,6 +348,8 @@ def _campaign(args) -> int:
         engine.request_stop()  # should the exception below be swallowed, the stacks still stop
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, stop)
+    if skipped:
+        log(f"no run of {', '.join(skipped)} matches --only {' '.join(args.only)}: left out")
     if args.archive and (Path(args.archive) / "FORMAT").exists():
         info = unpack(args.archive, store)
         log(f"merged {info['added']} runs from {args.archive} ({info['same']} already stored)")

@@ -801,12 +801,19 @@ def vsgd_rates(specs, data, steps: int, every: int = 10) -> list[dict]:
     its first layer's weights (``optim.vsgd_rate``), per input pixel: rows of {condition, seed,
     step, pixel (0-783, row-major), rate: the median over the hidden units of the rates of that
     pixel's weights}. Where a rule's curvature estimate departs from the diagonal, the rates of
-    weights of faint pixels show it."""
+    weights of faint pixels show it. The batch size must divide the training images where
+    ``steps`` goes past an epoch (the rate depends on it, and an epoch's last batch would be short)."""
     from .optim import vsgd_authors_step, vsgd_fd_step, vsgd_rate
     bad = sorted({s.optimizer for s in specs if REGISTRY[s.optimizer].step not in (vsgd_authors_step, vsgd_fd_step)})
     if bad:
         raise ValueError(f"vsgd_rates follows the authors'-code vSGD rules (vsgd_authors*, vsgd_fd*) only; "
                          f"got {', '.join(bad)}")
+    n = len(data.y_train)
+    short = sorted({s.batch_size for s in specs if n % s.batch_size and steps * s.batch_size > n})
+    if short:
+        raise ValueError(f"vsgd_rates: batch size {short[0]} does not divide the {n:,} training images, so "
+                         f"{steps:,} batches would reach an epoch's short last batch; take a batch size that "
+                         f"divides it, or at most {n // short[0]:,} steps")
 
     def look(stack, opt, specs, i):
         rows = []

@@ -556,25 +556,27 @@ def unit_profiles(means, selectivity, ranks, title=None):
 
 
 def vsgd_rates(rates: pd.DataFrame, ink, title=None):
-    """Two panels from ``engine.vsgd_rates`` rows: left, over the batches, the median over inked
-    pixels of each pixel's median first-layer rate; right, at the last step, each pixel's rate
-    against the fraction of images that ink it (``ink``: [784], ``data.ink_frequency``), with
-    the median per band of ``summary.INK_BANDS``' form (log scales; a zero rate is left off)."""
+    """Two panels from ``engine.vsgd_rates`` rows, inked pixels only (``ink``: [784] fractions of
+    images that ink each pixel, ``data.ink_frequency``): left, over the batches, the median of
+    the pixels' median first-layer rates; right, at the last step, each pixel's rate against its
+    ink, with a line through the medians of 12 log-spaced ink bands. Log scales: a zero rate
+    (the warm-up's, or a band's median) is not drawn."""
     ink = np.asarray(ink, dtype=float)
+    rates = rates.assign(ink=ink[rates.pixel.to_numpy()])
+    inked = rates[rates.ink > 0]  # a never-inked pixel's weights never move
+    last = inked[inked.step == inked.step.max()]
+    edges = np.geomspace(inked.ink.min(), 1.0, 13) if len(inked) else np.array([0.0, 1.0])
+    centres = np.sqrt(edges[:-1] * edges[1:])
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.6))
-    inked = rates[ink[rates.pixel.to_numpy()] > 0]
-    last = rates[rates.step == rates.step.max()]
     for o, g in inked.groupby("condition", sort=False):
         line = g.groupby("step").rate.median()
         line = line[line > 0]
         axes[0].plot(line.index, line.values, label=label(o), color=PALETTE.get(o))
-        e = last[(last.condition == o) & (last.rate > 0)]
-        x = ink[e.pixel.to_numpy()]
-        axes[1].scatter(x, e.rate, s=4, alpha=0.25, color=PALETTE.get(o), linewidths=0)
-        edges = np.logspace(-4, 0, 13)
-        mid = [np.median(e.rate[(x > a) & (x <= b)]) if ((x > a) & (x <= b)).any() else np.nan
-               for a, b in zip(edges[:-1], edges[1:])]
-        axes[1].plot(np.sqrt(edges[:-1] * edges[1:]), mid, color=PALETTE.get(o), lw=2)
+        e = last[last.condition == o]
+        drawn = e[e.rate > 0]
+        axes[1].scatter(drawn.ink, drawn.rate, s=4, alpha=0.25, color=PALETTE.get(o), linewidths=0)
+        mid = e.groupby(pd.cut(e.ink, edges, include_lowest=True), observed=False).rate.median()
+        axes[1].plot(centres, mid.where(mid > 0).to_numpy(), color=PALETTE.get(o), lw=2)
     axes[0].set_xlabel("batch")
     axes[0].set_ylabel("median first-layer rate")
     axes[0].set_title("over the batches (median over inked pixels)")

@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -390,25 +392,43 @@ def split_words(splits: pd.DataFrame) -> dict:
                 least_selective=int((splits.loc[by.selectivity_avg.idxmin(), "seed"].to_numpy() == worst).sum()))
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def number(x: float) -> str:
+    """A positive quantity spanning many orders of magnitude (a rate, a ratio) for prose, two
+    significant digits: 0.0014, 2.6, 140, 9,600, 1.4 × 10⁷, 2.7 × 10⁻⁶."""
+    if not math.isfinite(x) or x == 0 or 1e-3 <= abs(x) < 1e5:
+        return f"{float(f'{x:.2g}'):,g}" if math.isfinite(x) else str(x)
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+
+
 INK_BANDS = (0.0, 0.01, 0.1, 0.5, 1.0)  # edges of the pixel ink-frequency bands of ``rate_bands``
+
+
+def band_names(edges=INK_BANDS) -> list[str]:
+    """The column names ``rate_bands`` gives its bands, e.g. "inked in 1-10 %"."""
+    return [f"inked in {lo * 100:g}-{hi * 100:g} %" for lo, hi in zip(edges[:-1], edges[1:])]
 
 
 def rate_bands(rates: pd.DataFrame, ink, edges=INK_BANDS) -> pd.DataFrame:
     """Per condition, the median learning rate of first-layer weights at the last step of
     ``rates`` (``engine.vsgd_rates`` rows: one median over hidden units per pixel) over the
     pixels of each ink-frequency band (``ink``: [784] fractions, ``data.ink_frequency``): bands
-    (lo, hi], the first [0, hi], named by percent, e.g. "inked in 1-10 %"; never-inked pixels
-    (whose weights never move) are left out. Also the median over every inked pixel. Medians
-    pool the seeds' pixels."""
+    (lo, hi], the first [0, hi], named by ``band_names``; never-inked pixels (whose weights never
+    move) are left out, and a band with no pixel is NaN. Also the median over every inked
+    pixel. Medians pool the seeds' pixels."""
     ink = pd.Series(np.asarray(ink, dtype=float), name="ink")
     end = rates[rates.step == rates.step.max()].join(ink, on="pixel")
     end = end[end.ink > 0]
-    names = [f"inked in {lo * 100:g}-{hi * 100:g} %" for lo, hi in zip(edges[:-1], edges[1:])]
+    names = band_names(edges)
     end = end.assign(band=pd.cut(end.ink, list(edges), labels=names, include_lowest=True))
-    out = end.pivot_table(index="condition", columns="band", values="rate", aggfunc="median", observed=False)
+    out = end.pivot_table(index="condition", columns="band", values="rate", aggfunc="median", observed=False,
+                          dropna=False).reindex(columns=names)
     out["every inked pixel"] = end.groupby("condition").rate.median()
     out.columns.name = None
-    return out[names + ["every inked pixel"]]
+    return out
 
 
 def reproduce(experiment, df: pd.DataFrame) -> str:

@@ -330,5 +330,6 @@ def test_campaign_only_narrows_each_experiment_and_skips_those_without_a_match(t
                  "--only", "optimizer=adam"]) == 0
     want = E.cells("wider_grids", "smoke", hidden=[2048], optimizer="adam")
     assert len(seen) == 1 and sorted(c.spec.key for c in seen[0]) == sorted(c.spec.key for c in want) and len(want) == 2
+    assert "no run of width matches --only hidden=2048 optimizer=adam: left out" in capsys.readouterr().out
     assert main([*args, "--experiments", "width,wider_grids", "--only", "hidden=4096"]) == 2
     assert "--only" in capsys.readouterr().err

@@ -206,3 +206,16 @@ def test_rate_bands_take_medians_per_ink_band_at_the_last_step():
                                "every inked pixel"]
     assert t.loc["a"].tolist() == [8.0, 4.0, 2.0, 2.0, 3.0]   # (1 + 3) / 2; median of 8, 4, 2, 1, 3
     assert t.loc["b"].tolist() == pytest.approx([1e-6, 1e-5, 1e-4, 7.5e-4, 1e-4])
+
+
+def test_a_band_without_pixels_is_nan_not_an_error():
+    rows = [dict(condition="a", seed=1, step=5, pixel=p, rate=r) for p, r in enumerate([1.0, 2.0, 4.0])]
+    t = summary.rate_bands(pd.DataFrame(rows), [0.2, 0.6, 0.9])  # nothing inked in 10 % of images or less
+    assert list(t.columns) == summary.band_names() + ["every inked pixel"]
+    assert t.loc["a"].iloc[:2].isna().all() and t.loc["a"].iloc[2:].tolist() == [1.0, 3.0, 2.0]
+
+
+@pytest.mark.parametrize("x,words", [(0.0014, "0.0014"), (2.6, "2.6"), (142.3, "140"), (9600.0, "9,600"),
+                                     (1.4e7, "1.4 × 10⁷"), (2.7e-6, "2.7 × 10⁻⁶"), (0.0, "0"), (1.0, "1")])
+def test_number_writes_quantities_of_any_magnitude_for_prose(x, words):
+    assert summary.number(x) == words
