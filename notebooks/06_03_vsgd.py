@@ -454,7 +454,7 @@ if len(moving) > 1:
     words = (f"vSGD-fd's median rate goes from {n(first)} after batch {moving.index[0]:,} to {n(end)} after "
              f"batch {moving.index[-1]:,}, " + (f"{n(first / end)} times lower" if end < first else
                                                  f"{n(end / first)} times higher") + ".")
-    if end < first:
+    if first / end >= 10:  # a fall of an order of magnitude or more
         words += (" Read beside its test accuracy over the epochs above: a rate that has fallen so far leaves "
                   "the weights close to where the first batches put them.")
 else:
