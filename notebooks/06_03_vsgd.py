@@ -440,26 +440,14 @@ ink = data.ink_frequency(mnist.x_train)
 fig = plots.vsgd_rates(rates, ink)
 bands = summary.rate_bands(rates, ink)
 faint, dense = summary.band_names()[0], summary.band_names()[-1]
-rate_course = rates[ink.numpy()[rates.pixel.to_numpy()] > 0].groupby(["condition", "step"]).rate.median()
+rate_course = summary.rate_course(rates, ink)
 glue("rate_steps", f"{rate_steps:,}")
 for o in ("vsgd_authors", "vsgd_authors_slow", "vsgd_fd", "vsgd_fd_slow"):
     glue(f"rate_{o}", summary.number(bands.loc[o, "every inked pixel"]))
     glue(f"faint_{o}", summary.number(bands.loc[o, faint] / bands.loc[o, dense]))
 for fd, bb, name in (("vsgd_fd", "vsgd_authors", "fd_vs_bbprop"), ("vsgd_fd_slow", "vsgd_authors_slow", "fd_vs_bbprop_slow")):
     glue(name, summary.number(bands.loc[bb, "every inked pixel"] / bands.loc[fd, "every inked pixel"]))
-moving = rate_course.loc["vsgd_fd"][lambda c: c > 0]
-if len(moving) > 1:
-    first, end = moving.iloc[0], moving.iloc[-1]
-    n = summary.number
-    words = (f"vSGD-fd's median rate goes from {n(first)} after batch {moving.index[0]:,} to {n(end)} after "
-             f"batch {moving.index[-1]:,}, " + (f"{n(first / end)} times lower" if end < first else
-                                                 f"{n(end / first)} times higher") + ".")
-    if first / end >= 10:  # a fall of an order of magnitude or more
-        words += (" Read beside its test accuracy over the epochs above: a rate that has fallen so far leaves "
-                  "the weights close to where the first batches put them.")
-else:
-    words = "vSGD-fd's rate after its warm-up was not measured (no batch after it)."
-glue("fd_rate_words", words)
+glue("fd_rate_words", summary.rate_change_words(rate_course, "vsgd_fd", "vSGD-fd"))
 
 # %% [markdown]
 # After {glue:text}`rate_steps` batches the median rate over inked pixels is

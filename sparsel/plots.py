@@ -10,6 +10,8 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
+from .summary import rate_course
+
 LABELS = {"accuracy": "test accuracy (fraction)", "sparsity": "sparsity (Hoyer)",
           "selectivity_avg": "selectivity (CCMAS)", "loss": "loss (cross-entropy)",
           "selectivity_std": "selectivity std", "sparsity_std": "sparsity std", "gini": "sparsity (Gini)",
@@ -568,9 +570,9 @@ def vsgd_rates(rates: pd.DataFrame, ink, title=None):
     edges = np.geomspace(inked.ink.min(), 1.0, 13) if len(inked) else np.array([0.0, 1.0])
     centres = np.sqrt(edges[:-1] * edges[1:])
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.6))
-    for o, g in inked.groupby("condition", sort=False):
-        line = g.groupby("step").rate.median()
-        line = line[line > 0]
+    course = rate_course(rates, ink)
+    for o in inked.condition.unique():
+        line = course.loc[o][lambda c: c > 0]
         axes[0].plot(line.index, line.values, label=label(o), color=PALETTE.get(o))
         e = last[last.condition == o]
         drawn = e[e.rate > 0]

@@ -431,6 +431,31 @@ def rate_bands(rates: pd.DataFrame, ink, edges=INK_BANDS) -> pd.DataFrame:
     return out
 
 
+def rate_course(rates: pd.DataFrame, ink) -> pd.Series:
+    """Per (condition, step), the median over inked pixels of ``engine.vsgd_rates`` rows' rates
+    (each a pixel's median over hidden units; ``ink``: [784] fractions, ``data.ink_frequency``).
+    Never-inked pixels, whose weights never move, are left out; seeds' pixels are pooled."""
+    inked = rates[np.asarray(ink, dtype=float)[rates.pixel.to_numpy()] > 0]
+    return inked.groupby(["condition", "step"], sort=False).rate.median()
+
+
+def rate_change_words(course: pd.Series, condition: str, name: str) -> str:
+    """One or two sentences on how ``condition``'s median rate (``rate_course``) changed from
+    the first step it moved (rate > 0: a warm-up's rate is 0) to the last; a fall of ten times
+    or more is read as a stall. ``name``: how the prose calls the rule, e.g. "vSGD-fd"."""
+    moving = course.loc[condition][lambda c: c > 0]
+    if len(moving) < 2:
+        return f"{name}'s rate after its warm-up was not measured (fewer than two batches after it)."
+    first, end = moving.iloc[0], moving.iloc[-1]
+    change = f"{number(first / end)} times lower" if end < first else f"{number(end / first)} times higher"
+    words = (f"{name}'s median rate goes from {number(first)} after batch {moving.index[0]:,} to "
+             f"{number(end)} after batch {moving.index[-1]:,}, {change}.")
+    if first >= 10 * end:
+        words += (" Read beside its test accuracy over the epochs above: a rate that has fallen so far leaves "
+                  "the weights close to where the first batches put them.")
+    return words
+
+
 def reproduce(experiment, df: pd.DataFrame) -> str:
     """The 'reproduce this page' line: the commands, the number of runs at each scale, and the
     compute the runs behind ``df`` (this page's ``results``) measured: run-hours (each run's

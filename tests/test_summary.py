@@ -219,3 +219,27 @@ def test_a_band_without_pixels_is_nan_not_an_error():
                                      (1.4e7, "1.4 × 10⁷"), (2.7e-6, "2.7 × 10⁻⁶"), (0.0, "0"), (1.0, "1")])
 def test_number_writes_quantities_of_any_magnitude_for_prose(x, words):
     assert summary.number(x) == words
+
+
+def test_rate_course_takes_medians_over_inked_pixels_per_step():
+    """Pixel 0 is never inked: its rate (huge) must not move the medians."""
+    ink = [0.0, 0.1, 0.2, 0.9]
+    vals = {10: [1e9, 1.0, 2.0, 6.0], 20: [1e9, 0.5, 0.25, 4.0]}
+    rows = [dict(condition="a", seed=1, step=st, pixel=p, rate=r) for st, rs in vals.items() for p, r in enumerate(rs)]
+    c = summary.rate_course(pd.DataFrame(rows), ink)
+    assert c.loc["a"].to_dict() == {10: 2.0, 20: 0.5}
+
+
+@pytest.mark.parametrize("course,words", [
+    # warm-up (rate 0) skipped; 0.0014 -> 1e-5 is 140 times lower, a stall
+    ({0: 0.0, 50: 0.0014, 1200: 1e-5}, "vSGD-fd's median rate goes from 0.0014 after batch 50 to 1.0 × 10⁻⁵ after "
+                                       "batch 1,200, 140 times lower. Read beside"),
+    ({50: 2.0, 100: 0.5}, "vSGD-fd's median rate goes from 2 after batch 50 to 0.5 after batch 100, 4 times lower."),
+    ({50: 1.0, 100: 3.0}, "vSGD-fd's median rate goes from 1 after batch 50 to 3 after batch 100, 3 times higher."),
+    ({0: 0.0, 50: 1.0}, "vSGD-fd's rate after its warm-up was not measured"),
+])
+def test_rate_change_words_follow_the_numbers(course, words):
+    s = pd.Series({("fd", k): v for k, v in course.items()})
+    out = summary.rate_change_words(s, "fd", "vSGD-fd")
+    assert out.startswith(words)
+    assert ("Read beside" in out) == ("Read beside" in words)
