@@ -70,6 +70,9 @@ weight_steps = 2000      # batches of the weight-size demonstration below (batch
 early_steps = 100        # where that demonstration is read a second time, early on
 rate_steps = 1200        # batches of the per-weight rate measurement (batch 50, seed 1; one full-scale epoch)
 rate_every = 50          # read the rates every this many batches
+stuck_steps = 200        # batches of the saturation measurement (batch 50, seed 1)
+stuck_every = 5          # pass the probe images through every this many batches
+stuck_probe = 1000       # the first this many training images are the probe
 
 # %%
 import matplotlib.pyplot as plt
@@ -274,6 +277,33 @@ for name, c in (("loss_authors", AUTHORS), ("loss_element", PAPER)):
 glue("authors_words", "" if learns(AUTHORS) or AUTHORS not in last.index else
      "The network of the authors' code did not learn, so its sparsity and selectivity describe a "
      "failure, not a code, and enter no comparison on this page.")
+
+# %% [markdown]
+# ### Units that pass no error back
+#
+# A sigmoid unit whose activation $a$ is 0 or 1 to 32-bit precision has slope $a(1 - a) = 0$:
+# no error passes back through it, so its incoming weights get a gradient of exactly 0 from that
+# image. Train the paper's rule, the authors' code and the authors' code with the paper's slow
+# start for {glue:text}`stuck_steps` batches of 50 (seed 1, the same images in the same order,
+# at this page's scale) and, every {glue:text}`stuck_every` batches, pass the first
+# {glue:text}`stuck_probe` training images through each network (`sparsel.engine.saturation`).
+# {glue:text}`stuck_words`
+# Where nearly every unit is stuck on every image, the hidden layer is frozen: only the output
+# layer's weights, which no sigmoid gates, still move.
+
+# %% mystnb={"figure": {"caption": "Hidden units that pass no error back over the first batches, one network per rule (batch 50, seed 1; the probe: the first training images). Left: the share of (unit, image) pairs with slope exactly 0; right: the share of units with slope 0 on every probe image, whose incoming weights no batch can move.", "name": "fig-vsgd-stuck"}}
+stuck = pd.DataFrame(engine.saturation(
+    [RunSpec(optimizer=o, seed=1, batch_size=50, train_size=sc["train_size"], test_size=sc["test_size"])
+     for o in ("vsgd", "vsgd_authors", "vsgd_authors_slow")], mnist, steps=stuck_steps, every=stuck_every,
+    probe=stuck_probe))
+fig = plots.saturation(stuck)
+probe = min(stuck_probe, len(mnist.y_train))
+glue("stuck_steps", f"{stuck_steps:,}")
+glue("stuck_every", f"{stuck_every:,}")
+glue("stuck_probe", f"{probe:,}")
+glue("stuck_words", summary.saturation_words(
+    stuck, {"vsgd_authors": "the authors' code", "vsgd": "the paper's rule",
+            "vsgd_authors_slow": "the authors' code with the paper's slow start"}, probe=probe))
 
 # %% [markdown]
 # ### Which departure matters

@@ -826,6 +826,28 @@ def vsgd_rates(specs, data, steps: int, every: int = 10) -> list[dict]:
     return _follow(specs, data, steps, every, look)
 
 
+def saturation(specs, data, steps: int, every: int = 10, probe: int = 1000) -> list[dict]:
+    """Train ``specs`` as ``largest_weights`` does and every ``every`` steps record, per hidden
+    layer, how much of it passes no error back on the first ``probe`` training images: rows of
+    {condition, seed, step, layer (1 = the first hidden layer), stuck: the fraction of (unit,
+    image) pairs whose activation slope is exactly 0 (float32: sigmoid a (1 - a), ReLU a > 0),
+    saturated: the fraction of units stuck on every probe image, so that no weight into them
+    moves whatever the batch}. A network whose units all saturate cannot learn."""
+    x = data.x_train[:probe]
+
+    def look(stack, opt, specs, i):
+        _, acts = stack.forward(x)  # x shared: acts[l] is [runs, probe, units]
+        rows = []
+        for l, a in enumerate(acts):
+            stuck = (a == 0) if stack.relu else (a * (1 - a) == 0)
+            pairs, units = stuck.float().mean((1, 2)).tolist(), stuck.all(1).float().mean(1).tolist()
+            rows += [dict(condition=s.optimizer, seed=s.seed, step=i, layer=l + 1, stuck=pairs[r], saturated=units[r])
+                     for r, s in enumerate(specs)]
+        return rows
+    with torch.no_grad():
+        return _follow(specs, data, steps, every, look)
+
+
 def _follow(specs, data, steps, every, look):
     """Train ``specs``, stacked by ``group_key``, for ``steps`` batches of their first epoch's
     order, eagerly, calling ``look(stack, opt, specs, step)`` at step 0 and every ``every``

@@ -593,3 +593,26 @@ def vsgd_rates(rates: pd.DataFrame, ink, title=None):
         fig.suptitle(title)
     _legend_below(fig, axes, ncol=2)
     return fig
+
+
+def saturation(rows: pd.DataFrame, layer: int = 1, title=None):
+    """From ``engine.saturation`` rows, ``layer``'s stuck shares over the batches, one line per
+    condition (seeds pooled): left, the fraction of (unit, image) pairs whose activation slope
+    is exactly 0; right, the fraction of units stuck on every probe image."""
+    rows = rows[rows.layer == layer]
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2), sharey=True)
+    for o in rows.condition.unique():
+        g = rows[rows.condition == o].groupby("step")[["stuck", "saturated"]].mean()
+        for ax, col in zip(axes, ("stuck", "saturated")):
+            ax.plot(g.index, g[col], label=label(o), color=PALETTE.get(o))
+    axes[0].set_ylabel("fraction")
+    axes[0].set_title("unit-image pairs with slope 0")
+    axes[1].set_title("units with slope 0 on every image")
+    for ax in axes:
+        ax.set_xlabel("batch")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    _legend_below(fig, axes, ncol=3)
+    return fig

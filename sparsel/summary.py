@@ -456,6 +456,28 @@ def rate_change_words(course: pd.Series, condition: str, name: str) -> str:
     return words
 
 
+def saturation_words(rows: pd.DataFrame, names: dict, probe: int, layer: int = 1) -> str:
+    """One sentence on ``engine.saturation`` rows (``names``: condition -> how the prose calls
+    it, in the order to tell them): at the last step, per condition, the share of ``layer``'s
+    units stuck on all ``probe`` images and of (unit, image) pairs stuck; for a condition whose
+    units end half saturated or more, also the first step at which half of them were."""
+    rows = rows[rows.layer == layer]
+    parts = []
+    for c, name in names.items():
+        g = rows[rows.condition == c].groupby("step")[["saturated", "stuck"]].mean()  # seeds pooled
+        if not len(g):
+            continue
+        last = g.iloc[-1]
+        words = f"{name} {last.saturated:.1%} ({last.stuck:.1%})"
+        if last.saturated >= 0.5:
+            words += f", half of them already after batch {g.index[g.saturated >= 0.5][0]:,}"
+        parts.append(words)
+    if not parts:
+        return ""
+    return (f"After batch {rows.step.max():,}, the share of hidden units that pass no error back from any of "
+            f"the {probe:,} images (in brackets: of unit-image pairs that pass none): {'; '.join(parts)}.")
+
+
 def reproduce(experiment, df: pd.DataFrame) -> str:
     """The 'reproduce this page' line: the commands, the number of runs at each scale, and the
     compute the runs behind ``df`` (this page's ``results``) measured: run-hours (each run's

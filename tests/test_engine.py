@@ -676,3 +676,26 @@ def test_vsgd_rates_follow_each_pixels_rate_and_refuse_other_rules(small):
         engine.vsgd_rates([spec("sgd", 1)], small, steps=1)
     with pytest.raises(ValueError, match="batch size 30 does not divide the 1,000"):
         engine.vsgd_rates([spec("vsgd_fd", 1, batch_size=30)], small, steps=40)
+
+
+def test_saturation_counts_units_that_pass_no_error_back(small):
+    """At step 0 the shares are those of the spec's own initial network on the probe images
+    (ReLU: about half the pairs are 0, some units never fire); under the authors' vSGD code
+    nothing moves in the warm-up (10 batches), and the first steps after it saturate nearly
+    every sigmoid unit, where the paper's rule saturates almost none."""
+    from sparsel.models import build_model
+    relu = spec("sgd", 3, hidden=(16, 8), activation="relu", batch_size=50)
+    rows = engine.saturation([relu], small, steps=0, every=1, probe=300)
+    net, h = build_model(relu), small.x_train[:300]
+    for l, layer in enumerate(net.hidden):
+        h = torch.relu(layer(h))
+        got = next(r for r in rows if r["layer"] == l + 1)
+        assert got["stuck"] == pytest.approx(float((h == 0).float().mean()), abs=1e-7)
+        assert got["saturated"] == pytest.approx(float((h == 0).all(0).float().mean()), abs=1e-7)
+    assert 0.2 < rows[0]["stuck"] < 0.8
+    two = [spec("vsgd", 1, hidden=(64,), batch_size=50), spec("vsgd_authors", 1, hidden=(64,), batch_size=50)]
+    rows = engine.saturation(two, small, steps=30, every=10)
+    share = {(r["condition"], r["step"]): (r["stuck"], r["saturated"]) for r in rows}
+    assert share[("vsgd_authors", 0)] == share[("vsgd_authors", 10)] == (0.0, 0.0)  # the warm-up moves nothing
+    assert share[("vsgd_authors", 30)][0] > 0.9 and share[("vsgd_authors", 30)][1] > 0.5
+    assert share[("vsgd", 30)][0] < 0.1 and share[("vsgd", 30)][1] == 0.0

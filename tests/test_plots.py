@@ -162,3 +162,14 @@ def test_vsgd_rates_draw_both_panels_on_log_scales_without_zero_rates():
     points = np.concatenate([c.get_offsets() for c in right.collections])
     assert len(points) == 2 * 3 and (points[:, 1] > 0).all()  # pixel 0 (never inked, rate 0) left off
     assert left.lines[0].get_ydata().tolist() == [11 * 3.0, 21 * 3.0]  # median over inked pixels 1-3; step 0's 0 left off
+
+
+def test_saturation_draws_one_line_per_condition_and_share():
+    rows = [dict(condition=c, seed=s, step=st, layer=1, stuck=f * st / 10, saturated=f * st / 20)
+            for c, f in (("vsgd", 0.1), ("vsgd_authors", 1.0)) for s in (1, 2) for st in (0, 5, 10)]
+    rows += [dict(condition="vsgd", seed=1, step=10, layer=2, stuck=0.5, saturated=0.5)]
+    fig = plots.saturation(pd.DataFrame(rows))
+    pairs, units = fig.axes[:2]
+    assert _legend_texts(fig) == ["vSGD", "vSGD (authors' code)"]
+    assert units.lines[1].get_ydata().tolist() == [0.0, 0.25, 0.5]  # authors': f * step / 20, layer 1 only
+    assert pairs.lines[0].get_ydata().tolist() == pytest.approx([0.0, 0.05, 0.1])

@@ -243,3 +243,16 @@ def test_rate_change_words_follow_the_numbers(course, words):
     out = summary.rate_change_words(s, "fd", "vSGD-fd")
     assert out.startswith(words)
     assert ("Read beside" in out) == ("Read beside" in words)
+
+
+def test_saturation_words_give_end_shares_and_when_half_saturated():
+    rows = [dict(condition=c, seed=1, step=st, layer=l, stuck=st_, saturated=sat)
+            for c, course in (("a", [(0, 0.0, 0.0), (5, 0.9, 0.25), (10, 0.99, 0.5), (15, 1.0, 0.75)]),
+                              ("b", [(0, 0.0, 0.0), (5, 0.01, 0.0), (10, 0.02, 0.0), (15, 0.03, 0.0)]))
+            for st, st_, sat in course for l in (1, 2)]
+    rows += [dict(condition="a", seed=1, step=15, layer=3, stuck=0.0, saturated=0.0)]  # other layers ignored
+    w = summary.saturation_words(pd.DataFrame(rows), {"a": "rule A", "b": "rule B", "zzz": "not run"}, probe=1000)
+    assert w == ("After batch 15, the share of hidden units that pass no error back from any of the 1,000 images "
+                 "(in brackets: of unit-image pairs that pass none): rule A 75.0% (100.0%), half of them already "
+                 "after batch 10; rule B 0.0% (3.0%).")
+    assert summary.saturation_words(pd.DataFrame(rows), {"zzz": "not run"}, probe=1000) == ""
