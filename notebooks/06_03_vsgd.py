@@ -288,10 +288,8 @@ glue("authors_words", "" if learns(AUTHORS) or AUTHORS not in last.index else
 # at this page's scale) and, every {glue:text}`stuck_every` batches, pass the first
 # {glue:text}`stuck_probe` training images through each network (`sparsel.engine.saturation`).
 # {glue:text}`stuck_words`
-# Where nearly every unit is stuck on every image, the hidden layer is frozen: only the output
-# layer's weights, which no sigmoid gates, still move.
 
-# %% mystnb={"figure": {"caption": "Hidden units that pass no error back over the first batches, one network per rule (batch 50, seed 1; the probe: the first training images). Left: the share of (unit, image) pairs with slope exactly 0; right: the share of units with slope 0 on every probe image, whose incoming weights no batch can move.", "name": "fig-vsgd-stuck"}}
+# %% mystnb={"figure": {"caption": "Hidden units that pass no error back over the first batches, one network per rule (batch 50, seed 1; the probe: the first training images). Left: the share of (unit, image) pairs with slope exactly 0; right: the share of units with slope 0 on every probe image, whose incoming weights get a zero gradient from each of them.", "name": "fig-vsgd-stuck"}}
 stuck = pd.DataFrame(engine.saturation(
     [RunSpec(optimizer=o, seed=1, batch_size=50, train_size=sc["train_size"], test_size=sc["test_size"])
      for o in ("vsgd", "vsgd_authors", "vsgd_authors_slow")], mnist, steps=stuck_steps, every=stuck_every,

@@ -830,9 +830,10 @@ def saturation(specs, data, steps: int, every: int = 10, probe: int = 1000) -> l
     """Train ``specs`` as ``largest_weights`` does and every ``every`` steps record, per hidden
     layer, how much of it passes no error back on the first ``probe`` training images: rows of
     {condition, seed, step, layer (1 = the first hidden layer), stuck: the fraction of (unit,
-    image) pairs whose activation slope is exactly 0 (float32: sigmoid a (1 - a), ReLU a > 0),
-    saturated: the fraction of units stuck on every probe image, so that no weight into them
-    moves whatever the batch}. A network whose units all saturate cannot learn."""
+    image) pairs whose activation slope is exactly 0 (float32: a sigmoid unit's a rounds to 0
+    or 1; a ReLU unit's a == 0), saturated: the fraction of units stuck on every probe image,
+    whose incoming weights and bias get a zero gradient from each of them}. Both are NaN for a
+    run whose activations hold a NaN (it diverged)."""
     x = data.x_train[:probe]
 
     def look(stack, opt, specs, i):
@@ -840,12 +841,13 @@ def saturation(specs, data, steps: int, every: int = 10, probe: int = 1000) -> l
         rows = []
         for l, a in enumerate(acts):
             stuck = (a == 0) if stack.relu else (a * (1 - a) == 0)
+            bad = a.isnan().flatten(1).any(1).tolist()
             pairs, units = stuck.float().mean((1, 2)).tolist(), stuck.all(1).float().mean(1).tolist()
-            rows += [dict(condition=s.optimizer, seed=s.seed, step=i, layer=l + 1, stuck=pairs[r], saturated=units[r])
+            rows += [dict(condition=s.optimizer, seed=s.seed, step=i, layer=l + 1,
+                          stuck=math.nan if bad[r] else pairs[r], saturated=math.nan if bad[r] else units[r])
                      for r, s in enumerate(specs)]
         return rows
-    with torch.no_grad():
-        return _follow(specs, data, steps, every, look)
+    return _follow(specs, data, steps, every, look)
 
 
 def _follow(specs, data, steps, every, look):

@@ -606,8 +606,8 @@ def saturation(rows: pd.DataFrame, layer: int = 1, title=None):
         for ax, col in zip(axes, ("stuck", "saturated")):
             ax.plot(g.index, g[col], label=label(o), color=PALETTE.get(o))
     axes[0].set_ylabel("fraction")
-    axes[0].set_title("unit-image pairs with slope 0")
-    axes[1].set_title("units with slope 0 on every image")
+    axes[0].set_title(f"layer {layer}: unit-image pairs with slope 0")
+    axes[1].set_title(f"layer {layer}: units with slope 0 on every image")
     for ax in axes:
         ax.set_xlabel("batch")
         ax.set_ylim(-0.02, 1.02)

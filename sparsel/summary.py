@@ -436,7 +436,7 @@ def rate_course(rates: pd.DataFrame, ink) -> pd.Series:
     (each a pixel's median over hidden units; ``ink``: [784] fractions, ``data.ink_frequency``).
     Never-inked pixels, whose weights never move, are left out; seeds' pixels are pooled."""
     inked = rates[np.asarray(ink, dtype=float)[rates.pixel.to_numpy()] > 0]
-    return inked.groupby(["condition", "step"], sort=False).rate.median()
+    return inked.groupby(["condition", "step"]).rate.median()
 
 
 def rate_change_words(course: pd.Series, condition: str, name: str) -> str:
@@ -445,7 +445,7 @@ def rate_change_words(course: pd.Series, condition: str, name: str) -> str:
     or more is read as a stall. ``name``: how the prose calls the rule, e.g. "vSGD-fd"."""
     moving = course.loc[condition][lambda c: c > 0]
     if len(moving) < 2:
-        return f"{name}'s rate after its warm-up was not measured (fewer than two batches after it)."
+        return f"{name}'s rate after its warm-up was not measured (fewer than two readings after it)."
     first, end = moving.iloc[0], moving.iloc[-1]
     change = f"{number(first / end)} times lower" if end < first else f"{number(end / first)} times higher"
     words = (f"{name}'s median rate goes from {number(first)} after batch {moving.index[0]:,} to "
@@ -456,26 +456,43 @@ def rate_change_words(course: pd.Series, condition: str, name: str) -> str:
     return words
 
 
+def _share(x: float) -> str:
+    """A fraction as prose: "none" only where it is exactly 0, "<0.1%" where it rounds to 0."""
+    return "none" if x == 0 else "<0.1%" if x < 0.0005 else f"{x:.1%}"
+
+
 def saturation_words(rows: pd.DataFrame, names: dict, probe: int, layer: int = 1) -> str:
-    """One sentence on ``engine.saturation`` rows (``names``: condition -> how the prose calls
-    it, in the order to tell them): at the last step, per condition, the share of ``layer``'s
-    units stuck on all ``probe`` images and of (unit, image) pairs stuck; for a condition whose
-    units end half saturated or more, also the first step at which half of them were."""
+    """Prose on ``engine.saturation`` rows (``names``: condition -> how the prose calls it, in
+    the order to tell them): at the last step, per condition, the share of ``layer``'s units
+    stuck on all ``probe`` images and of (unit, image) pairs stuck; for a condition whose units
+    end half saturated or more, also the first reading at which half of them were, and what
+    that does to a step that is a rate times the gradient. Seeds are pooled; a run that
+    diverged (NaN shares) is said to have."""
     rows = rows[rows.layer == layer]
-    parts = []
+    parts, frozen = [], False
     for c, name in names.items():
-        g = rows[rows.condition == c].groupby("step")[["saturated", "stuck"]].mean()  # seeds pooled
+        g = rows[rows.condition == c].groupby("step")[["saturated", "stuck"]].mean()
         if not len(g):
             continue
         last = g.iloc[-1]
-        words = f"{name} {last.saturated:.1%} ({last.stuck:.1%})"
+        if last.isna().any():
+            parts.append(f"{name} diverged (its activations hold NaN)")
+            continue
+        words = f"{name} {_share(last.saturated)} ({_share(last.stuck)})"
         if last.saturated >= 0.5:
-            words += f", half of them already after batch {g.index[g.saturated >= 0.5][0]:,}"
+            frozen = True
+            words += f", half of them by batch {g.index[g.saturated >= 0.5][0]:,}"
         parts.append(words)
     if not parts:
         return ""
-    return (f"After batch {rows.step.max():,}, the share of hidden units that pass no error back from any of "
-            f"the {probe:,} images (in brackets: of unit-image pairs that pass none): {'; '.join(parts)}.")
+    out = (f"After batch {rows.step.max():,}, the share of hidden units that pass no error back from any of "
+           f"the {probe:,} images (in brackets: of unit-image pairs that pass none): {'; '.join(parts)}.")
+    if frozen:
+        out += (" A unit stuck on every image gets a zero gradient for its incoming weights and bias from each "
+                "of them, and these rules step by a rate times the gradient: where most units are stuck, the "
+                "hidden layer has all but stopped learning, and the output layer, which no sigmoid gates, "
+                "learns on alone.")
+    return out
 
 
 def reproduce(experiment, df: pd.DataFrame) -> str:

@@ -699,3 +699,15 @@ def test_saturation_counts_units_that_pass_no_error_back(small):
     assert share[("vsgd_authors", 0)] == share[("vsgd_authors", 10)] == (0.0, 0.0)  # the warm-up moves nothing
     assert share[("vsgd_authors", 30)][0] > 0.9 and share[("vsgd_authors", 30)][1] > 0.5
     assert share[("vsgd", 30)][0] < 0.1 and share[("vsgd", 30)][1] == 0.0
+
+
+def test_saturation_is_nan_for_a_run_that_diverged_and_only_for_it(small):
+    """SGD at lr 1e38 saturates every unit, then overflows its weights to NaN activations; the
+    run stacked beside it is measured as alone."""
+    wild, calm = (spec("sgd", s, lr=lr, hidden=(16,), batch_size=10) for s, lr in ((1, 1e38), (2, 0.1)))
+    rows = engine.saturation([wild, calm], small, steps=6, every=3, probe=100)
+    alone = engine.saturation([calm], small, steps=6, every=3, probe=100)
+    at = {(r["seed"], r["step"]): (r["stuck"], r["saturated"]) for r in rows}
+    assert at[(1, 3)] == (1.0, 1.0) and all(math.isnan(v) for v in at[(1, 6)])
+    assert [at[(2, r["step"])] for r in alone] == [(r["stuck"], r["saturated"]) for r in alone]
+    assert all(math.isfinite(r["stuck"]) for r in alone)

@@ -226,8 +226,8 @@ def test_rate_course_takes_medians_over_inked_pixels_per_step():
     ink = [0.0, 0.1, 0.2, 0.9]
     vals = {10: [1e9, 1.0, 2.0, 6.0], 20: [1e9, 0.5, 0.25, 4.0]}
     rows = [dict(condition="a", seed=1, step=st, pixel=p, rate=r) for st, rs in vals.items() for p, r in enumerate(rs)]
-    c = summary.rate_course(pd.DataFrame(rows), ink)
-    assert c.loc["a"].to_dict() == {10: 2.0, 20: 0.5}
+    c = summary.rate_course(pd.DataFrame(rows[::-1]), ink)  # rows out of step order: the course is in it
+    assert list(c.loc["a"].items()) == [(10, 2.0), (20, 0.5)]
 
 
 @pytest.mark.parametrize("course,words", [
@@ -246,13 +246,22 @@ def test_rate_change_words_follow_the_numbers(course, words):
 
 
 def test_saturation_words_give_end_shares_and_when_half_saturated():
-    rows = [dict(condition=c, seed=1, step=st, layer=l, stuck=st_, saturated=sat)
-            for c, course in (("a", [(0, 0.0, 0.0), (5, 0.9, 0.25), (10, 0.99, 0.5), (15, 1.0, 0.75)]),
-                              ("b", [(0, 0.0, 0.0), (5, 0.01, 0.0), (10, 0.02, 0.0), (15, 0.03, 0.0)]))
-            for st, st_, sat in course for l in (1, 2)]
-    rows += [dict(condition="a", seed=1, step=15, layer=3, stuck=0.0, saturated=0.0)]  # other layers ignored
-    w = summary.saturation_words(pd.DataFrame(rows), {"a": "rule A", "b": "rule B", "zzz": "not run"}, probe=1000)
-    assert w == ("After batch 15, the share of hidden units that pass no error back from any of the 1,000 images "
-                 "(in brackets: of unit-image pairs that pass none): rule A 75.0% (100.0%), half of them already "
-                 "after batch 10; rule B 0.0% (3.0%).")
+    """Layer 1 of rule A saturates (half its units by step 10); rule B's units never do and a
+    tiny share of its pairs is stuck; rule C diverged. Layer 2 holds other numbers: ignored."""
+    course = {"a": [(0, 0.0, 0.0), (5, 0.9, 0.25), (10, 0.99, 0.5), (15, 1.0, 0.75)],
+              "b": [(0, 0.0, 0.0), (5, 0.0, 0.0), (10, 0.0, 0.0), (15, 0.0004, 0.0)],
+              "c": [(0, 0.0, 0.0), (5, 0.1, 0.0), (10, math.nan, math.nan), (15, math.nan, math.nan)]}
+    rows = [dict(condition=c, seed=1, step=st, layer=1, stuck=pairs, saturated=units)
+            for c, xs in course.items() for st, pairs, units in xs]
+    rows += [dict(condition=c, seed=1, step=st, layer=2, stuck=0.5, saturated=0.25) for c in course for st in (0, 15)]
+    names = {"a": "rule A", "b": "rule B", "c": "rule C", "zzz": "not run"}
+    w = summary.saturation_words(pd.DataFrame(rows), names, probe=1000)
+    assert w.startswith("After batch 15, the share of hidden units that pass no error back from any of the 1,000 "
+                        "images (in brackets: of unit-image pairs that pass none): rule A 75.0% (100.0%), half of "
+                        "them by batch 10; rule B none (<0.1%); rule C diverged (its activations hold NaN). A unit "
+                        "stuck on every image")
+    assert summary.saturation_words(pd.DataFrame(rows), names, probe=1000, layer=2) == (
+        "After batch 15, the share of hidden units that pass no error back from any of the 1,000 images (in "
+        "brackets: of unit-image pairs that pass none): rule A 25.0% (50.0%); rule B 25.0% (50.0%); "
+        "rule C 25.0% (50.0%).")  # nothing half saturated: no word on what saturation does
     assert summary.saturation_words(pd.DataFrame(rows), {"zzz": "not run"}, probe=1000) == ""
