@@ -343,7 +343,10 @@ def status(cells, store: Store, device: str | None = None) -> dict:
     on this kind of device (``device``: 'cpu' or 'cuda'; default: this machine's): same trainer
     route (engine or reference loop), model, data size and batch size, else the same route and
     model at the nearest batch size stored; runs of another device only where there are none
-    of this one). Among those, only the runs of the stored size nearest to the missing run's
+    of this one). Within each of those, runs of the missing run's own optimizer count where any
+    are stored at that batch size: at batch 1 and 2,048 units an Adam update costs about twice
+    an SGD one on the CPU (its state traffic, and no row kernel), so a rate pooled over
+    optimizers misjudges both. Among those, only the runs of the stored size nearest to the missing run's
     (weights, log scale) count: a step's fixed cost makes a 16-unit run's time per weight many
     times a 2,048-unit run's. With no run of its route stored, a
     run borrows the rate of the other route's runs of its model (or 0.5 ms) and
@@ -382,9 +385,10 @@ def status(cells, store: Store, device: str | None = None) -> dict:
         route = trainer.startswith("engine") if trainer != "unknown" else engine.supports(r)
         for k in ((route, r.model, r.train_size, r.batch_size), (route, r.model, r.batch_size),
                   (r.model, r.train_size, r.batch_size), (r.model, r.batch_size)):
-            kind = rates.setdefault((mine, *k), {}).setdefault(_weights(r), [])
-            if len(kind) < NEWEST_RATES:  # the newest only: older code and busier machines were slower
-                kind.append(per_step)
+            for opt in (r.optimizer, None):  # None: any optimizer
+                kind = rates.setdefault((mine, opt, *k), {}).setdefault(_weights(r), [])
+                if len(kind) < NEWEST_RATES:  # the newest only: older code and busier machines were slower
+                    kind.append(per_step)
     missing = [s for s in specs if s.key not in done]
     # a group stopped with a checkpoint resumes there when none of its runs is stored (``_plan``;
     # its runs may belong to several experiments): only its epochs left count
@@ -398,11 +402,13 @@ def status(cells, store: Store, device: str | None = None) -> dict:
         route = engine.supports(s)
         per = None
         for head in [(mine, route, s.model) for mine in (True, False)] + [(mine, s.model) for mine in (True, False)]:
-            exact = rates.get((*head, s.train_size, s.batch_size))
-            # else the nearest batch size stored (log scale): a step's cost grows with the batch
-            sizes = [k[-1] for k in rates if len(k) == len(head) + 1 and k[:-1] == head]
-            near = rates.get((*head, min(sizes, key=lambda b: abs(math.log(b / s.batch_size))))) if sizes else None
-            per = _nearest_size(exact or near, _weights(s))
+            # its own optimizer at this batch size, else any optimizer at it, else the nearest
+            # batch size stored (log scale; a step's cost grows with the batch), likewise
+            exact = [rates.get((head[0], opt, *head[1:], s.train_size, s.batch_size)) for opt in (s.optimizer, None)]
+            sizes = [k[-1] for k in rates if len(k) == len(head) + 2 and (k[0], *k[2:-1]) == head]
+            b = min(sizes, key=lambda b: abs(math.log(b / s.batch_size))) if sizes else None
+            near = [rates.get((head[0], opt, *head[1:], b)) for opt in (s.optimizer, None)]
+            per = _nearest_size(next((x for x in exact + near if x), None), _weights(s))
             if per:
                 borrowed |= len(head) == 2  # not its own route
                 break

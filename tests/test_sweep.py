@@ -383,3 +383,39 @@ def test_status_times_a_missing_run_by_stored_runs_of_the_nearest_size(tmp_path,
         want = per_weight * sweep._weights(spec) * 2 * steps
         got = sweep.status([E.Cell("x", "sgd", spec)], store, device="cpu")["eta_seconds"]
         assert got == pytest.approx(want, abs=0.06)
+
+
+def test_status_times_a_missing_run_by_its_own_optimizers_runs(tmp_path, monkeypatch):
+    """At batch 1 an Adam update costs about twice an SGD one: with both stored, a missing Adam
+    run is timed by the Adam runs and a missing SGD run by the SGD runs; an optimizer with no run
+    stored at its batch size takes the median of all of them, and a batch size stored for
+    another optimizer only is preferred to its own optimizer's runs at another batch size."""
+    from test_store import fake_result
+    from sparsel.spec import RunSpec
+    monkeypatch.setattr(sweep, "_cores", lambda: 1)
+    store = Store(tmp_path / "s.sqlite")
+    steps = RunSpec(batch_size=1, epochs=1).total_steps
+
+    def put(optimizer, seed, per_step, batch_size=1):
+        spec = RunSpec(optimizer=optimizer, batch_size=batch_size, epochs=1, seed=seed)
+        store.put(fake_result(spec, trainer="engine", seconds=spec.total_steps * per_step))
+    put("sgd", 1, 1e-4)
+    put("sgd", 2, 1e-4)
+    put("adam", 1, 3e-4)  # median of the three: 1e-4; of Adam's: 3e-4
+
+    def eta(optimizer, batch_size=1):
+        spec = RunSpec(optimizer=optimizer, batch_size=batch_size, epochs=1, seed=999)
+        return sweep.status([E.Cell("x", optimizer, spec)], store, device="cpu")["eta_seconds"], spec.total_steps
+    got, n = eta("adam")
+    assert got == pytest.approx(3e-4 * n, abs=0.06)
+    got, n = eta("sgd")
+    assert got == pytest.approx(1e-4 * n, abs=0.06)
+    got, n = eta("adagrad")
+    assert got == pytest.approx(1e-4 * n, abs=0.06)
+    put("adam", 3, 9e-3, batch_size=50)  # Adam's only other batch size; SGD has none at 50
+    got, n = eta("sgd", 50)
+    assert got == pytest.approx(9e-3 * n, abs=0.06)  # its batch size, stored for Adam only
+    put("sgd", 3, 5e-4, batch_size=2)
+    got, n = eta("adam", 2)
+    assert got == pytest.approx(5e-4 * n, abs=0.06)  # batch 2 of SGD before batch 1 or 50 of Adam
+    assert steps == n * 2
