@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     p.add_argument("--scale", choices=list(experiments.SCALES), default="full")
     p.add_argument("--experiments", default=",".join(experiments.CAMPAIGN_ORDER),
                    help="comma-separated, in the order to compute them (batch-size-1 runs of all of them come "
-                        "last); 'dissertation' stands for the ten experiments of chapter 5")
+                        "last; within each, the longest stacks first); 'dissertation' stands for the ten "
+                        "experiments of chapter 5")
     p.add_argument("--hours", type=float, default=None, help="stop starting work after this long (e.g. 2.5)")
     p.add_argument("--store", type=_path, default=None, help="results database to train into")
     p.add_argument("--archive", type=_path, default=None,
@@ -375,9 +376,12 @@ def _campaign(args) -> int:
             cells = [c for exps, keep in parts for n in exps for c in grids.get(n, ()) if keep(c)]
             if not cells:
                 continue
+
+            def rank(c, parts=parts):  # phases, then experiments, in order; longest first within
+                return next(i for i, (_, keep) in enumerate(parts) if keep(c)), names.index(c.experiment)
             st = run_cells(cells, store, device=args.device, root=args.data, progress=not args.quiet,
                            executor=args.executor, workers=args.workers, deadline=deadline, log=log,
-                           max_group=args.max_group)
+                           max_group=args.max_group, rank=rank)
             for k in total:
                 total[k] += st[k]
             if st["total"] > st["cached"]:

@@ -56,7 +56,7 @@ def checkpoint_dir(store: Store):
 
 def run_cells(cells, store: Store | None = None, device="auto", root=None, use_engine=True,
               executor="local", address=None, progress=True, max_group=None, workers=1,
-              deadline=None, log=None, recompute=()) -> dict:
+              deadline=None, log=None, recompute=(), rank=None) -> dict:
     """Make sure every cell's run is in ``store``; returns counts (total, cached, trained,
     diverged, stopped).
 
@@ -75,6 +75,11 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
     stack its runs otherwise; checkpoints of runs stored since (by another machine) are removed.
     ``log(message)``: called as each group is stored. ``recompute``: keys to train again
     although they are stored (e.g. ``other_code_keys``); the new run replaces the stored one.
+    ``rank(cell)``: a sort key (smaller first); given, the groups start in the order of their
+    cells' smallest rank and, within a rank, longest first (``estimator``'s seconds from the
+    runs in ``store``): workers that take the longest groups first finish together, where in
+    grid order the last one started (a 2,048-unit Adam run at batch 1: an hour) keeps one core
+    busy long after the others are idle. Groups that resume from a checkpoint start first.
     """
     store = store or Store()
     specs = unique_specs(cells)
@@ -90,6 +95,8 @@ def run_cells(cells, store: Store | None = None, device="auto", root=None, use_e
         return stats
     dev = resolve_device(device)
     groups = _plan(todo, dev, max_group, ckpt) if use_engine else [[s] for s in todo]
+    if rank is not None:
+        groups = _longest_first(groups, cells, rank, estimator(store, dev.type), ckpt)
     bar = tqdm(total=sum(s.epochs for s in todo), unit="run-epoch", disable=not progress,
                desc=f"training {len(todo)} runs on {dev}")
 
@@ -147,6 +154,18 @@ def _plan(todo, device, max_group, ckpt) -> list:
             kept.append([by_key[k] for k in keys])
             taken.update(keys)
     return kept + engine.plan_groups([s for s in todo if s.key not in taken], device, max_group=max_group)
+
+
+def _longest_first(groups, cells, rank, estimate, ckpt) -> list:
+    """``groups`` by (their cells' smallest ``rank``, longest first), those with a checkpoint
+    first (as ``_plan`` put them)."""
+    best = {}
+    for c in cells:
+        r = rank(c)
+        best[c.spec.key] = min(best.get(c.spec.key, r), r)
+    kept = {frozenset(keys) for keys in engine.checkpointed_groups(ckpt)}
+    return sorted(groups, key=lambda g: (frozenset(s.key for s in g) not in kept, min(best[s.key] for s in g),
+                                         -sum(estimate(s)[0] for s in g)))
 
 
 def auto_workers(device, n_groups: int) -> int:
@@ -334,43 +353,30 @@ def _nearest_size(by_weights: dict | None, weights: int) -> list | None:
     return by_weights[min(by_weights, key=lambda w: abs(math.log(w / weights)))]
 
 
-def status(cells, store: Store, device: str | None = None) -> dict:
-    """Done / missing / diverged counts of ``cells``, the done runs that lack the current
-    metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
+def estimator(store: Store, device: str = "cpu"):
+    """A function ``spec -> (seconds, borrowed)``: the time all of a run's updates
+    (``RunSpec.total_steps``) would take on this kind of device ('cpu' or 'cuda'), from the runs
+    stored in ``store``; ``borrowed`` is True where no stored run trained on its route.
 
-    The estimate is (updates left, ``RunSpec.total_steps``) x (its weights) x (median seconds
-    per update and weight of the ``NEWEST_RATES`` newest stored runs like the missing one, made
-    on this kind of device (``device``: 'cpu' or 'cuda'; default: this machine's): same trainer
+    The time is the updates x the run's weights x the median seconds per update and weight of
+    the ``NEWEST_RATES`` newest stored runs like it, made on this kind of device: same trainer
     route (engine or reference loop), model, data size and batch size, else the same route and
     model at the nearest batch size stored; runs of another device only where there are none
-    of this one). Within each of those, runs of the missing run's own optimizer count where any
-    are stored at that batch size: at batch 1 and 2,048 units an Adam update costs about twice
-    an SGD one on the CPU (its state traffic, and no row kernel), so a rate pooled over
-    optimizers misjudges both. Among those, only the runs of the stored size nearest to the missing run's
-    (weights, log scale) count: a step's fixed cost makes a 16-unit run's time per weight many
-    times a 2,048-unit run's. With no run of its route stored, a
-    run borrows the rate of the other route's runs of its model (or 0.5 ms) and
-    ``eta_borrowed`` is True: read that
-    estimate as a rough lower bound for reference-loop runs. A missing run is assumed to train
-    on the engine wherever the engine supports it (as ``run`` and ``campaign`` do by default).
-    The sum is divided on a multi-core CPU
-    by the processes that ``executor='auto'`` would train the missing long groups on at once.
-    A stored run's seconds are its share of its stack's wall time, so this assumes the missing
-    runs train as the stored ones did (in processes side by side, or alone on every core).
-    A missing run whose group stopped with a checkpoint counts its epochs left alone
-    (``resuming``: such a run's key -> the epoch its group resumes after).
+    of this one. Within each of those, runs of its own optimizer count where any are stored at
+    that batch size: at batch 1 and 2,048 units an Adam update costs about twice an SGD one on
+    the CPU (its state traffic, and no row kernel), so a rate pooled over optimizers misjudges
+    both. Among those, only the runs of the stored size nearest to its own (weights, log scale)
+    count: a step's fixed cost makes a 16-unit run's time per weight many times a 2,048-unit
+    run's. With no run of its route stored, a run borrows the rate of the other route's runs of
+    its model (or 0.5 ms an update): read that as a rough lower bound for reference-loop runs. A
+    run is assumed to train on the engine wherever the engine supports it (as ``run`` and
+    ``campaign`` do by default). A stored run's seconds are its share of its stack's wall time,
+    so the estimate of a group is the sum of its runs', trained as the stored ones were (in
+    processes side by side, or alone on every core).
     """
-    import torch
-    from .metrics import FIELDS
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    specs = unique_specs(cells)
-    runs = store.runs([s.key for s in specs])
-    done = set(runs.key)
-    diverged = set(runs.key[runs.diverged == 1])
-    old = store.keys_lacking(FIELDS[-1]) & done
     # seconds per update of each stored run, by how it trains: the engine's stacks and the
     # reference loop (CNN, forgetting) differ several-fold, so a missing run borrows the rate of
-    # its own route first; an estimate with no stored run of its kind is flagged ``borrowed``
+    # its own route first
     rates, store_done = {}, store.done_keys()
     for key, text, seconds, dev, trainer in store.db.execute(
             "SELECT key, spec, seconds, device, trainer FROM runs ORDER BY finished DESC"):
@@ -389,6 +395,43 @@ def status(cells, store: Store, device: str | None = None) -> dict:
                 kind = rates.setdefault((mine, opt, *k), {}).setdefault(_weights(r), [])
                 if len(kind) < NEWEST_RATES:  # the newest only: older code and busier machines were slower
                     kind.append(per_step)
+
+    def estimate(s) -> tuple[float, bool]:
+        route = engine.supports(s)
+        for head in [(mine, route, s.model) for mine in (True, False)] + [(mine, s.model) for mine in (True, False)]:
+            # its own optimizer at this batch size, else any optimizer at it, else the nearest
+            # batch size stored (log scale; a step's cost grows with the batch), likewise
+            exact = [rates.get((head[0], opt, *head[1:], s.train_size, s.batch_size)) for opt in (s.optimizer, None)]
+            sizes = [k[-1] for k in rates if len(k) == len(head) + 2 and (k[0], *k[2:-1]) == head]
+            b = min(sizes, key=lambda b: abs(math.log(b / s.batch_size))) if sizes else None
+            near = [rates.get((head[0], opt, *head[1:], b)) for opt in (s.optimizer, None)]
+            per = _nearest_size(next((x for x in exact + near if x), None), _weights(s))
+            if per:
+                return statistics.median(per) * _weights(s) * s.total_steps, len(head) == 2  # 2: not its route
+        return 5e-4 * s.total_steps, True
+    return estimate
+
+
+def status(cells, store: Store, device: str | None = None) -> dict:
+    """Done / missing / diverged counts of ``cells``, the done runs that lack the current
+    metric set (made by older code: ``old_metrics``), and an estimate of the seconds left.
+
+    The estimate is the sum of ``estimator``'s for the missing runs on ``device`` ('cpu' or
+    'cuda'; default: this machine's), ``eta_borrowed`` where any of them borrowed another
+    route's rate. The sum is divided on a multi-core CPU by the processes that
+    ``executor='auto'`` would train the missing long groups on at once. A missing run whose
+    group stopped with a checkpoint counts its epochs left alone (``resuming``: such a run's
+    key -> the epoch its group resumes after).
+    """
+    import torch
+    from .metrics import FIELDS
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    specs = unique_specs(cells)
+    runs = store.runs([s.key for s in specs])
+    done = set(runs.key)
+    diverged = set(runs.key[runs.diverged == 1])
+    old = store.keys_lacking(FIELDS[-1]) & done
+    estimate, store_done = estimator(store, device), store.done_keys()
     missing = [s for s in specs if s.key not in done]
     # a group stopped with a checkpoint resumes there when none of its runs is stored (``_plan``;
     # its runs may belong to several experiments): only its epochs left count
@@ -399,22 +442,9 @@ def status(cells, store: Store, device: str | None = None) -> dict:
             left.update(dict.fromkeys(keys, epoch))
     eta, borrowed = 0.0, False
     for s in missing:
-        route = engine.supports(s)
-        per = None
-        for head in [(mine, route, s.model) for mine in (True, False)] + [(mine, s.model) for mine in (True, False)]:
-            # its own optimizer at this batch size, else any optimizer at it, else the nearest
-            # batch size stored (log scale; a step's cost grows with the batch), likewise
-            exact = [rates.get((head[0], opt, *head[1:], s.train_size, s.batch_size)) for opt in (s.optimizer, None)]
-            sizes = [k[-1] for k in rates if len(k) == len(head) + 2 and (k[0], *k[2:-1]) == head]
-            b = min(sizes, key=lambda b: abs(math.log(b / s.batch_size))) if sizes else None
-            near = [rates.get((head[0], opt, *head[1:], b)) for opt in (s.optimizer, None)]
-            per = _nearest_size(next((x for x in exact + near if x), None), _weights(s))
-            if per:
-                borrowed |= len(head) == 2  # not its own route
-                break
-        share = 1 - left[s.key] / s.epochs if s.key in left else 1.0
-        eta += (statistics.median(per) * _weights(s) if per else 5e-4) * s.total_steps * share
-        borrowed |= per is None
+        seconds, lent = estimate(s)
+        eta += seconds * (1 - left[s.key] / s.epochs if s.key in left else 1.0)
+        borrowed |= lent
     if missing and device == "cpu":
         groups = engine.plan_groups(missing, "cpu")
         eta /= auto_workers("cpu", sum(_worth_a_process(g, "cpu", True) for g in groups))

@@ -237,6 +237,8 @@ def test_campaign_phase_picks_the_batch_sizes_it_names(tmp_path, monkeypatch, ph
 
     def record(cells, store, **kw):
         seen.append(_runs_of_each([c.spec.batch_size == 1 for c in cells]))
+        ranks = [kw["rank"](c) for c in cells]  # the batched phase's stacks start first
+        assert ranks == sorted(ranks) and len(set(r[0] for r in ranks)) == len(seen[-1])
         return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
     monkeypatch.setattr(sweep, "run_cells", record)
     assert main(["campaign", "--scale", "smoke", "--experiments", "batch_size", "--phase", phase,
@@ -274,6 +276,8 @@ def test_campaign_merges_the_experiments_into_one_sweep_in_their_order(tmp_path,
         names = [c.experiment for c in cells]
         seen.append(list(dict.fromkeys(names)))
         assert names == sorted(names, key=seen[-1].index)  # one experiment's cells, then the next's
+        ranks = [kw["rank"](c) for c in cells]  # which their stacks start in (longest first within)
+        assert ranks == sorted(ranks) and len(set(ranks)) == len(seen[-1])
         return dict(total=len(cells), cached=0, trained=0, diverged=0, stopped=0)
     monkeypatch.setattr(sweep, "run_cells", record)
     assert main(["campaign", "--scale", "smoke", "--experiments", "width,batch_size", "--phase", "batch1",

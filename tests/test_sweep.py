@@ -419,3 +419,33 @@ def test_status_times_a_missing_run_by_its_own_optimizers_runs(tmp_path, monkeyp
     got, n = eta("adam", 2)
     assert got == pytest.approx(5e-4 * n, abs=0.06)  # batch 2 of SGD before batch 1 or 50 of Adam
     assert steps == n * 2
+
+
+def test_ranked_groups_start_by_rank_then_longest_first(tmp_path, monkeypatch):
+    """With ``rank``, a sweep starts its groups rank by rank and, within a rank, the longest
+    first by the stored runs' rates: an Adam update at 3x SGD's, a 2,048-unit run at 32x the
+    weights of a 64-unit one. A group that resumes from a checkpoint starts before all; without
+    ``rank`` the groups keep the grid's order."""
+    from test_store import fake_result
+    from sparsel.spec import RunSpec
+    store = Store(tmp_path / "s.sqlite")
+    for opt, per_weight in (("sgd", 1e-9), ("adam", 3e-9)):
+        spec = RunSpec(optimizer=opt, batch_size=1, epochs=1, seed=7, hidden=(256,))
+        store.put(fake_result(spec, trainer="engine", seconds=spec.total_steps * per_weight * sweep._weights(spec)))
+    cells = [E.Cell("a" if w == 64 else "b", opt, RunSpec(optimizer=opt, batch_size=1, epochs=1, hidden=(w,)))
+             for w in (64, 2048) for opt in ("sgd", "adam")]
+    started = []
+    monkeypatch.setattr(sweep, "_run_local", lambda groups, *a: started.append([(g[0].optimizer, g[0].hidden[0])
+                                                                                  for g in groups]))
+
+    def run(rank):
+        sweep.run_cells(cells, store, device="cpu", executor="local", progress=False, max_group=1, rank=rank)
+        return started.pop()
+    assert run(None) == [("sgd", 64), ("adam", 64), ("sgd", 2048), ("adam", 2048)]
+    assert run(lambda c: 0) == [("adam", 2048), ("sgd", 2048), ("adam", 64), ("sgd", 64)]
+    assert run(lambda c: c.experiment) == [("adam", 64), ("sgd", 64), ("adam", 2048), ("sgd", 2048)]
+    ckpt = sweep.checkpoint_dir(store)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    (ckpt / "group-x.json").write_text(f'["{cells[0].spec.key}"]')  # SGD, 64 units: stopped mid-run
+    (ckpt / "group-x.pt").write_bytes(b"")
+    assert run(lambda c: 0) == [("sgd", 64), ("adam", 2048), ("sgd", 2048), ("adam", 64)]
