@@ -68,11 +68,15 @@ w["line"] = w.optimizer + " bs=" + w.batch_size.astype(str)
 fig = plots.versus(w, x="value", hue="line", logx=True, metrics=("accuracy", "sparsity", "gini", "selectivity_avg"),
                    title="Last epoch vs hidden units (batch 1 and 50)")
 for o in ("sgd", "adagrad", "adadelta", "adam"):
-    glue(f"{o}_w2048", summary.compare(last, f"{o} bs=50 width=2048", f"{o} bs=50 width=768", "gini"))
+    for b in (50, 1):
+        glue(f"{o}_w2048_bs{b}", summary.compare(last, f"{o} bs={b} width=2048", f"{o} bs={b} width=768", "gini"))
 
 # %% [markdown]
-# Gini sparsity at 2,048 units against 768 (batch 50): SGD {glue:text}`sgd_w2048`; Adagrad
-# {glue:text}`adagrad_w2048`; Adadelta {glue:text}`adadelta_w2048`; Adam {glue:text}`adam_w2048`.
+# Gini sparsity at 2,048 units against 768, batch 50: SGD {glue:text}`sgd_w2048_bs50`; Adagrad
+# {glue:text}`adagrad_w2048_bs50`; Adadelta {glue:text}`adadelta_w2048_bs50`; Adam
+# {glue:text}`adam_w2048_bs50`. Batch 1: SGD {glue:text}`sgd_w2048_bs1`; Adagrad
+# {glue:text}`adagrad_w2048_bs1`; Adadelta {glue:text}`adadelta_w2048_bs1`; Adam
+# {glue:text}`adam_w2048_bs1`.
 #
 # ## Depth from 1 to 8 hidden layers (extends Fig 5.6)
 
@@ -140,7 +144,7 @@ pairs = [(f"{plots.label(o)}, batch 50: 2,048 vs 768 units", f"{o} bs=50 width=2
 pairs += [(f"{plots.label(o)}, batch 50: 16 vs 64 units", f"{o} bs=50 width=16", f"{o} bs=50 width=64")
           for o in ("sgd", "adam")]
 pairs += [(f"{plots.label(o)}, batch 1: 2,048 vs 768 units", f"{o} bs=1 width=2048", f"{o} bs=1 width=768")
-          for o in ("sgd", "adam")]
+          for o in ("sgd", "adagrad", "adadelta", "adam")]
 pairs += [("Adam: 8 vs 5 hidden layers", "adam HL8", "adam HL5"),
           ("SGD: batch 2 vs 1", "sgd bs=2", "sgd bs=1"),
           ("Adagrad: batch 2,000 vs 1,000", "adagrad bs=2000", "adagrad bs=1000"),
