@@ -158,14 +158,19 @@ def _plan(todo, device, max_group, ckpt) -> list:
 
 def _longest_first(groups, cells, rank, estimate, ckpt) -> list:
     """``groups`` by (their cells' smallest ``rank``, longest first), those with a checkpoint
-    first (as ``_plan`` put them)."""
+    first, oldest first (as ``_plan`` put them). ``rank``'s values must compare with each other."""
     best = {}
     for c in cells:
         r = rank(c)
         best[c.spec.key] = min(best.get(c.spec.key, r), r)
-    kept = {frozenset(keys) for keys in engine.checkpointed_groups(ckpt)}
-    return sorted(groups, key=lambda g: (frozenset(s.key for s in g) not in kept, min(best[s.key] for s in g),
-                                         -sum(estimate(s)[0] for s in g)))
+    kept = [frozenset(keys) for keys in engine.checkpointed_groups(ckpt)]
+
+    def order(g):
+        keys = frozenset(s.key for s in g)
+        if keys in kept:
+            return (0, kept.index(keys))
+        return (1, min(best[s.key] for s in g), -sum(estimate(s)[0] for s in g))
+    return sorted(groups, key=order)
 
 
 def auto_workers(device, n_groups: int) -> int:
@@ -346,11 +351,9 @@ def other_code_keys(store: Store, keys) -> set:
 NEWEST_RATES = 16  # stored runs of a kind whose median rate estimates a missing run (a stack or so)
 
 
-def _nearest_size(by_weights: dict | None, weights: int) -> list | None:
-    """The per-update, per-weight rates stored for the size nearest ``weights`` (log scale)."""
-    if not by_weights:
-        return None
-    return by_weights[min(by_weights, key=lambda w: abs(math.log(w / weights)))]
+def _nearest_size(by_weights: dict, weights: int) -> int:
+    """Of the sizes (weights) stored in ``by_weights``, the nearest to ``weights`` (log scale)."""
+    return min(by_weights, key=lambda w: abs(math.log(w / weights)))
 
 
 def estimator(store: Store, device: str = "cpu"):
@@ -362,12 +365,11 @@ def estimator(store: Store, device: str = "cpu"):
     the ``NEWEST_RATES`` newest stored runs like it, made on this kind of device: same trainer
     route (engine or reference loop), model, data size and batch size, else the same route and
     model at the nearest batch size stored; runs of another device only where there are none
-    of this one. Within each of those, runs of its own optimizer count where any are stored at
-    that batch size: at batch 1 and 2,048 units an Adam update costs about twice an SGD one on
-    the CPU (its state traffic, and no row kernel), so a rate pooled over optimizers misjudges
-    both. Among those, only the runs of the stored size nearest to its own (weights, log scale)
-    count: a step's fixed cost makes a 16-unit run's time per weight many times a 2,048-unit
-    run's. With no run of its route stored, a run borrows the rate of the other route's runs of
+    of this one. Among those, only the runs of the stored size nearest to its own (weights, log
+    scale) count: a step's fixed cost makes a 16-unit run's time per weight many times a
+    2,048-unit run's. Of the runs of that size, those of its own optimizer count where any are
+    stored: at batch 1 and 2,048 units an Adam update costs about twice an SGD one on the CPU
+    (its state traffic, and no row kernel), so a rate pooled over optimizers misjudges both. With no run of its route stored, a run borrows the rate of the other route's runs of
     its model (or 0.5 ms an update): read that as a rough lower bound for reference-loop runs. A
     run is assumed to train on the engine wherever the engine supports it (as ``run`` and
     ``campaign`` do by default). A stored run's seconds are its share of its stack's wall time,
@@ -405,7 +407,12 @@ def estimator(store: Store, device: str = "cpu"):
             sizes = [k[-1] for k in rates if len(k) == len(head) + 2 and (k[0], *k[2:-1]) == head]
             b = min(sizes, key=lambda b: abs(math.log(b / s.batch_size))) if sizes else None
             near = [rates.get((head[0], opt, *head[1:], b)) for opt in (s.optimizer, None)]
-            per = _nearest_size(next((x for x in exact + near if x), None), _weights(s))
+            per = None
+            for own, pool in ((exact[0], exact[1]), (near[0], near[1])):
+                if pool:  # the width from all optimizers' runs, then its own optimizer's rate at it
+                    w = _nearest_size(pool, _weights(s))
+                    per = (own or {}).get(w) or pool[w]
+                    break
             if per:
                 return statistics.median(per) * _weights(s) * s.total_steps, len(head) == 2  # 2: not its route
         return 5e-4 * s.total_steps, True

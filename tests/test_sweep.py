@@ -1,4 +1,6 @@
 """How a sweep spreads its runs over the machine: the 'auto' executor."""
+import os
+
 import pytest
 
 from sparsel import experiments as E
@@ -419,6 +421,15 @@ def test_status_times_a_missing_run_by_its_own_optimizers_runs(tmp_path, monkeyp
     got, n = eta("adam", 2)
     assert got == pytest.approx(5e-4 * n, abs=0.06)  # batch 2 of SGD before batch 1 or 50 of Adam
     assert steps == n * 2
+    # the width before the optimizer: Adam stored only at 16 units, SGD at 256 (all the runs
+    # above): a missing 256-unit Adam run at batch 20 takes the SGD rate, not 16 units' (per
+    # weight many times higher)
+    wide = RunSpec(optimizer="sgd", batch_size=20, epochs=1, seed=5)
+    narrow = RunSpec(optimizer="adam", batch_size=20, epochs=1, seed=6, hidden=(16,))
+    store.put(fake_result(wide, trainer="engine", seconds=wide.total_steps * 1e-3))
+    store.put(fake_result(narrow, trainer="engine", seconds=narrow.total_steps * 1e-3))
+    got, n = eta("adam", 20)
+    assert got == pytest.approx(1e-3 * n, abs=0.06)
 
 
 def test_ranked_groups_start_by_rank_then_longest_first(tmp_path, monkeypatch):
@@ -449,3 +460,15 @@ def test_ranked_groups_start_by_rank_then_longest_first(tmp_path, monkeypatch):
     (ckpt / "group-x.json").write_text(f'["{cells[0].spec.key}"]')  # SGD, 64 units: stopped mid-run
     (ckpt / "group-x.pt").write_bytes(b"")
     assert run(lambda c: 0) == [("sgd", 64), ("adam", 2048), ("sgd", 2048), ("adam", 64)]
+    (ckpt / "group-y.json").write_text(f'["{cells[1].spec.key}"]')  # Adam, 64 units: stopped before it
+    (ckpt / "group-y.pt").write_bytes(b"")
+    os.utime(ckpt / "group-y.json", (1, 1))  # the oldest checkpoint resumes first
+    assert run(lambda c: 0) == [("adam", 64), ("sgd", 64), ("adam", 2048), ("sgd", 2048)]
+    for f in ckpt.iterdir():
+        f.unlink()
+    # a stack of runs of two experiments takes the smaller rank: 64 units of 'b' stacked with
+    # 64 units of 'a' start before 2,048 units of 'b'
+    two = [E.Cell(x, "sgd", RunSpec(batch_size=1, epochs=1, hidden=(w,), seed=seed))
+           for x, w, seed in (("b", 2048, 1), ("b", 64, 1), ("a", 64, 2))]
+    sweep.run_cells(two, store, device="cpu", executor="local", progress=False, rank=lambda c: c.experiment)
+    assert started.pop() == [("sgd", 64), ("sgd", 2048)]
