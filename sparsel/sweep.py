@@ -369,8 +369,9 @@ def estimator(store: Store, device: str = "cpu"):
     scale) count: a step's fixed cost makes a 16-unit run's time per weight many times a
     2,048-unit run's. Of the runs of that size, those of its own optimizer count where any are
     stored: at batch 1 and 2,048 units an Adam update costs about twice an SGD one on the CPU
-    (its state traffic, and no row kernel), so a rate pooled over optimizers misjudges both. With no run of its route stored, a run borrows the rate of the other route's runs of
-    its model (or 0.5 ms an update): read that as a rough lower bound for reference-loop runs. A
+    (its state traffic, and no row kernel), so a rate pooled over optimizers misjudges both.
+    With no run of its route stored, a run borrows the rate of the other route's runs of its
+    model (or 0.5 ms an update): read that as a rough lower bound for reference-loop runs. A
     run is assumed to train on the engine wherever the engine supports it (as ``run`` and
     ``campaign`` do by default). A stored run's seconds are its share of its stack's wall time,
     so the estimate of a group is the sum of its runs', trained as the stored ones were (in
@@ -401,8 +402,8 @@ def estimator(store: Store, device: str = "cpu"):
     def estimate(s) -> tuple[float, bool]:
         route = engine.supports(s)
         for head in [(mine, route, s.model) for mine in (True, False)] + [(mine, s.model) for mine in (True, False)]:
-            # its own optimizer at this batch size, else any optimizer at it, else the nearest
-            # batch size stored (log scale; a step's cost grows with the batch), likewise
+            # this batch size, else the nearest stored (log scale; a step's cost grows with the
+            # batch); there the nearest width of any optimizer, at its own optimizer's rate if stored
             exact = [rates.get((head[0], opt, *head[1:], s.train_size, s.batch_size)) for opt in (s.optimizer, None)]
             sizes = [k[-1] for k in rates if len(k) == len(head) + 2 and (k[0], *k[2:-1]) == head]
             b = min(sizes, key=lambda b: abs(math.log(b / s.batch_size))) if sizes else None
