@@ -60,7 +60,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .experiments import BATCH_SIZES, BETAS, LEARNING_RATES, MOMENTA, WEIGHT_DECAYS, WIDTHS
+from .experiments import (BATCH_SIZES, BETAS, LEARNING_RATES, MOMENTA, WEIGHT_DECAYS, WIDER_BATCHES, WIDER_DEPTHS,
+                          WIDER_DIVERSITY, WIDER_WIDTHS, WIDTHS)
 from .metrics import FIELDS
 from .summary import CHANCE, CODE_METRICS, results
 
@@ -509,8 +510,34 @@ def trend(ev, exp, conds_xs, metric, label, sign=+1, split="test", layer="mean")
 
 def trend_rho(ev, exp, conds_xs, metric, split="test", layer="mean"):
     """``grid_rho`` over (condition, x) pairs of one experiment: (Series, reason)."""
-    t = ev.table(exp, metric, split, layer)
-    return grid_rho([t], [(0, c) for c, _ in conds_xs], [x for _, x in conds_xs])
+    return points_rho(ev, [(exp, c, x) for c, x in conds_xs], metric, split, layer)
+
+
+def points_rho(ev, points, metric, split="test", layer="mean"):
+    """``grid_rho`` over (experiment, condition, x) points, which may come from several
+    experiments (the wider grids join the dissertation's): (Series, reason)."""
+    exps = list(dict.fromkeys(e for e, _, _ in points))
+    tables = [ev.table(e, metric, split, layer) for e in exps]
+    return grid_rho(tables, [(exps.index(e), c) for e, c, _ in points], [x for *_, x in points])
+
+
+# The dissertation's grids and the wider ones (section 6.2, ``experiments.wider_grids``): each
+# point's experiment, condition and x, in grid order.
+def width_points(o, bs, widths=WIDTHS):
+    return [("width" if w in WIDTHS else "wider_grids", f"{o} bs={bs} width={w}", w) for w in sorted(widths)]
+
+
+def depth_points(o, layers=range(1, 6)):
+    return [("hidden_layers" if k <= 5 else "wider_grids", f"{o} HL{k}", k) for k in layers]
+
+
+def batch_points(o, sizes=BATCH_SIZES):
+    return [("batch_size" if b in BATCH_SIZES else "wider_grids", f"{o} bs={b}", b) for b in sorted(sizes)]
+
+
+ALL_WIDTHS = tuple(sorted(WIDTHS + WIDER_WIDTHS))
+ALL_DEPTHS = tuple(range(1, max(WIDER_DEPTHS) + 1))
+ALL_BATCHES = tuple(sorted(BATCH_SIZES + WIDER_BATCHES))
 
 
 def epoch_change(ev, exp, cond, metric, split="test", first=1):
@@ -741,11 +768,17 @@ def c_keeps_sparsity(ev, metrics):
     return each(metrics, one)
 
 
-def c_depth(ev, metrics):
+def c_depth(ev, metrics, layers=range(1, 6)):
     """hidden_layers (Fig 5.6): per-seed rho of the metric over 1-5 hidden layers > ASSOCIATION for
     Adadelta and Adam."""
-    return each(metrics, lambda m: All([trend(ev, "hidden_layers", [(f"{o} HL{k}", k) for k in range(1, 6)], m, o)
+    return each(metrics, lambda m: All([assoc_of(o, points_rho(ev, depth_points(o, layers), m))
                                         for o in ("adadelta", "adam")]))
+
+
+def c_wider_depth(ev, metrics):
+    """hidden_layers and wider_grids (Fig 5.6 widened): per-seed rho of the metric over 1-8 hidden
+    layers (6-8 from the wider grid; 256 units, 50 epochs each) > ASSOCIATION for Adadelta and Adam."""
+    return c_depth(ev, metrics, ALL_DEPTHS)
 
 
 def layer_rho(ev, o, metric, layers):
@@ -850,26 +883,40 @@ def c_past_gradient(ev, metrics):
     return each(metrics, one)
 
 
-def c_batch_small(ev, metrics):
+def c_batch_small(ev, metrics, sizes=BATCH_SIZES):
     """batch_size (Fig 5.11), SGD and Adam: per-seed rho over batch size < -ASSOCIATION, and batch 1 above
     every other batch size."""
     def one(m):
-        t = ev.table("batch_size", m)
         parts = []
         for o in ("sgd", "adam"):
-            parts.append(trend(ev, "batch_size", [(f"{o} bs={b}", b) for b in BATCH_SIZES], m, f"{o} rho", sign=-1))
-            parts += [higher(f"{o} bs=1 > bs={b}", t, f"{o} bs=1", t, f"{o} bs={b}") for b in BATCH_SIZES[1:]]
+            pts = batch_points(o, sizes)
+            parts.append(assoc_of(f"{o} rho", points_rho(ev, pts, m), sign=-1))
+            t1 = ev.table(pts[0][0], m)
+            parts += [higher(f"{o} bs=1 > bs={b}", t1, f"{o} bs=1", ev.table(e, m), c) for e, c, b in pts[1:]]
         return All(parts)
     return each(metrics, one)
 
 
-def c_batch_optimum(ev, metrics):
+def c_batch_optimum(ev, metrics, sizes=BATCH_SIZES):
     """batch_size (Fig 5.11): Adagrad at batch 200 and Adadelta at batch 50 above every other batch size."""
     def one(m):
         t = ev.table("batch_size", m)
-        return All([higher(f"{o} bs={best} > bs={b}", t, f"{o} bs={best}", t, f"{o} bs={b}")
-                    for o, best in (("adagrad", 200), ("adadelta", 50)) for b in BATCH_SIZES if b != best])
+        return All([higher(f"{o} bs={best} > bs={b}", t, f"{o} bs={best}", ev.table(e, m), c)
+                    for o, best in (("adagrad", 200), ("adadelta", 50)) for e, c, b in batch_points(o, sizes)
+                    if b != best])
     return each(metrics, one)
+
+
+def c_wider_batch_small(ev, metrics):
+    """batch_size and wider_grids (Fig 5.11 widened), SGD and Adam: per-seed rho over batch sizes
+    1-2,000 (adding 2, 20, 100 and 2,000) < -ASSOCIATION, and batch 1 above every other batch size."""
+    return c_batch_small(ev, metrics, ALL_BATCHES)
+
+
+def c_wider_batch_optimum(ev, metrics):
+    """batch_size and wider_grids (Fig 5.11 widened): Adagrad at batch 200 and Adadelta at batch 50
+    above every other batch size from 1 to 2,000 (adding 2, 20, 100 and 2,000)."""
+    return c_batch_optimum(ev, metrics, ALL_BATCHES)
 
 
 def c_batch_momentum(ev, metrics):
@@ -880,18 +927,26 @@ def c_batch_momentum(ev, metrics):
     return each(metrics, one)
 
 
-def c_width(ev, metrics):
+def c_width(ev, metrics, widths=WIDTHS):
     """width (Fig 5.13): per-seed rho of the metric over 64-768 units: > ASSOCIATION for Adagrad,
     Adadelta, Adam at batch 1 and 50; < -ASSOCIATION for SGD at batch 50; SGD at batch 1: >
     ASSOCIATION for a sparsity metric, < -ASSOCIATION for a selectivity metric."""
     def one(m):
         def tr(o, bs, sign):
-            return trend(ev, "width", [(f"{o} bs={bs} width={w}", w) for w in WIDTHS], m, f"{o} bs={bs}", sign=sign)
+            return assoc_of(f"{o} bs={bs}", points_rho(ev, width_points(o, bs, widths), m), sign=sign)
         parts = [tr(o, bs, +1) for o in ("adagrad", "adadelta", "adam") for bs in (50, 1)]
         parts.append(tr("sgd", 50, -1))
         parts.append(tr("sgd", 1, +1 if kind(m) == "sparsity" else -1))
         return All(parts)
     return each(metrics, one)
+
+
+def c_wider_width(ev, metrics):
+    """width and wider_grids (Fig 5.13 widened): per-seed rho of the metric over 16-2,048 units
+    (adding 16, 32, 1,024 and 2,048): > ASSOCIATION for Adagrad, Adadelta, Adam at batch 1 and 50;
+    < -ASSOCIATION for SGD at batch 50; SGD at batch 1: > ASSOCIATION for a sparsity metric,
+    < -ASSOCIATION for a selectivity metric."""
+    return c_width(ev, metrics, ALL_WIDTHS)
 
 
 DIVERSITY_X = (("single", 1), ("pair", 2), ("5nums", 5), ("original", 10))
@@ -910,6 +965,27 @@ def c_class_diversity(ev, metrics):
             parts.append(single_class_cost(ev, o))
         for o in ("adagrad", "adadelta"):
             rho, why = trend_rho(ev, "class_diversity", [(f"{o} {n}", x) for n, x in DIVERSITY_X], m)
+            parts.append(not_falling(f"{o} rho", rho, why=why))
+        return All(parts)
+    return each(metrics, one)
+
+
+def diversity_points(o):
+    """Classes per batch 1, 2, 3, 4, 5 and 10 (shuffled): class_diversity's and wider_grids' (3, 4)."""
+    pts = [("class_diversity", f"{o} {n}", x) for n, x in DIVERSITY_X]
+    pts += [("wider_grids", f"{o} {n}", x) for n, x in WIDER_DIVERSITY.items()]
+    return sorted(pts, key=lambda p: p[2])
+
+
+def c_wider_class_diversity(ev, metrics):
+    """class_diversity and wider_grids (Fig 5.14 widened): per-seed rho of the metric over 1, 2, 3,
+    4, 5 and 10 (shuffled) classes per batch (3 and 4 from the wider grid, in batches of 48)
+    < -ASSOCIATION for SGD and Adam; > -ASSOCIATION for Adagrad and Adadelta (no such tendency).
+    Claim 18's accuracy cost (shuffled vs single-class) gains no new cells and is not repeated."""
+    def one(m):
+        parts = [assoc_of(f"{o} rho", points_rho(ev, diversity_points(o), m), sign=-1) for o in ("sgd", "adam")]
+        for o in ("adagrad", "adadelta"):
+            rho, why = points_rho(ev, diversity_points(o), m)
             parts.append(not_falling(f"{o} rho", rho, why=why))
         return All(parts)
     return each(metrics, one)
@@ -1136,11 +1212,17 @@ def c_sgd_bs1_matches_adaptive(ev, metrics):
     return each(metrics, one)
 
 
-def c_width_accuracy(ev, metrics):
-    """width (Fig 5.13): per-seed rho of test accuracy over 64-768 units > 0 for every optimizer
-    at batch 1 and 50."""
-    return All([trend(ev, "width", [(f"{o} bs={bs} width={w}", w) for w in WIDTHS], "accuracy", f"{o} bs={bs}")
+def c_width_accuracy(ev, metrics, widths=WIDTHS):
+    """width (Fig 5.13): per-seed rho of test accuracy over 64-768 units > ASSOCIATION for every
+    optimizer at batch 1 and 50."""
+    return All([assoc_of(f"{o} bs={bs}", points_rho(ev, width_points(o, bs, widths), "accuracy"))
                 for o in OPTIMIZERS for bs in (50, 1)])
+
+
+def c_wider_width_accuracy(ev, metrics):
+    """width and wider_grids (Fig 5.13 widened): per-seed rho of test accuracy over 16-2,048 units
+    > ASSOCIATION for every optimizer at batch 1 and 50."""
+    return c_width_accuracy(ev, metrics, ALL_WIDTHS)
 
 
 def c_cnn_accuracy(ev, metrics):
@@ -1281,6 +1363,27 @@ SECTION_CLAIMS = [
 ]
 
 
+# The dissertation's trends re-tested on the grids section 6.2 asked for ("a more robust
+# relationship ... if there are more experiments"): its own grid joined with the wider grid's
+# cells, by the same rule. Ids: the claim's own, with "w" (widened).
+WIDER = "06_02_wider_grids"
+WIDER_CLAIMS = [
+    Claim("11w", 0, "More hidden layers raise sparsity and selectivity for Adadelta and Adam, over 1 to 8 layers.",
+          "5.4.6, 6.2", "Fig 5.6", WIDER, check=c_wider_depth),
+    Claim("16aw", 0, "The smaller the batch, the higher for SGD and Adam (batch 1 best), over batches of 1 to 2,000.",
+          "5.6, 6.2", "Fig 5.11", WIDER, check=c_wider_batch_small),
+    Claim("16bw", 0, "The best batch size is 200 for Adagrad and 50 for Adadelta, among batches of 1 to 2,000.",
+          "5.6, 6.2", "Fig 5.11", WIDER, check=c_wider_batch_optimum),
+    Claim("17w", 0, "Wider layers raise sparsity and selectivity, except SGD at batch 50 (both fall) and SGD at "
+          "batch 1 (selectivity falls), over 16 to 2,048 units.", "5.8, 6.2", "Fig 5.13", WIDER, check=c_wider_width),
+    Claim("5.8aw", 0, "Test accuracy rises with the number of hidden units, over 16 to 2,048 units.", "5.8.3, 6.2",
+          "Fig 5.13", WIDER, check=c_wider_width_accuracy),
+    Claim("18w", 0, "Fewer classes per batch raise them for SGD and Adam, not for Adagrad and Adadelta, over 1 to 5 "
+          "and 10 classes per batch.", "5.9, 6.2", "Fig 5.14", WIDER, check=c_wider_class_diversity),
+]
+EVERY_CLAIM = CLAIMS + SECTION_CLAIMS + WIDER_CLAIMS
+
+
 def _row(claim: Claim, ev: Evidence, metrics) -> dict:
     base = dict(id=claim.id, bullet=claim.bullet, claim=claim.claim, section=claim.section, figure=claim.figure,
                 chapter=claim.chapter, test=_test_of(claim.check) if claim.check else "not tested")
@@ -1311,10 +1414,10 @@ def checks(scale="smoke", store=None, seeds=None, metrics=("sparsity", "selectiv
     (``selectivity_avg``). A check that relates a sparsity to a selectivity metric needs one
     of each, else it is "not run". Columns: id, bullet, claim, section, figure, chapter (the
     notebook stem(s) of our chapter), test, evidence, verdict. ``ids``: only these rows (of
-    ``CLAIMS`` and ``SECTION_CLAIMS``), in that order.
+    ``CLAIMS``, ``SECTION_CLAIMS`` and ``WIDER_CLAIMS``), in that order.
     """
     ev = ev or Evidence(scale, store, seeds)
-    pool = CLAIMS if ids is None else [c for i in ids for c in CLAIMS + SECTION_CLAIMS if c.id == i]
+    pool = CLAIMS if ids is None else [c for i in ids for c in EVERY_CLAIM if c.id == i]
     return pd.DataFrame([_row(c, ev, tuple(metrics)) for c in pool])
 
 
@@ -1342,14 +1445,15 @@ def by_metric(scale="smoke", store=None, seeds=None, metrics=BY_METRIC, ev: Evid
 
 def chapter_checks(chapter: str, scale="smoke", store=None, seeds=None, ev: Evidence | None = None) -> pd.DataFrame:
     """The claims a chapter (notebook stem) illustrates: its section's own conclusions
-    (``SECTION_CLAIMS``) and the 6.1 bullets that name it. One row per claim: id, claim,
+    (``SECTION_CLAIMS``), the 6.1 bullets that name it and, for the wider grids' chapter, the
+    dissertation's trends re-tested on the widened grids (``WIDER_CLAIMS``). One row per claim: id, claim,
     section, figure, test, evidence and verdict under the dissertation's two metrics (as
     ``checks``), then the verdict under each metric alone (``by_metric``'s columns). A claim
     about accuracy alone has the same verdict under every metric."""
-    ids = [c.id for c in SECTION_CLAIMS + CLAIMS if chapter in c.chapter.split(", ")]
+    ids = [c.id for c in SECTION_CLAIMS + CLAIMS + WIDER_CLAIMS if chapter in c.chapter.split(", ")]
     if not ids:
         raise ValueError(f"no claim names chapter {chapter!r}; chapters with claims: "
-                         f"{', '.join(sorted({s for c in CLAIMS + SECTION_CLAIMS for s in c.chapter.split(', ')}))}")
+                         f"{', '.join(sorted({s for c in EVERY_CLAIM for s in c.chapter.split(', ')}))}")
     if ev is None:
         from .store import Store
         store = store if isinstance(store, Store) else Store(store)
