@@ -57,7 +57,9 @@ glue("findings_scale", scale.upper())
 #
 # The {glue:text}`n_bullets` bullets make {glue:text}`n_rows` rows: {glue:text}`verdicts`.
 # The chapter column links to the chapter that draws the figure; "numbers" opens the values
-# each verdict rests on.
+# each verdict rests on. The sections' own conclusions are checked on their chapters' pages, and
+# the trends of bullets 11 and 16 to 18 are re-tested on the wider grids section 6.2 asked for in
+# the [wider grids chapter](06_02_wider_grids.ipynb).
 
 # %%
 def chapter_links(stems: str) -> str:
