@@ -101,7 +101,9 @@ for o in ("sgd", "adagrad", "adadelta", "adam"):
 # %% [markdown]
 # The sparsest batch size over the wider grid: SGD {glue:text}`sgd_bs_best`, Adagrad
 # {glue:text}`adagrad_bs_best`, Adadelta {glue:text}`adadelta_bs_best`, Adam
-# {glue:text}`adam_bs_best` (the dissertation found 1, 200, 50 and 1 over 1 to 1,000).
+# {glue:text}`adam_bs_best` (the dissertation found 1, 200, 50 and 1 over 1 to 1,000). The highest
+# mean ignores the error bars; claims 16aw and 16bw at the end of the page test the best batch
+# sizes against every other, standard errors included.
 #
 # ## Classes per batch: 1, 2, 3, 4, 5 and shuffled (extends Fig 5.14)
 
