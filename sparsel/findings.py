@@ -528,7 +528,7 @@ def width_points(o, bs, widths=WIDTHS):
 
 
 def depth_points(o, layers=range(1, 6)):
-    return [("hidden_layers" if k <= 5 else "wider_grids", f"{o} HL{k}", k) for k in layers]
+    return [("wider_grids" if k in WIDER_DEPTHS else "hidden_layers", f"{o} HL{k}", k) for k in layers]
 
 
 def batch_points(o, sizes=BATCH_SIZES):
